@@ -1,0 +1,90 @@
+//! The registry model: services and their instances, independent of any store
+//! and of DNS. Backends turn store entries into [`Instance`]s; the DNS side
+//! turns instances into records.
+
+mod name;
+mod native;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+pub use name::{InstanceId, NameError, ServiceName};
+pub use native::{NativeError, parse_native};
+
+/// Transport protocol an instance's ports speak, used in SRV owner names
+/// (`_web._tcp`, `_web._udp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Protocol {
+    /// `_tcp`
+    #[default]
+    Tcp,
+    /// `_udp`
+    Udp,
+}
+
+impl Protocol {
+    /// The label used in SRV names, with its leading underscore.
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "_tcp",
+            Protocol::Udp => "_udp",
+        }
+    }
+}
+
+/// Default SRV priority of a native registration.
+pub const DEFAULT_PRIORITY: u16 = 0;
+/// Default SRV weight of a native registration.
+pub const DEFAULT_WEIGHT: u16 = 100;
+
+/// One registered instance of a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// The service it belongs to.
+    pub service: ServiceName,
+    /// Its id, a DNS label unique within the service.
+    pub id: InstanceId,
+    /// Where it listens.
+    pub address: IpAddr,
+    /// Its primary port, used by the plain SRV answers.
+    pub port: Option<u16>,
+    /// Named ports, answered as `_name._proto.<service>` SRV records.
+    pub ports: BTreeMap<String, u16>,
+    /// Protocol of its ports.
+    pub protocol: Protocol,
+    /// Tags, lowercased; each is a filter label under the service name.
+    pub tags: Vec<String>,
+    /// SRV priority.
+    pub priority: u16,
+    /// SRV weight.
+    pub weight: u16,
+    /// Answer TTL in seconds; `None` means the server's default.
+    pub ttl: Option<u32>,
+    /// Free-form metadata, answered as TXT `key=value` strings.
+    pub meta: BTreeMap<String, String>,
+}
+
+impl Instance {
+    /// A minimal instance: the given address, every optional field at its
+    /// default.
+    pub fn new(service: ServiceName, id: InstanceId, address: IpAddr) -> Self {
+        Instance {
+            service,
+            id,
+            address,
+            port: None,
+            ports: BTreeMap::new(),
+            protocol: Protocol::Tcp,
+            tags: Vec::new(),
+            priority: DEFAULT_PRIORITY,
+            weight: DEFAULT_WEIGHT,
+            ttl: None,
+            meta: BTreeMap::new(),
+        }
+    }
+
+    /// Whether the instance carries `tag` (tags are stored lowercased).
+    pub fn has_tag(&self, tag: &str) -> bool {
+        self.tags.iter().any(|t| t == tag)
+    }
+}

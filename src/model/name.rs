@@ -1,0 +1,131 @@
+//! Validated service names and instance ids: the parts of a DNS name that
+//! come from a registration.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// Why a service name or instance id is not usable as DNS labels.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NameError {
+    /// Empty name or empty label (`a..b`).
+    #[error("empty label in {0:?}")]
+    EmptyLabel(String),
+    /// A label longer than 63 bytes.
+    #[error("label longer than 63 bytes in {0:?}")]
+    LabelTooLong(String),
+    /// A character outside letters, digits, `-` and `_`.
+    #[error("invalid character {1:?} in {0:?} (use letters, digits, '-' and '_')")]
+    InvalidCharacter(String, char),
+    /// A leading underscore, reserved for `_service._proto` names.
+    #[error("{0:?} starts with '_', which is reserved for SRV names")]
+    LeadingUnderscore(String),
+    /// The whole name is too long to fit in a DNS name with the zone.
+    #[error("name {0:?} is longer than 200 bytes")]
+    TooLong(String),
+    /// An instance id must be a single label.
+    #[error("instance id {0:?} contains '.'")]
+    Dotted(String),
+}
+
+fn check_label(whole: &str, label: &str) -> Result<(), NameError> {
+    if label.is_empty() {
+        return Err(NameError::EmptyLabel(whole.to_owned()));
+    }
+    if label.len() > 63 {
+        return Err(NameError::LabelTooLong(whole.to_owned()));
+    }
+    if label.starts_with('_') {
+        return Err(NameError::LeadingUnderscore(whole.to_owned()));
+    }
+    if let Some(bad) = label
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
+        return Err(NameError::InvalidCharacter(whole.to_owned(), bad));
+    }
+    Ok(())
+}
+
+/// A service name: one or more DNS labels (`web`, `api.billing`), lowercased.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServiceName(Arc<str>);
+
+impl ServiceName {
+    /// Validates and lowercases a service name.
+    pub fn new(name: &str) -> Result<Self, NameError> {
+        if name.len() > 200 {
+            return Err(NameError::TooLong(name.to_owned()));
+        }
+        for label in name.split('.') {
+            check_label(name, label)?;
+        }
+        Ok(ServiceName(name.to_ascii_lowercase().into()))
+    }
+
+    /// The name as dotted labels, without a trailing dot.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the name is one label (only those get the RFC 2782
+    /// `_service._proto` form, which has room for one label).
+    pub fn is_single_label(&self) -> bool {
+        !self.0.contains('.')
+    }
+}
+
+impl fmt::Display for ServiceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An instance id: one DNS label, lowercased.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InstanceId(Arc<str>);
+
+impl InstanceId {
+    /// Validates and lowercases an instance id.
+    pub fn new(id: &str) -> Result<Self, NameError> {
+        if id.contains('.') {
+            return Err(NameError::Dotted(id.to_owned()));
+        }
+        check_label(id, id)?;
+        Ok(InstanceId(id.to_ascii_lowercase().into()))
+    }
+
+    /// The id as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for InstanceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_names_are_lowercased_and_may_have_several_labels() {
+        assert_eq!(ServiceName::new("Api.Billing").unwrap().as_str(), "api.billing");
+        assert!(!ServiceName::new("api.billing").unwrap().is_single_label());
+        assert!(ServiceName::new("web").unwrap().is_single_label());
+    }
+
+    #[test]
+    fn bad_names_are_refused_with_the_reason() {
+        assert!(matches!(ServiceName::new(""), Err(NameError::EmptyLabel(_))));
+        assert!(matches!(ServiceName::new("a..b"), Err(NameError::EmptyLabel(_))));
+        assert!(matches!(ServiceName::new("_web"), Err(NameError::LeadingUnderscore(_))));
+        assert!(matches!(ServiceName::new("we b"), Err(NameError::InvalidCharacter(_, ' '))));
+        assert!(matches!(ServiceName::new(&"a".repeat(64)), Err(NameError::LabelTooLong(_))));
+        assert!(matches!(InstanceId::new("web.1"), Err(NameError::Dotted(_))));
+        assert_eq!(InstanceId::new("Web-1").unwrap().as_str(), "web-1");
+    }
+}
