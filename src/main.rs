@@ -1,1 +1,94 @@
-fn main() {}
+//! The `disco` binary: parse, run, map the error to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use disco::cli::{Cli, Command, LogFormat, ServeArgs};
+use disco::config::{SHUTDOWN_GRACE, ServeConfig};
+use disco::serve::{self, ServeError};
+
+/// Bad usage or configuration (sysexits EX_USAGE).
+const EXIT_USAGE: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli.command {
+        Command::Serve(args) => run_serve(args),
+    }
+}
+
+fn run_serve(args: ServeArgs) -> ExitCode {
+    let config = match ServeConfig::from_args(args) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("disco: {err}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    init_logging(config.log_format, &config.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("disco: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let running = match serve::start(config, Vec::new()).await {
+            Ok(running) => running,
+            Err(ServeError::Config(err)) => {
+                eprintln!("disco: {err}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+            Err(err) => {
+                tracing::error!("{err}");
+                return ExitCode::FAILURE;
+            }
+        };
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        if !running.stop(SHUTDOWN_GRACE).await {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "in-flight work did not finish within the grace period");
+        }
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+fn init_logging(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::new(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

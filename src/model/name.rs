@@ -101,6 +101,13 @@ impl InstanceId {
     }
 }
 
+// Lookups by a label read off the wire, without building an id.
+impl std::borrow::Borrow<str> for InstanceId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for InstanceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -113,19 +120,40 @@ mod tests {
 
     #[test]
     fn service_names_are_lowercased_and_may_have_several_labels() {
-        assert_eq!(ServiceName::new("Api.Billing").unwrap().as_str(), "api.billing");
+        assert_eq!(
+            ServiceName::new("Api.Billing").unwrap().as_str(),
+            "api.billing"
+        );
         assert!(!ServiceName::new("api.billing").unwrap().is_single_label());
         assert!(ServiceName::new("web").unwrap().is_single_label());
     }
 
     #[test]
     fn bad_names_are_refused_with_the_reason() {
-        assert!(matches!(ServiceName::new(""), Err(NameError::EmptyLabel(_))));
-        assert!(matches!(ServiceName::new("a..b"), Err(NameError::EmptyLabel(_))));
-        assert!(matches!(ServiceName::new("_web"), Err(NameError::LeadingUnderscore(_))));
-        assert!(matches!(ServiceName::new("we b"), Err(NameError::InvalidCharacter(_, ' '))));
-        assert!(matches!(ServiceName::new(&"a".repeat(64)), Err(NameError::LabelTooLong(_))));
-        assert!(matches!(InstanceId::new("web.1"), Err(NameError::Dotted(_))));
+        assert!(matches!(
+            ServiceName::new(""),
+            Err(NameError::EmptyLabel(_))
+        ));
+        assert!(matches!(
+            ServiceName::new("a..b"),
+            Err(NameError::EmptyLabel(_))
+        ));
+        assert!(matches!(
+            ServiceName::new("_web"),
+            Err(NameError::LeadingUnderscore(_))
+        ));
+        assert!(matches!(
+            ServiceName::new("we b"),
+            Err(NameError::InvalidCharacter(_, ' '))
+        ));
+        assert!(matches!(
+            ServiceName::new(&"a".repeat(64)),
+            Err(NameError::LabelTooLong(_))
+        ));
+        assert!(matches!(
+            InstanceId::new("web.1"),
+            Err(NameError::Dotted(_))
+        ));
         assert_eq!(InstanceId::new("Web-1").unwrap().as_str(), "web-1");
     }
 }

@@ -63,7 +63,12 @@ pub fn parse_native(service: &str, instance: &str, value: &[u8]) -> Result<Insta
         .trim()
         .parse()
         .map_err(|_| NativeError::Address(reg.address.clone()))?;
-    let protocol = match reg.protocol.as_deref().map(str::to_ascii_lowercase).as_deref() {
+    let protocol = match reg
+        .protocol
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         None | Some("tcp") => Protocol::Tcp,
         Some("udp") => Protocol::Udp,
         Some(other) => return Err(NativeError::Protocol(other.to_owned())),
@@ -122,8 +127,14 @@ mod tests {
 
     #[test]
     fn malformed_values_are_refused() {
-        assert!(matches!(parse_native("web", "w", b"not json"), Err(NativeError::Json(_))));
-        assert!(matches!(parse_native("web", "w", br#"{"port":1}"#), Err(NativeError::Json(_))));
+        assert!(matches!(
+            parse_native("web", "w", b"not json"),
+            Err(NativeError::Json(_))
+        ));
+        assert!(matches!(
+            parse_native("web", "w", br#"{"port":1}"#),
+            Err(NativeError::Json(_))
+        ));
         assert!(matches!(
             parse_native("web", "w", br#"{"address":"10.0.0.300"}"#),
             Err(NativeError::Address(_))

@@ -1,0 +1,102 @@
+//! The command line: raw flags as clap reads them, each also read from a
+//! `DISCO_<FLAG>` environment variable. [`crate::config`] turns them into a
+//! validated configuration.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// DNS-based service discovery backed by etcd or ZooKeeper.
+#[derive(Debug, Parser)]
+#[command(name = "disco", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve DNS for registered services and static zones.
+    Serve(ServeArgs),
+}
+
+/// Flags of `disco serve`. Unset flags fall back to the config file, then to
+/// the defaults documented in the README.
+#[derive(Debug, Args, Default)]
+pub struct ServeArgs {
+    /// Address to answer DNS on, UDP and TCP (repeatable) [default: 127.0.0.1:5353].
+    #[arg(long, env = "DISCO_LISTEN", value_delimiter = ',', value_name = "ADDR")]
+    pub listen: Vec<String>,
+
+    /// The zone registered services are served under [default: disco.internal].
+    #[arg(long, env = "DISCO_DOMAIN", value_name = "NAME")]
+    pub domain: Option<String>,
+
+    /// Directory of `*.zone` master files served as static records [default: zones].
+    #[arg(long, env = "DISCO_ZONES_DIR", value_name = "DIR")]
+    pub zones_dir: Option<PathBuf>,
+
+    /// Registry to watch, e.g. etcd://h1:2379,h2:2379/disco (repeatable).
+    #[arg(
+        long,
+        env = "DISCO_REGISTRY",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    pub registry: Vec<String>,
+
+    /// Upstream resolver for other names (repeatable) [default: /etc/resolv.conf's, minus disco].
+    #[arg(
+        long,
+        env = "DISCO_UPSTREAM",
+        value_delimiter = ',',
+        value_name = "ADDR"
+    )]
+    pub upstream: Vec<String>,
+
+    /// Clients allowed to resolve other names through disco (repeatable) [default: loopback and private ranges].
+    #[arg(
+        long,
+        env = "DISCO_ALLOW_RECURSION",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub allow_recursion: Vec<String>,
+
+    /// Answer TTL for registrations that set none, e.g. 5s [default: 5s].
+    #[arg(long, env = "DISCO_TTL", value_name = "DURATION")]
+    pub ttl: Option<String>,
+
+    /// Address for /health, /ready and /metrics, or "off" [default: 127.0.0.1:9153].
+    #[arg(long, env = "DISCO_HTTP_LISTEN", value_name = "ADDR")]
+    pub http_listen: Option<String>,
+
+    /// UDP sockets per listen address, each served by its own task [default: one per core].
+    #[arg(long, env = "DISCO_UDP_SOCKETS", value_name = "N")]
+    pub udp_sockets: Option<usize>,
+
+    /// Log format [default: text].
+    #[arg(long, env = "DISCO_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+
+    /// Log filter, e.g. info or disco=debug [default: info].
+    #[arg(long, env = "DISCO_LOG_LEVEL", value_name = "FILTER")]
+    pub log_level: Option<String>,
+
+    /// TOML file with the same settings (under [serve]); flags and env win.
+    #[arg(long, env = "DISCO_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}

@@ -1,0 +1,415 @@
+//! The validated runtime configuration of `disco serve`: flags, environment
+//! and config file merged, every value checked and the zone files parsed
+//! before any port is bound. Any error here exits 64.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use crate::cli::{LogFormat, ServeArgs};
+use crate::dns::{self, ZoneFile, ZoneFileError};
+
+/// Default `--listen`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:5353";
+/// Default `--domain`.
+pub const DEFAULT_DOMAIN: &str = "disco.internal";
+/// Default `--http-listen`.
+pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:9153";
+/// Default `--ttl`.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(5);
+/// Default `--allow-recursion`: loopback, RFC 1918, CGNAT, link-local and
+/// unique-local ranges, where containers live.
+pub const DEFAULT_ALLOW_RECURSION: [&str; 9] = [
+    "127.0.0.0/8",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "169.254.0.0/16",
+    "::1/128",
+    "fc00::/7",
+    "fe80::/10",
+];
+/// How long in-flight queries get to finish after SIGTERM.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A flag (or its env variable, or config key) has a bad value.
+    #[error("invalid --{flag} {value:?}: {reason}")]
+    Invalid {
+        /// The flag's name.
+        flag: &'static str,
+        /// The value given.
+        value: String,
+        /// What is wrong, and what is expected.
+        reason: String,
+    },
+    /// The config file cannot be read or parsed.
+    #[error("config file {path}: {reason}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A zone file cannot be used.
+    #[error(transparent)]
+    Zone(#[from] ZoneFileError),
+}
+
+fn invalid(flag: &'static str, value: &str, reason: impl ToString) -> ConfigError {
+    ConfigError::Invalid {
+        flag,
+        value: value.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+/// A registry URL, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryUrl {
+    /// `etcd`, `etcds`, `zk`, `skydns+etcd`, `nerve+zk`.
+    pub scheme: String,
+    /// `host:port` endpoints.
+    pub endpoints: Vec<String>,
+    /// The key prefix or chroot path.
+    pub path: String,
+}
+
+impl RegistryUrl {
+    /// Parses `scheme://h1:p1,h2:p2/path`.
+    pub fn parse(url: &str) -> Result<Self, ConfigError> {
+        const SCHEMES: [&str; 5] = ["etcd", "etcds", "zk", "skydns+etcd", "nerve+zk"];
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+            invalid(
+                "registry",
+                url,
+                "expected scheme://host:port/path, e.g. etcd://127.0.0.1:2379/disco",
+            )
+        })?;
+        if !SCHEMES.contains(&scheme) {
+            return Err(invalid(
+                "registry",
+                url,
+                format!(
+                    "unknown scheme {scheme:?}; expected one of {}",
+                    SCHEMES.join(", ")
+                ),
+            ));
+        }
+        let (hosts, path) = rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p));
+        if hosts.contains('@') {
+            return Err(invalid(
+                "registry",
+                url,
+                "credentials do not belong in a URL that ps shows; use the environment",
+            ));
+        }
+        let endpoints: Vec<String> = hosts
+            .split(',')
+            .filter(|h| !h.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if endpoints.is_empty() {
+            return Err(invalid("registry", url, "no host given"));
+        }
+        Ok(RegistryUrl {
+            scheme: scheme.to_owned(),
+            endpoints,
+            path: format!("/{}", path.trim_end_matches('/')),
+        })
+    }
+}
+
+/// The settings of `disco serve`, validated.
+#[derive(Debug)]
+pub struct ServeConfig {
+    /// DNS listen addresses.
+    pub listen: Vec<SocketAddr>,
+    /// The served domain, without trailing dot.
+    pub domain: String,
+    /// The parsed zone files.
+    pub zones: Vec<ZoneFile>,
+    /// Registries to watch.
+    pub registries: Vec<RegistryUrl>,
+    /// Upstream resolvers (empty: forwarding off, other names REFUSED).
+    pub upstreams: Vec<SocketAddr>,
+    /// Clients that may recurse.
+    pub allow_recursion: Vec<IpNet>,
+    /// Default answer TTL, seconds.
+    pub ttl: u32,
+    /// Where `/health`, `/ready`, `/metrics` are served.
+    pub http_listen: Option<SocketAddr>,
+    /// UDP sockets per listen address.
+    pub udp_sockets: usize,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter.
+    pub log_level: String,
+}
+
+/// The `[serve]` table of the config file: the same settings as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileSettings {
+    #[serde(default)]
+    listen: Vec<String>,
+    domain: Option<String>,
+    zones_dir: Option<PathBuf>,
+    #[serde(default)]
+    registry: Vec<String>,
+    #[serde(default)]
+    upstream: Vec<String>,
+    #[serde(default)]
+    allow_recursion: Vec<String>,
+    ttl: Option<String>,
+    http_listen: Option<String>,
+    udp_sockets: Option<usize>,
+    log_format: Option<LogFormat>,
+    log_level: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    serve: FileSettings,
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let file_error = |reason: String| ConfigError::File {
+        path: path.to_owned(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+    let file: ConfigFile = toml::from_str(&text).map_err(|e| file_error(e.to_string()))?;
+    Ok(file.serve)
+}
+
+/// Flags win over the file; an empty list means "not given".
+fn pick<T>(flag: Vec<T>, file: Vec<T>) -> Vec<T> {
+    if flag.is_empty() { file } else { flag }
+}
+
+impl ServeConfig {
+    /// Merges and validates everything; parses the zone files.
+    pub fn from_args(args: ServeArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let listen_values = pick(args.listen, file.listen);
+        let listen = if listen_values.is_empty() {
+            vec![DEFAULT_LISTEN.parse().expect("valid default")]
+        } else {
+            listen_values
+                .iter()
+                .map(|v| parse_socket_addr("listen", v, None))
+                .collect::<Result<_, _>>()?
+        };
+        let domain = args
+            .domain
+            .or(file.domain)
+            .unwrap_or_else(|| DEFAULT_DOMAIN.to_owned());
+        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+        dns::validate_domain(&domain).map_err(|reason| invalid("domain", &domain, reason))?;
+
+        let zones_dir_given = args.zones_dir.as_ref().or(file.zones_dir.as_ref()).cloned();
+        let zones = match zones_dir_given {
+            // A directory the user named must exist; the default may not.
+            Some(dir) => dns::zonefile::load_dir(&dir, true)?,
+            None => dns::zonefile::load_dir(Path::new("zones"), false)?,
+        };
+
+        let registries = pick(args.registry, file.registry)
+            .iter()
+            .map(|u| RegistryUrl::parse(u))
+            .collect::<Result<_, _>>()?;
+        let upstream_values = pick(args.upstream, file.upstream);
+        let upstreams = if upstream_values.is_empty() {
+            upstreams_from_resolv_conf(Path::new("/etc/resolv.conf"), &listen)
+        } else {
+            upstream_values
+                .iter()
+                .map(|v| parse_socket_addr("upstream", v, Some(53)))
+                .collect::<Result<_, _>>()?
+        };
+        let acl_values = pick(args.allow_recursion, file.allow_recursion);
+        let allow_recursion = if acl_values.is_empty() {
+            DEFAULT_ALLOW_RECURSION
+                .iter()
+                .map(|n| n.parse().expect("valid default"))
+                .collect()
+        } else {
+            acl_values
+                .iter()
+                .map(|v| parse_net(v))
+                .collect::<Result<_, _>>()?
+        };
+        let ttl = match args.ttl.or(file.ttl) {
+            Some(text) => parse_ttl("ttl", &text)?,
+            None => DEFAULT_TTL.as_secs() as u32,
+        };
+        let http_listen = match args.http_listen.or(file.http_listen).as_deref() {
+            Some("off") => None,
+            Some(value) => Some(parse_socket_addr("http-listen", value, None)?),
+            None => Some(DEFAULT_HTTP_LISTEN.parse().expect("valid default")),
+        };
+        let udp_sockets = match args.udp_sockets.or(file.udp_sockets) {
+            Some(0) => return Err(invalid("udp-sockets", "0", "must be at least 1")),
+            Some(n) if n > 256 => {
+                return Err(invalid("udp-sockets", &n.to_string(), "at most 256"));
+            }
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let log_level = args
+            .log_level
+            .or(file.log_level)
+            .unwrap_or_else(|| "info".to_owned());
+        tracing_subscriber::EnvFilter::try_new(&log_level)
+            .map_err(|e| invalid("log-level", &log_level, e))?;
+        Ok(ServeConfig {
+            listen,
+            domain,
+            zones,
+            registries,
+            upstreams,
+            allow_recursion,
+            ttl,
+            http_listen,
+            udp_sockets,
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            log_level,
+        })
+    }
+}
+
+fn parse_socket_addr(
+    flag: &'static str,
+    value: &str,
+    default_port: Option<u16>,
+) -> Result<SocketAddr, ConfigError> {
+    if let Ok(addr) = value.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    match (value.parse::<IpAddr>(), default_port) {
+        (Ok(ip), Some(port)) => Ok(SocketAddr::new(ip, port)),
+        _ => Err(invalid(
+            flag,
+            value,
+            match default_port {
+                Some(port) => format!(
+                    "expected IP or IP:PORT (port defaults to {port}), e.g. 127.0.0.1:{port} or [::1]:{port}"
+                ),
+                None => "expected IP:PORT, e.g. 127.0.0.1:5353 or [::1]:5353".to_owned(),
+            },
+        )),
+    }
+}
+
+fn parse_net(value: &str) -> Result<IpNet, ConfigError> {
+    value
+        .parse::<IpNet>()
+        .or_else(|_| value.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| {
+            invalid(
+                "allow-recursion",
+                value,
+                "expected a CIDR such as 10.0.0.0/8 or an address",
+            )
+        })
+}
+
+/// Parses a TTL such as `5s`, `1m` or plain seconds `30`.
+pub fn parse_ttl(flag: &'static str, value: &str) -> Result<u32, ConfigError> {
+    let duration = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => humantime::parse_duration(value)
+            .map_err(|e| invalid(flag, value, format!("{e}; expected e.g. 5s or 1m")))?,
+    };
+    if duration.subsec_nanos() != 0 || duration.as_secs() > i32::MAX as u64 {
+        return Err(invalid(
+            flag,
+            value,
+            "expected whole seconds, at most 68 years",
+        ));
+    }
+    Ok(duration.as_secs() as u32)
+}
+
+/// The host's resolvers, minus any that is disco itself (same port on an
+/// address disco listens on), which would make every forward a loop.
+pub fn upstreams_from_resolv_conf(path: &Path, listen: &[SocketAddr]) -> Vec<SocketAddr> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|line| line.strip_prefix("nameserver"))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .filter_map(|ip| ip.split('%').next()?.parse::<IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, 53))
+        .filter(|upstream| {
+            !listen.iter().any(|own| {
+                own.port() == upstream.port()
+                    && (own.ip() == upstream.ip()
+                        || (own.ip().is_unspecified() && (upstream.ip().is_loopback())))
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_urls_parse_and_refuse_credentials() {
+        let url = RegistryUrl::parse("etcd://h1:2379,h2:2379/disco").unwrap();
+        assert_eq!(url.endpoints, ["h1:2379", "h2:2379"]);
+        assert_eq!(url.path, "/disco");
+        assert!(RegistryUrl::parse("redis://h1/x").is_err());
+        assert!(
+            RegistryUrl::parse("etcd://user:pw@h1:2379/x")
+                .unwrap_err()
+                .to_string()
+                .contains("credentials")
+        );
+    }
+
+    #[test]
+    fn ttls_read_durations_and_seconds() {
+        assert_eq!(parse_ttl("ttl", "5s").unwrap(), 5);
+        assert_eq!(parse_ttl("ttl", "2m").unwrap(), 120);
+        assert_eq!(parse_ttl("ttl", "30").unwrap(), 30);
+        assert!(parse_ttl("ttl", "5ms").is_err());
+        assert!(
+            parse_ttl("ttl", "soon")
+                .unwrap_err()
+                .to_string()
+                .contains("--ttl")
+        );
+    }
+
+    #[test]
+    fn resolv_conf_upstreams_skip_disco_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("resolv.conf");
+        std::fs::write(&path, "# comment\nnameserver 127.0.0.1\nnameserver 192.0.2.53\nnameserver fe80::1%eth0\nsearch x\n").unwrap();
+        let own: SocketAddr = "0.0.0.0:53".parse().unwrap();
+        let upstreams = upstreams_from_resolv_conf(&path, &[own]);
+        assert_eq!(
+            upstreams,
+            [
+                "192.0.2.53:53".parse().unwrap(),
+                "[fe80::1]:53".parse().unwrap()
+            ]
+        );
+    }
+}

@@ -1,0 +1,220 @@
+//! Precomputed answers: a response encoded once per (name, type) with
+//! hickory's encoder, then sent many times with only the ID, the flags and the
+//! question patched in.
+
+use hickory_proto::op::Query as HickoryQuery;
+use hickory_proto::rr::{Name, Record, RecordType};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+
+use super::packet::{OPT_RECORD_LEN, Query, Rcode, push_opt, response_flags};
+
+/// Largest DNS message (the TCP length prefix is 16 bits).
+pub const MAX_MESSAGE: usize = 65_535;
+
+/// A response in wire format, ready to send after patching.
+#[derive(Debug, Clone)]
+pub struct WireAnswer {
+    /// Header (ID zero), the question as lowercase, then the records.
+    bytes: Box<[u8]>,
+    question_end: usize,
+    /// End offset of every record, answers then authority then additional.
+    record_ends: Box<[u32]>,
+    answers: u16,
+    authorities: u16,
+    /// When every answer record has the same length (A and AAAA sets), that
+    /// length: the answer records are shuffled per response by swapping
+    /// fixed-size chunks, which keeps every compression pointer valid
+    /// because they all point into the question.
+    shuffle_stride: usize,
+}
+
+/// The sections of an answer, as hickory records.
+#[derive(Debug, Default)]
+pub struct Sections {
+    /// Answer section.
+    pub answers: Vec<Record>,
+    /// Authority section.
+    pub authorities: Vec<Record>,
+    /// Additional section.
+    pub additionals: Vec<Record>,
+    /// Whether the answer records may be shuffled per response.
+    pub shuffle: bool,
+    /// Response code.
+    pub rcode: Rcode,
+}
+
+impl Default for Rcode {
+    fn default() -> Self {
+        Rcode::NoError
+    }
+}
+
+impl WireAnswer {
+    /// Encodes an authoritative answer to `qname`/`qtype`. Records past what
+    /// a DNS message can hold (64 KiB) are left out.
+    pub fn encode(qname: &Name, qtype: RecordType, sections: &Sections) -> WireAnswer {
+        let mut bytes = Vec::with_capacity(512);
+        let mut record_ends = Vec::new();
+        let mut counts = [0u16; 3];
+        let question_end;
+        {
+            let mut encoder = BinEncoder::new(&mut bytes);
+            // Header placeholder: flags and counts are written below.
+            encoder.emit_vec(&[0; 12]).expect("a Vec grows");
+            HickoryQuery::query(qname.to_lowercase(), qtype)
+                .emit(&mut encoder)
+                .expect("a valid name encodes");
+            question_end = encoder.offset();
+            let sections = [
+                &sections.answers,
+                &sections.authorities,
+                &sections.additionals,
+            ];
+            'all: for (section, records) in sections.into_iter().enumerate() {
+                for record in records {
+                    if record.emit(&mut encoder).is_err() || encoder.offset() > MAX_MESSAGE {
+                        break 'all;
+                    }
+                    record_ends.push(encoder.offset() as u32);
+                    counts[section] += 1;
+                }
+            }
+        }
+        // Drop whatever a record that did not fit left behind.
+        bytes.truncate(record_ends.last().map_or(question_end, |&end| end as usize));
+        let shuffle_stride = if sections.shuffle && counts[0] > 1 {
+            let first = record_ends[0] as usize - question_end;
+            let uniform = (1..counts[0] as usize)
+                .all(|i| (record_ends[i] - record_ends[i - 1]) as usize == first);
+            if uniform { first } else { 0 }
+        } else {
+            0
+        };
+        let flags = [0x84, sections.rcode as u8]; // QR, AA
+        bytes[2..4].copy_from_slice(&flags);
+        bytes[4..6].copy_from_slice(&1u16.to_be_bytes());
+        for (i, count) in counts.iter().enumerate() {
+            bytes[6 + 2 * i..8 + 2 * i].copy_from_slice(&count.to_be_bytes());
+        }
+        WireAnswer {
+            bytes: bytes.into_boxed_slice(),
+            question_end,
+            record_ends: record_ends.into_boxed_slice(),
+            answers: counts[0],
+            authorities: counts[1],
+            shuffle_stride,
+        }
+    }
+
+    /// Number of records in the answer section.
+    pub fn answer_count(&self) -> usize {
+        self.answers as usize
+    }
+
+    /// Writes the response to `query` into `out`, at most `limit` bytes:
+    /// additional records that do not fit are dropped (RFC 2181 §9); when the
+    /// answer itself does not fit, as many answer records as fit are sent
+    /// with TC set, so the client retries over TCP.
+    pub fn write(
+        &self,
+        query: &Query<'_>,
+        recursion_available: bool,
+        limit: usize,
+        out: &mut Vec<u8>,
+    ) {
+        out.clear();
+        let opt_len = if query.edns.is_some() {
+            OPT_RECORD_LEN
+        } else {
+            0
+        };
+        let room = limit.min(MAX_MESSAGE) - opt_len;
+        let rcode = match self.bytes[3] & 0x0f {
+            3 => Rcode::NxDomain,
+            _ => Rcode::NoError,
+        };
+        out.extend_from_slice(&self.bytes);
+        out[..2].copy_from_slice(&query.id().to_be_bytes());
+        out[2..4].copy_from_slice(&response_flags(
+            query.packet(),
+            true,
+            recursion_available,
+            rcode,
+        ));
+        // Echo the question as asked: same length as the lowercase one, so
+        // every compression pointer into it stays valid.
+        out[12..self.question_end].copy_from_slice(query.question_bytes());
+        if self.shuffle_stride > 0 {
+            shuffle_chunks(
+                &mut out[self.question_end..self.record_ends[self.answers as usize - 1] as usize],
+                self.shuffle_stride,
+            );
+        }
+        if out.len() > room {
+            self.cut(out, room);
+        }
+        if opt_len > 0 {
+            push_opt(out, 0);
+        }
+    }
+
+    /// Drops records from the end until the message fits in `room`.
+    fn cut(&self, out: &mut Vec<u8>, room: usize) {
+        let fitting = self
+            .record_ends
+            .partition_point(|&end| end as usize <= room);
+        let complete = self.answers as usize + self.authorities as usize;
+        let (answers, authorities, additionals, truncated) = if fitting >= complete {
+            (
+                self.answers,
+                self.authorities,
+                (fitting - complete) as u16,
+                false,
+            )
+        } else {
+            (fitting.min(self.answers as usize) as u16, 0, 0, true)
+        };
+        let kept = answers as usize + authorities as usize + additionals as usize;
+        let end = if kept == 0 {
+            self.question_end
+        } else {
+            self.record_ends[kept - 1] as usize
+        };
+        out.truncate(end);
+        if truncated {
+            out[2] |= 0x02;
+        }
+        out[6..8].copy_from_slice(&answers.to_be_bytes());
+        out[8..10].copy_from_slice(&authorities.to_be_bytes());
+        out[10..12].copy_from_slice(&additionals.to_be_bytes());
+    }
+}
+
+/// Fisher–Yates over fixed-size chunks, with a cheap thread-local generator:
+/// this spreads load, it is not a secret.
+fn shuffle_chunks(records: &mut [u8], stride: usize) {
+    let count = records.len() / stride;
+    for i in (1..count).rev() {
+        let j = fast_random(i + 1);
+        if i != j {
+            let (low, high) = records.split_at_mut(i * stride);
+            low[j * stride..(j + 1) * stride].swap_with_slice(&mut high[..stride]);
+        }
+    }
+}
+
+fn fast_random(below: usize) -> usize {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(rand::random::<u64>() | 1);
+    }
+    STATE.with(|state| {
+        // xorshift64*
+        let mut x = state.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        state.set(x);
+        ((x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as usize) % below
+    })
+}

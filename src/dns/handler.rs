@@ -1,0 +1,208 @@
+//! Answering one query: read it, look it up in the current snapshot, write
+//! the response. Synchronous and lock-free; forwarding is the one case that
+//! leaves this module, as [`Outcome::Forward`].
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use hickory_proto::rr::RecordType;
+use ipnet::IpNet;
+
+use super::answer::MAX_MESSAGE;
+use super::packet::{Query, Rcode, Rejection, error_response, push_opt, response_flags};
+use super::snapshot::{Lookup, Snapshot};
+use crate::metrics::Metrics;
+
+const CLASS_IN: u16 = 1;
+const CLASS_CHAOS: u16 = 3;
+const CLASS_HESIOD: u16 = 4;
+const CLASS_NONE: u16 = 254;
+const CLASS_ANY: u16 = 255;
+
+/// The transport a query came over, which bounds the response size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP: 512 bytes, or the client's EDNS size.
+    Udp,
+    /// TCP: 64 KiB.
+    Tcp,
+}
+
+/// What to do after [`Responder::respond`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Send `out`.
+    Reply,
+    /// Send nothing.
+    Drop,
+    /// Not disco's name and the client may recurse: forward the packet.
+    Forward,
+}
+
+/// Who may use disco as a recursive resolver.
+#[derive(Debug, Clone)]
+pub struct RecursionAcl {
+    allowed: Vec<IpNet>,
+}
+
+impl RecursionAcl {
+    /// Clients inside `allowed` may have names forwarded.
+    pub fn new(allowed: Vec<IpNet>) -> Self {
+        RecursionAcl { allowed }
+    }
+
+    /// Whether `client` may recurse.
+    pub fn allows(&self, client: IpAddr) -> bool {
+        let client = match client {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(client, IpAddr::V4),
+            v4 => v4,
+        };
+        self.allowed.iter().any(|net| net.contains(&client))
+    }
+}
+
+/// Answers queries from the current snapshot.
+#[derive(Debug)]
+pub struct Responder {
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    acl: RecursionAcl,
+    can_forward: bool,
+    metrics: Arc<Metrics>,
+}
+
+impl Responder {
+    /// A responder reading `snapshot`. `can_forward` says whether any
+    /// upstream is configured.
+    pub fn new(
+        snapshot: Arc<ArcSwap<Snapshot>>,
+        acl: RecursionAcl,
+        can_forward: bool,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Responder {
+            snapshot,
+            acl,
+            can_forward,
+            metrics,
+        }
+    }
+
+    /// The metrics this responder records into.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Whether `client` may recurse through disco.
+    pub fn may_recurse(&self, client: IpAddr) -> bool {
+        self.can_forward && self.acl.allows(client)
+    }
+
+    /// Answers `packet` from `client` into `out`.
+    pub fn respond(
+        &self,
+        packet: &[u8],
+        client: IpAddr,
+        transport: Transport,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
+        let started = Instant::now();
+        let query = match Query::parse(packet) {
+            Ok(query) => query,
+            Err(Rejection::Drop) => {
+                self.metrics.record_dropped();
+                return Outcome::Drop;
+            }
+            Err(Rejection::Error(rcode)) => {
+                error_response(packet, None, rcode, out);
+                self.metrics.record_query(0, rcode as u8, started.elapsed());
+                return Outcome::Reply;
+            }
+        };
+        let outcome = self.answer(&query, client, transport, out);
+        if outcome == Outcome::Reply {
+            self.metrics
+                .record_query(query.qtype, out[3] & 0x0f, started.elapsed());
+        }
+        outcome
+    }
+
+    fn answer(
+        &self,
+        query: &Query<'_>,
+        client: IpAddr,
+        transport: Transport,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
+        match query.qclass {
+            CLASS_IN | CLASS_ANY => {}
+            CLASS_CHAOS | CLASS_HESIOD | CLASS_NONE => {
+                return self.error(query, Rcode::Refused, out);
+            }
+            _ => return self.error(query, Rcode::FormErr, out),
+        }
+        if query.edns.is_some_and(|edns| edns.version > 0) {
+            // RFC 6891 §6.1.3: BADVERS is extended rcode 16: 1 in the OPT
+            // record's upper bits, 0 in the header.
+            error_response(query.packet(), Some(query), Rcode::NoError, out);
+            out.truncate(out.len() - super::packet::OPT_RECORD_LEN);
+            out[10..12].copy_from_slice(&0u16.to_be_bytes());
+            push_opt(out, 1);
+            return Outcome::Reply;
+        }
+        let qtype = RecordType::from(query.qtype);
+        match qtype {
+            RecordType::OPT | RecordType::Unknown(0) => {
+                return self.error(query, Rcode::FormErr, out);
+            }
+            RecordType::AXFR | RecordType::IXFR => return self.error(query, Rcode::Refused, out),
+            _ => {}
+        }
+        let recursion = self.may_recurse(client);
+        let limit = match transport {
+            Transport::Udp => query.udp_limit(),
+            Transport::Tcp => MAX_MESSAGE,
+        };
+        let snapshot = self.snapshot.load();
+        match snapshot.lookup(query.name_key(), qtype) {
+            Lookup::Answer(answer) => answer.write(query, recursion, limit, out),
+            Lookup::NoData(apex) => apex.write_negative(query, Rcode::NoError, recursion, out),
+            Lookup::NxDomain(apex) => apex.write_negative(query, Rcode::NxDomain, recursion, out),
+            Lookup::NotAuthoritative if recursion => return Outcome::Forward,
+            Lookup::NotAuthoritative => return self.error(query, Rcode::Refused, out),
+        }
+        Outcome::Reply
+    }
+
+    fn error(&self, query: &Query<'_>, rcode: Rcode, out: &mut Vec<u8>) -> Outcome {
+        error_response(query.packet(), Some(query), rcode, out);
+        Outcome::Reply
+    }
+}
+
+/// A SERVFAIL for a query that could not be forwarded.
+pub fn servfail(packet: &[u8], out: &mut Vec<u8>) {
+    match Query::parse(packet) {
+        Ok(query) => error_response(packet, Some(&query), Rcode::ServFail, out),
+        Err(_) => error_response(packet, None, Rcode::ServFail, out),
+    }
+    let flags = response_flags(packet, false, true, Rcode::ServFail);
+    out[2..4].copy_from_slice(&flags);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recursion_acl_matches_networks_and_mapped_addresses() {
+        let acl = RecursionAcl::new(vec![
+            "127.0.0.0/8".parse().unwrap(),
+            "10.0.0.0/8".parse().unwrap(),
+        ]);
+        assert!(acl.allows("127.0.0.1".parse().unwrap()));
+        assert!(acl.allows("::ffff:10.1.2.3".parse().unwrap()));
+        assert!(!acl.allows("192.0.2.1".parse().unwrap()));
+    }
+}

@@ -1,0 +1,32 @@
+//! Everything DNS: the only module that uses hickory's types.
+//!
+//! - [`packet`]: reading queries and writing headers by hand (the query path).
+//! - [`answer`]: answers encoded once with hickory, patched per response.
+//! - [`records`]: pure record building from the registry model.
+//! - [`snapshot`]: the immutable index the query path reads.
+//! - [`zonefile`]: static records from `*.zone` files.
+//! - [`handler`]: one query in, one response out.
+//! - [`forward`]: names outside disco's zones, sent upstream.
+//! - [`server`]: UDP and TCP sockets.
+
+pub mod answer;
+pub mod forward;
+pub mod handler;
+pub mod packet;
+pub mod records;
+pub mod server;
+pub mod snapshot;
+pub mod zonefile;
+
+pub use handler::{RecursionAcl, Responder};
+pub use snapshot::{Snapshot, SnapshotBuilder};
+pub use zonefile::{ZoneFile, ZoneFileError};
+
+/// Checks that `domain` can be served: a valid, non-root DNS name.
+pub fn validate_domain(domain: &str) -> Result<(), String> {
+    let name = hickory_proto::rr::Name::from_ascii(domain).map_err(|err| err.to_string())?;
+    if name.is_root() {
+        return Err("the root cannot be served".to_owned());
+    }
+    Ok(())
+}

@@ -1,0 +1,388 @@
+//! Reading a query off the wire, by hand, and writing the parts of a response
+//! that do not come from the snapshot (headers, negative answers, EDNS).
+//!
+//! This is the query path's parser: it reads the header, the one question and
+//! the OPT record, and copies nothing but the lowercased name. Anything it
+//! cannot read is answered FORMERR or dropped; it never panics on input (see
+//! the tests at the bottom and `tests/malformed.rs`).
+
+/// Largest DNS name on the wire, in bytes (RFC 1035 §3.1).
+pub const MAX_NAME_LEN: usize = 255;
+/// The UDP payload size disco advertises and uses for EDNS clients: the
+/// DNS flag day 2020 value, which avoids IP fragmentation.
+pub const EDNS_UDP_PAYLOAD: u16 = 1232;
+/// Size of the OPT record disco appends to answers of EDNS queries.
+pub const OPT_RECORD_LEN: usize = 11;
+
+const HEADER_LEN: usize = 12;
+const TYPE_OPT: u16 = 41;
+
+/// Response codes disco sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Rcode {
+    /// No error.
+    NoError = 0,
+    /// The query could not be read.
+    FormErr = 1,
+    /// The server failed (upstream unreachable).
+    ServFail = 2,
+    /// The name does not exist.
+    NxDomain = 3,
+    /// The opcode is not implemented.
+    NotImp = 4,
+    /// Refused by policy.
+    Refused = 5,
+}
+
+/// What the EDNS OPT record of a query said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edns {
+    /// The client's UDP payload size, at least 512.
+    pub udp_payload: u16,
+    /// EDNS version; only 0 exists.
+    pub version: u8,
+}
+
+/// A query read from the wire. Borrows the packet; the name is copied,
+/// lowercased, into an inline buffer.
+#[derive(Debug)]
+pub struct Query<'a> {
+    packet: &'a [u8],
+    question_end: usize,
+    name_len: usize,
+    name_lower: [u8; MAX_NAME_LEN],
+    /// The question type.
+    pub qtype: u16,
+    /// The question class.
+    pub qclass: u16,
+    /// The OPT record, if the query had one.
+    pub edns: Option<Edns>,
+}
+
+/// Why a query is not answered normally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// Too short to carry an ID, or a response: send nothing.
+    Drop,
+    /// Answer with a bare header carrying this code.
+    Error(Rcode),
+}
+
+impl<'a> Query<'a> {
+    /// Reads a query. Only standard queries with exactly one question get
+    /// `Ok`; see [`Rejection`] for the rest.
+    pub fn parse(packet: &'a [u8]) -> Result<Self, Rejection> {
+        if packet.len() < HEADER_LEN {
+            return Err(Rejection::Drop);
+        }
+        let flags = u16::from_be_bytes([packet[2], packet[3]]);
+        if flags & 0x8000 != 0 {
+            // Never answer a response: that is how reflection loops start.
+            return Err(Rejection::Drop);
+        }
+        let opcode = (flags >> 11) & 0xf;
+        if opcode != 0 {
+            return Err(Rejection::Error(Rcode::NotImp));
+        }
+        let count = |at: usize| u16::from_be_bytes([packet[at], packet[at + 1]]);
+        let (qdcount, ancount, nscount, arcount) = (count(4), count(6), count(8), count(10));
+        if qdcount != 1 {
+            return Err(Rejection::Error(Rcode::FormErr));
+        }
+        let mut query = Query {
+            packet,
+            question_end: 0,
+            name_len: 0,
+            name_lower: [0; MAX_NAME_LEN],
+            qtype: 0,
+            qclass: 0,
+            edns: None,
+        };
+        let formerr = Rejection::Error(Rcode::FormErr);
+        let mut at = HEADER_LEN;
+        // The question name: plain labels only. A compression pointer in the
+        // first name of a message can only point backwards into the header.
+        loop {
+            let len = *packet.get(at).ok_or(formerr)? as usize;
+            if len & 0xc0 != 0 {
+                return Err(formerr);
+            }
+            if query.name_len + len + 1 > MAX_NAME_LEN {
+                return Err(formerr);
+            }
+            let label = packet.get(at..at + 1 + len).ok_or(formerr)?;
+            let out = &mut query.name_lower[query.name_len..query.name_len + 1 + len];
+            out.copy_from_slice(label);
+            out[1..].make_ascii_lowercase();
+            query.name_len += 1 + len;
+            at += 1 + len;
+            if len == 0 {
+                break;
+            }
+        }
+        let fixed = packet.get(at..at + 4).ok_or(formerr)?;
+        query.qtype = u16::from_be_bytes([fixed[0], fixed[1]]);
+        query.qclass = u16::from_be_bytes([fixed[2], fixed[3]]);
+        at += 4;
+        query.question_end = at;
+
+        // Skip answer and authority records (a query has none, but they are
+        // legal), then look for the OPT record among the additionals.
+        for _ in 0..(ancount as usize + nscount as usize) {
+            at = skip_record(packet, at).ok_or(formerr)?.0;
+        }
+        for _ in 0..arcount {
+            let (next, rtype, record_start) = skip_record(packet, at).ok_or(formerr)?;
+            if rtype == TYPE_OPT {
+                if query.edns.is_some() || packet[record_start] != 0 {
+                    // Two OPT records, or one not owned by the root (RFC 6891 §6.1.1).
+                    return Err(formerr);
+                }
+                let fields = &packet[record_start + 3..];
+                query.edns = Some(Edns {
+                    udp_payload: u16::from_be_bytes([fields[0], fields[1]]).max(512),
+                    version: fields[3],
+                });
+            }
+            at = next;
+        }
+        Ok(query)
+    }
+
+    /// The question name in wire format, lowercased: the lookup key.
+    pub fn name_key(&self) -> &[u8] {
+        &self.name_lower[..self.name_len]
+    }
+
+    /// The question section exactly as the client sent it.
+    pub fn question_bytes(&self) -> &'a [u8] {
+        &self.packet[HEADER_LEN..self.question_end]
+    }
+
+    /// The query ID.
+    pub fn id(&self) -> u16 {
+        u16::from_be_bytes([self.packet[0], self.packet[1]])
+    }
+
+    /// Whether the client asked for recursion.
+    pub fn recursion_desired(&self) -> bool {
+        self.packet[2] & 0x01 != 0
+    }
+
+    /// Whether the client set the checking-disabled bit (echoed back).
+    pub fn checking_disabled(&self) -> bool {
+        self.packet[3] & 0x10 != 0
+    }
+
+    /// The largest response the client accepts over UDP.
+    pub fn udp_limit(&self) -> usize {
+        match self.edns {
+            Some(edns) => edns.udp_payload.min(EDNS_UDP_PAYLOAD) as usize,
+            None => 512,
+        }
+    }
+
+    /// The raw packet.
+    pub fn packet(&self) -> &'a [u8] {
+        self.packet
+    }
+}
+
+/// Skips one resource record starting at `at`. Returns the offset after it,
+/// its type, and the offset where its owner name starts.
+fn skip_record(packet: &[u8], at: usize) -> Option<(usize, u16, usize)> {
+    let start = at;
+    let mut at = at;
+    loop {
+        let len = *packet.get(at)? as usize;
+        match len & 0xc0 {
+            0x00 if len == 0 => {
+                at += 1;
+                break;
+            }
+            0x00 => at += 1 + len,
+            // A pointer ends the name; where it points is irrelevant here.
+            0xc0 => {
+                at += 2;
+                break;
+            }
+            _ => return None,
+        }
+        if at - start > MAX_NAME_LEN {
+            return None;
+        }
+    }
+    let fixed = packet.get(at..at + 10)?;
+    let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
+    let rdlen = u16::from_be_bytes([fixed[8], fixed[9]]) as usize;
+    let end = at + 10 + rdlen;
+    if end > packet.len() {
+        return None;
+    }
+    Some((end, rtype, start))
+}
+
+/// Header flags of a response: QR, the query's opcode (always 0 here), RD
+/// and CD copied, AA and RA as given.
+pub fn response_flags(
+    query_packet: &[u8],
+    authoritative: bool,
+    recursion_available: bool,
+    rcode: Rcode,
+) -> [u8; 2] {
+    let mut hi = 0x80 | (query_packet[2] & 0x79); // QR, opcode, RD
+    if authoritative {
+        hi |= 0x04;
+    }
+    let mut lo = (query_packet[3] & 0x10) | rcode as u8; // CD
+    if recursion_available {
+        lo |= 0x80;
+    }
+    [hi, lo]
+}
+
+/// Writes a header-only error response (FORMERR, NOTIMP, REFUSED…) for a
+/// packet that has at least a header. The question is echoed when the query
+/// could be read.
+pub fn error_response(packet: &[u8], query: Option<&Query<'_>>, rcode: Rcode, out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(&packet[..2]);
+    out.extend_from_slice(&response_flags(packet, false, false, rcode));
+    let question = query.map(Query::question_bytes);
+    out.extend_from_slice(&[0, question.is_some() as u8, 0, 0, 0, 0, 0, 0]);
+    if let Some(question) = question {
+        out.extend_from_slice(question);
+    }
+    if let Some(query) = query.filter(|q| q.edns.is_some()) {
+        let _ = query;
+        push_opt(out, 0);
+    }
+}
+
+/// Appends disco's OPT record, with the upper bits of an extended rcode.
+pub fn push_opt(out: &mut Vec<u8>, extended_rcode: u8) {
+    let size = EDNS_UDP_PAYLOAD.to_be_bytes();
+    out.extend_from_slice(&[0, 0, 41, size[0], size[1], extended_rcode, 0, 0, 0, 0, 0]);
+    let additionals = u16::from_be_bytes([out[10], out[11]]) + 1;
+    out[10..12].copy_from_slice(&additionals.to_be_bytes());
+}
+
+/// Offsets of each label in a wire-format name, from the first label to the
+/// root (exclusive). Suffix `i` of the name is `name[offsets[i]..]`.
+pub fn label_offsets(name: &[u8]) -> LabelOffsets {
+    let mut offsets = LabelOffsets {
+        at: [0; 128],
+        len: 0,
+    };
+    let mut at = 0;
+    while at < name.len() && name[at] != 0 {
+        offsets.at[offsets.len] = at as u8;
+        offsets.len += 1;
+        at += 1 + name[at] as usize;
+    }
+    offsets
+}
+
+/// The label offsets of a name (at most 127 labels fit in 255 bytes).
+#[derive(Debug)]
+pub struct LabelOffsets {
+    at: [u8; 128],
+    len: usize,
+}
+
+impl LabelOffsets {
+    /// Offsets, leftmost label first.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.at[..self.len]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query_bytes(name: &[u8], qtype: u16, extra: &[u8], arcount: u16) -> Vec<u8> {
+        let mut p = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0];
+        p.extend_from_slice(&arcount.to_be_bytes());
+        p.extend_from_slice(name);
+        p.extend_from_slice(&qtype.to_be_bytes());
+        p.extend_from_slice(&[0, 1]);
+        p.extend_from_slice(extra);
+        p
+    }
+
+    #[test]
+    fn a_query_is_read_and_its_name_lowercased() {
+        let p = query_bytes(b"\x03WeB\x05disco\x08internal\x00", 33, &[], 0);
+        let q = Query::parse(&p).unwrap();
+        assert_eq!(q.name_key(), b"\x03web\x05disco\x08internal\x00");
+        assert_eq!(q.question_bytes(), &p[12..]);
+        assert_eq!((q.id(), q.qtype, q.qclass), (0x1234, 33, 1));
+        assert!(q.recursion_desired());
+        assert_eq!(q.udp_limit(), 512);
+    }
+
+    #[test]
+    fn rfc6891_the_opt_record_sets_the_udp_limit() {
+        let opt = [0, 0, 41, 0x10, 0x00, 0, 0, 0, 0, 0, 0];
+        let p = query_bytes(b"\x00", 1, &opt, 1);
+        let q = Query::parse(&p).unwrap();
+        assert_eq!(
+            q.edns,
+            Some(Edns {
+                udp_payload: 4096,
+                version: 0
+            })
+        );
+        assert_eq!(q.udp_limit(), EDNS_UDP_PAYLOAD as usize);
+        let twice = query_bytes(b"\x00", 1, &[opt, opt].concat(), 2);
+        assert_eq!(
+            Query::parse(&twice).unwrap_err(),
+            Rejection::Error(Rcode::FormErr)
+        );
+    }
+
+    #[test]
+    fn malformed_queries_are_rejected_not_panicked_on() {
+        let formerr = Err(Rejection::Error(Rcode::FormErr));
+        assert_eq!(Query::parse(&[1, 2, 3]).unwrap_err(), Rejection::Drop);
+        // A pointer in the question name, pointing at itself.
+        assert_eq!(
+            Query::parse(&query_bytes(b"\xc0\x0c", 1, &[], 0)).map(|_| ()),
+            formerr
+        );
+        // Truncated in the middle of a label.
+        let p = query_bytes(b"\x05ab", 1, &[], 0);
+        assert_eq!(Query::parse(&p[..15]).map(|_| ()), formerr);
+        // A name longer than 255 bytes.
+        let long: Vec<u8> = std::iter::repeat_n(
+            b"\x3faaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".as_slice(),
+            5,
+        )
+        .flatten()
+        .copied()
+        .chain([0])
+        .collect();
+        assert_eq!(
+            Query::parse(&query_bytes(&long, 1, &[], 0)).map(|_| ()),
+            formerr
+        );
+        // Claims an additional record that is not there.
+        assert_eq!(
+            Query::parse(&query_bytes(b"\x00", 1, &[], 1)).map(|_| ()),
+            formerr
+        );
+        // A response is never answered.
+        let mut response = query_bytes(b"\x00", 1, &[], 0);
+        response[2] |= 0x80;
+        assert_eq!(Query::parse(&response).unwrap_err(), Rejection::Drop);
+    }
+
+    #[test]
+    fn label_offsets_walk_the_suffixes() {
+        let name = b"\x03web\x05disco\x08internal\x00";
+        assert_eq!(label_offsets(name).as_slice(), &[0, 4, 10]);
+        assert_eq!(label_offsets(b"\x00").as_slice(), &[] as &[u8]);
+    }
+}

@@ -1,0 +1,227 @@
+//! The snapshot: an immutable, indexed view of everything disco answers for,
+//! swapped atomically on every update. The query path reads only this.
+//!
+//! Every lookup is a handful of hash probes: one per label of the question
+//! name at most, never a scan, so positive and negative answers cost the same
+//! with ten instances or a hundred thousand.
+
+mod builder;
+mod nodes;
+mod statics;
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use hickory_proto::rr::{Name, RecordType};
+
+pub use builder::SnapshotBuilder;
+pub use statics::Apex;
+
+use crate::dns::answer::WireAnswer;
+use crate::dns::packet::label_offsets;
+use crate::dns::records;
+use nodes::{ReverseNode, ServiceNode, Subset, subset_sections};
+use statics::StaticData;
+
+/// A name in lowercase wire format: the key of every index.
+pub(crate) type NameKey = Box<[u8]>;
+
+/// The lowercase wire form of `name`.
+pub(crate) fn name_key(name: &Name) -> NameKey {
+    let mut key = Vec::with_capacity(name.len() + 1);
+    for label in name.iter() {
+        key.push(label.len() as u8);
+        key.extend(label.iter().map(u8::to_ascii_lowercase));
+    }
+    key.push(0);
+    key.into_boxed_slice()
+}
+
+/// What a name in the dynamic index is.
+#[derive(Debug, Clone)]
+pub(crate) enum DynNode {
+    /// A service name; names below it are resolved through it.
+    Service(Arc<ServiceNode>),
+    /// `_web._tcp.<domain>`.
+    Rfc2782(Arc<Subset>),
+    /// Exists only because names below it do (`_tcp.<domain>`, `billing.`
+    /// above `api.billing.`).
+    Empty,
+}
+
+/// An immutable view of the registry and the zone files.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    statics: Arc<StaticData>,
+    names: imbl::HashMap<NameKey, DynNode>,
+    reverse: imbl::HashMap<IpAddr, Arc<ReverseNode>>,
+    default_ttl: u32,
+    instances: usize,
+}
+
+/// The outcome of looking a question up in the snapshot.
+#[derive(Debug)]
+pub enum Lookup<'s> {
+    /// A positive answer.
+    Answer(Cow<'s, WireAnswer>),
+    /// The name exists without data of that type.
+    NoData(&'s Apex),
+    /// The name does not exist in a zone disco serves.
+    NxDomain(&'s Apex),
+    /// Not a name disco is authoritative for: forward it or refuse.
+    NotAuthoritative,
+}
+
+impl Snapshot {
+    /// Number of registered instances.
+    pub fn instances(&self) -> usize {
+        self.instances
+    }
+
+    /// Looks up a lowercase wire-format name.
+    pub fn lookup(&self, key: &[u8], qtype: RecordType) -> Lookup<'_> {
+        let offsets = label_offsets(key);
+        let offsets = offsets.as_slice();
+        let apex = offsets
+            .iter()
+            .map(|&at| at as usize)
+            .chain([key.len() - 1])
+            .find_map(|at| self.statics.apexes.get(&key[at..]).map(|apex| (apex, at)));
+        let Some((apex, apex_at)) = apex else {
+            return self
+                .lookup_reverse(key, qtype)
+                .unwrap_or(Lookup::NotAuthoritative);
+        };
+        let static_node = self.statics.nodes.get(key);
+        if let Some(answer) = static_node.and_then(|node| node.answer(qtype)) {
+            return Lookup::Answer(Cow::Borrowed(answer));
+        }
+        if apex.dynamic {
+            if let Some(node) = self.names.get(key) {
+                return match self.answer_dynamic(node, qtype) {
+                    Some(answer) => Lookup::Answer(Cow::Borrowed(answer)),
+                    None => Lookup::NoData(apex),
+                };
+            }
+            // A name below a service: an instance, a tag filter, a named port.
+            for (i, &at) in offsets.iter().enumerate().skip(1) {
+                let at = at as usize;
+                if at >= apex_at {
+                    break;
+                }
+                match self.names.get(&key[at..]) {
+                    Some(DynNode::Service(service)) => {
+                        if let Some(lookup) =
+                            self.lookup_below(service, key, &offsets[..i], qtype, apex)
+                        {
+                            return lookup;
+                        }
+                        break;
+                    }
+                    Some(_) => break,
+                    None => {}
+                }
+            }
+        }
+        if let Some(lookup) = self.lookup_reverse(key, qtype) {
+            return lookup;
+        }
+        if static_node.is_some() {
+            return Lookup::NoData(apex);
+        }
+        Lookup::NxDomain(apex)
+    }
+
+    fn answer_dynamic<'s>(
+        &'s self,
+        node: &'s DynNode,
+        qtype: RecordType,
+    ) -> Option<&'s WireAnswer> {
+        match node {
+            DynNode::Service(service) => service.all.answer(qtype, self.default_ttl),
+            DynNode::Rfc2782(subset) => subset.answer(qtype, self.default_ttl),
+            DynNode::Empty => None,
+        }
+    }
+
+    /// Resolves the labels before a service name (`prefix` are their offsets
+    /// in `key`).
+    fn lookup_below<'s>(
+        &'s self,
+        service: &'s ServiceNode,
+        key: &[u8],
+        prefix: &[u8],
+        qtype: RecordType,
+        apex: &'s Apex,
+    ) -> Option<Lookup<'s>> {
+        let label = |i: usize| {
+            let at = prefix[i] as usize;
+            std::str::from_utf8(&key[at + 1..at + 1 + key[at] as usize]).ok()
+        };
+        let found = |answer: Option<&'s WireAnswer>| {
+            Some(match answer {
+                Some(answer) => Lookup::Answer(Cow::Borrowed(answer)),
+                None => Lookup::NoData(apex),
+            })
+        };
+        let ttl = self.default_ttl;
+        match prefix.len() {
+            1 => {
+                let label = label(0)?;
+                if let Some(instance) = service.all.members.get(label) {
+                    return found(instance.answer(qtype, ttl));
+                }
+                if let Some(tag) = service.tags.get(label) {
+                    return found(tag.answer(qtype, ttl));
+                }
+                if matches!(label, "_tcp" | "_udp")
+                    && service.ports.keys().any(|(_, p)| p.label() == label)
+                {
+                    return found(None);
+                }
+            }
+            2 if label(0)?.starts_with('_') => {
+                let protocol = match label(1)? {
+                    "_tcp" => crate::model::Protocol::Tcp,
+                    "_udp" => crate::model::Protocol::Udp,
+                    _ => return None,
+                };
+                let port = service.ports.get(&(label(0)?[1..].into(), protocol))?;
+                return found(port.answer(qtype, ttl));
+            }
+            _ => {}
+        }
+        // Several tags: the instances carrying all of them.
+        let tags: Vec<&Subset> = (0..prefix.len())
+            .map(|i| service.tags.get(label(i)?).map(|s| &**s))
+            .collect::<Option<_>>()?;
+        let smallest = tags.iter().min_by_key(|s| s.members.len())?;
+        let members: Vec<_> = smallest
+            .members
+            .iter()
+            .filter(|(id, _)| tags.iter().all(|t| t.members.contains_key(*id)))
+            .map(|(_, node)| &**node)
+            .collect();
+        if members.is_empty() {
+            return None;
+        }
+        let tag_labels: Vec<&str> = (0..prefix.len()).filter_map(label).collect();
+        let owner = records::tag_name(&tag_labels, &service.all.owner);
+        let sections = subset_sections(&owner, &members, |i| i.port, false, qtype, ttl);
+        Some(match sections {
+            Some(sections) => {
+                Lookup::Answer(Cow::Owned(WireAnswer::encode(&owner, qtype, &sections)))
+            }
+            None => Lookup::NoData(apex),
+        })
+    }
+
+    fn lookup_reverse(&self, key: &[u8], qtype: RecordType) -> Option<Lookup<'_>> {
+        let node = self.reverse.get(&records::arpa_address(key)?)?;
+        // Only PTR comes from the registry; other types at the name are
+        // the reverse zone owner's business.
+        let answer = node.answer(qtype, self.default_ttl)?;
+        Some(Lookup::Answer(Cow::Borrowed(answer)))
+    }
+}

@@ -1,0 +1,303 @@
+//! The static part of a snapshot: zone apexes (SOA, negative answers) and the
+//! records from zone files, with their answers encoded once at load time.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use hickory_proto::rr::rdata::{NS, SOA};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
+
+use super::{NameKey, name_key};
+use crate::dns::answer::{Sections, WireAnswer};
+use crate::dns::packet::{Query, Rcode, push_opt, response_flags};
+use crate::dns::zonefile::ZoneFile;
+
+/// Types a static CNAME's answer is precomputed for, target included.
+const CHASED_TYPES: [RecordType; 6] = [
+    RecordType::A,
+    RecordType::AAAA,
+    RecordType::SRV,
+    RecordType::TXT,
+    RecordType::MX,
+    RecordType::PTR,
+];
+
+/// A zone disco answers for with authority.
+#[derive(Debug)]
+pub struct Apex {
+    pub(crate) key: NameKey,
+    /// Whether registered services are served under it.
+    pub(crate) dynamic: bool,
+    /// The SOA record after the owner name, TTL set to the negative TTL,
+    /// names uncompressed: appended to every negative answer.
+    soa_tail: Box<[u8]>,
+}
+
+impl Apex {
+    fn new(soa: &Record) -> Self {
+        let RData::SOA(data) = &soa.data else {
+            unreachable!("checked by the caller")
+        };
+        // RFC 2308 §5: the negative TTL is the lesser of the SOA's TTL and
+        // its minimum field.
+        let negative_ttl = soa.ttl.min(data.minimum);
+        let mut tail = Vec::new();
+        let mut encoder = BinEncoder::new(&mut tail);
+        encoder.set_name_encoding(NameEncoding::Uncompressed);
+        let mut record = soa.clone();
+        record.name = Name::root();
+        record.ttl = negative_ttl;
+        record.emit(&mut encoder).expect("an SOA record encodes");
+        tail.remove(0); // the root owner name
+        Apex {
+            key: name_key(&soa.name),
+            dynamic: false,
+            soa_tail: tail.into_boxed_slice(),
+        }
+    }
+
+    /// Writes an NXDOMAIN or NODATA answer with the SOA in the authority
+    /// section (RFC 2308). The SOA's owner points into the question, whose
+    /// name ends with this apex.
+    pub fn write_negative(
+        &self,
+        query: &Query<'_>,
+        rcode: Rcode,
+        recursion_available: bool,
+        out: &mut Vec<u8>,
+    ) {
+        out.clear();
+        out.extend_from_slice(&query.id().to_be_bytes());
+        out.extend_from_slice(&response_flags(
+            query.packet(),
+            true,
+            recursion_available,
+            rcode,
+        ));
+        out.extend_from_slice(&[0, 1, 0, 0, 0, 1, 0, 0]);
+        out.extend_from_slice(query.question_bytes());
+        let apex_at = 12 + query.name_key().len() - self.key.len();
+        out.extend_from_slice(&(0xc000 | apex_at as u16).to_be_bytes());
+        out.extend_from_slice(&self.soa_tail);
+        if query.edns.is_some() {
+            push_opt(out, 0);
+        }
+    }
+}
+
+/// Records at one static name, grouped by type, with their answers.
+#[derive(Debug, Default)]
+pub(crate) struct StaticNode {
+    rrsets: BTreeMap<RecordType, Vec<Record>>,
+    answers: Vec<(RecordType, WireAnswer)>,
+}
+
+impl StaticNode {
+    /// The answer for `qtype`, or `None` when the name has no such records.
+    pub(crate) fn answer(&self, qtype: RecordType) -> Option<&WireAnswer> {
+        let wanted = if qtype == RecordType::ANY {
+            // RFC 8482: one RRset stands for the whole node.
+            *self.rrsets.keys().next()?
+        } else {
+            qtype
+        };
+        let find = |rtype| {
+            self.answers
+                .iter()
+                .find(|(t, _)| *t == rtype)
+                .map(|(_, answer)| answer)
+        };
+        // A CNAME answers every type, with the target's records when they
+        // were found here (see `chase`).
+        find(wanted).or_else(|| {
+            self.rrsets
+                .contains_key(&RecordType::CNAME)
+                .then(|| find(RecordType::CNAME))
+                .flatten()
+        })
+    }
+}
+
+/// Everything the zone files and the served domain's apex provide.
+#[derive(Debug, Default)]
+pub(crate) struct StaticData {
+    pub(crate) apexes: HashMap<NameKey, Arc<Apex>>,
+    pub(crate) nodes: HashMap<NameKey, StaticNode>,
+}
+
+impl StaticData {
+    /// Indexes the zone files, and synthesises SOA and NS for the served
+    /// `domain` when no zone file provides them.
+    pub(crate) fn new(zone_files: Vec<ZoneFile>, domain: &Name, default_ttl: u32) -> Self {
+        let mut data = StaticData::default();
+        let mut origins = Vec::new();
+        for file in zone_files {
+            origins.push(file.origin.clone());
+            for record in file.records {
+                data.add(record);
+            }
+        }
+        if !data
+            .nodes
+            .get(&name_key(domain))
+            .is_some_and(|n| n.rrsets.contains_key(&RecordType::SOA))
+        {
+            origins.push(domain.clone());
+            for record in synthesised_apex(domain, default_ttl) {
+                data.add(record);
+            }
+        }
+        // Empty non-terminals: every name between a record and its origin
+        // exists, so it is NODATA, not NXDOMAIN (RFC 8020).
+        let names: Vec<Name> = data
+            .nodes
+            .values()
+            .flat_map(|n| n.rrsets.values())
+            .map(|r| r[0].name.clone())
+            .collect();
+        for name in names {
+            let mut ancestor = name.base_name();
+            while origins.iter().any(|o| o.zone_of(&ancestor)) && !ancestor.is_root() {
+                data.nodes.entry(name_key(&ancestor)).or_default();
+                ancestor = ancestor.base_name();
+            }
+        }
+        for origin in &origins {
+            let key = name_key(origin);
+            if let Some(soa) = data
+                .nodes
+                .get(&key)
+                .and_then(|n| n.rrsets.get(&RecordType::SOA))
+            {
+                let mut apex = Apex::new(&soa[0]);
+                apex.dynamic = origin == domain;
+                data.apexes.insert(key, Arc::new(apex));
+            }
+        }
+        data.encode_answers();
+        data
+    }
+
+    fn add(&mut self, record: Record) {
+        let node = self.nodes.entry(name_key(&record.name)).or_default();
+        node.rrsets
+            .entry(record.record_type())
+            .or_default()
+            .push(record);
+    }
+
+    fn encode_answers(&mut self) {
+        let mut encoded = Vec::new();
+        for (key, node) in &self.nodes {
+            for (&rtype, rrset) in &node.rrsets {
+                let mut sections = Sections {
+                    answers: rrset.clone(),
+                    ..Sections::default()
+                };
+                sections.shuffle = matches!(rtype, RecordType::A | RecordType::AAAA);
+                self.add_glue(rrset, &mut sections);
+                encoded.push((
+                    key.clone(),
+                    rtype,
+                    WireAnswer::encode(&rrset[0].name, rtype, &sections),
+                ));
+            }
+            if let Some(cname) = node.rrsets.get(&RecordType::CNAME) {
+                for rtype in CHASED_TYPES {
+                    let answers = self.chase(&cname[0], rtype);
+                    if answers.len() > 1 {
+                        let sections = Sections {
+                            answers,
+                            ..Sections::default()
+                        };
+                        encoded.push((
+                            key.clone(),
+                            rtype,
+                            WireAnswer::encode(&cname[0].name, rtype, &sections),
+                        ));
+                    }
+                }
+            }
+        }
+        for (key, rtype, answer) in encoded {
+            self.nodes
+                .get_mut(&key)
+                .expect("encoded from this map")
+                .answers
+                .push((rtype, answer));
+        }
+    }
+
+    /// The CNAME chain from `cname` (at most 8 links, so loops end) and the
+    /// final target's `rtype` records, as far as the zone files hold them.
+    fn chase(&self, cname: &Record, rtype: RecordType) -> Vec<Record> {
+        let mut answers = vec![cname.clone()];
+        let mut target = cname.clone();
+        for _ in 0..8 {
+            let RData::CNAME(next) = &target.data else {
+                break;
+            };
+            let Some(node) = self.nodes.get(&name_key(&next.0)) else {
+                break;
+            };
+            if let Some(records) = node.rrsets.get(&rtype) {
+                answers.extend(records.iter().cloned());
+                break;
+            }
+            match node.rrsets.get(&RecordType::CNAME) {
+                Some(records) => {
+                    target = records[0].clone();
+                    answers.push(target.clone());
+                }
+                None => break,
+            }
+        }
+        answers
+    }
+
+    /// Addresses of the targets of SRV, MX and NS records, and the target's
+    /// records of a CNAME, when this data has them.
+    fn add_glue(&self, rrset: &[Record], sections: &mut Sections) {
+        for record in rrset {
+            let target = match &record.data {
+                RData::SRV(srv) => &srv.target,
+                RData::MX(mx) => &mx.exchange,
+                RData::NS(ns) => &ns.0,
+                _ => continue,
+            };
+            if let Some(node) = self.nodes.get(&name_key(target)) {
+                for rtype in [RecordType::A, RecordType::AAAA] {
+                    sections
+                        .additionals
+                        .extend(node.rrsets.get(&rtype).into_iter().flatten().cloned());
+                }
+            }
+        }
+    }
+}
+
+/// SOA and NS for a served domain that has no zone file.
+fn synthesised_apex(domain: &Name, default_ttl: u32) -> [Record; 2] {
+    let label = |l: &str| {
+        Name::from_ascii(l)
+            .and_then(|n| n.append_domain(domain))
+            .expect("valid label")
+    };
+    let serial = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_secs() as u32);
+    let soa = SOA::new(
+        label("ns"),
+        label("hostmaster"),
+        serial,
+        3600,
+        600,
+        86400,
+        default_ttl,
+    );
+    [
+        Record::from_rdata(domain.clone(), 3600, RData::SOA(soa)),
+        Record::from_rdata(domain.clone(), 3600, RData::NS(NS(label("ns")))),
+    ]
+}

@@ -1,0 +1,34 @@
+//! disco: DNS-based service discovery backed by etcd or ZooKeeper.
+//!
+//! # Layout
+//!
+//! Read in this order:
+//!
+//! - [`model`]: services and instances, and the native registration format.
+//!   Knows nothing of DNS or of any store.
+//! - [`registry`]: the backend contract (a full listing, then changes, and
+//!   "stale"/"resynced"), the in-process backend, and the merged registry.
+//! - [`dns`]: everything DNS, and the only module that uses hickory: the
+//!   immutable [`dns::Snapshot`] the query path reads, answers encoded once
+//!   per name and type, the hand-written query parser, forwarding, sockets.
+//! - [`updater`]: the single writer that turns backend updates into new
+//!   snapshots and swaps them in atomically.
+//! - [`cli`], [`config`]: flags and their validation (bad input exits 64
+//!   before any port is bound).
+//! - [`serve`]: wires it all together; [`http`] and [`metrics`] report on it.
+//!
+//! The query path never touches a backend: a query is parsed, looked up in
+//! the current snapshot with a few hash probes, and answered from bytes
+//! encoded when the data last changed.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod dns;
+pub mod http;
+pub mod metrics;
+pub mod model;
+pub mod registry;
+pub mod serve;
+pub mod updater;

@@ -1,0 +1,86 @@
+//! An in-process backend: the store is a handle held by the test (or
+//! embedding program) that registers and withdraws instances directly.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use tokio_util::sync::CancellationToken;
+
+use super::{Backend, Change, Sink, Update};
+use crate::model::Instance;
+
+/// A backend whose store lives in memory.
+#[derive(Debug, Default)]
+pub struct MemoryBackend {
+    /// The sink, once the server has started the backend. A std Mutex:
+    /// nothing awaits while it is held.
+    sink: Mutex<Option<Sink>>,
+    initial: Mutex<Vec<Instance>>,
+}
+
+/// The test's side of a [`MemoryBackend`].
+#[derive(Debug, Clone)]
+pub struct MemoryHandle(Arc<MemoryBackend>);
+
+impl MemoryBackend {
+    /// A backend that starts with `initial` registered, and its handle.
+    pub fn new(initial: Vec<Instance>) -> (Arc<MemoryBackend>, MemoryHandle) {
+        let backend = Arc::new(MemoryBackend {
+            sink: Mutex::new(None),
+            initial: Mutex::new(initial),
+        });
+        (backend.clone(), MemoryHandle(backend))
+    }
+}
+
+impl MemoryHandle {
+    fn send(&self, update: Update) {
+        if let Some(sink) = self.0.sink.lock().expect("not poisoned").as_ref() {
+            sink.send(update);
+        }
+    }
+
+    /// Registers or replaces instances.
+    pub fn put(&self, instances: Vec<Instance>) {
+        self.send(Update::Changes(
+            instances.into_iter().map(Change::Put).collect(),
+        ));
+    }
+
+    /// Applies changes as one batch.
+    pub fn apply(&self, changes: Vec<Change>) {
+        self.send(Update::Changes(changes));
+    }
+
+    /// Marks the store unreachable.
+    pub fn go_stale(&self, reason: &str) {
+        self.send(Update::Stale {
+            reason: reason.to_owned(),
+        });
+    }
+
+    /// Replaces everything (a resync).
+    pub fn reset(&self, instances: Vec<Instance>) {
+        self.send(Update::Reset(instances));
+    }
+}
+
+impl Backend for MemoryBackend {
+    fn name(&self) -> String {
+        "memory".to_owned()
+    }
+
+    fn run(
+        self: Arc<Self>,
+        sink: Sink,
+        shutdown: CancellationToken,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            let initial = std::mem::take(&mut *self.initial.lock().expect("not poisoned"));
+            sink.send(Update::Reset(initial));
+            *self.sink.lock().expect("not poisoned") = Some(sink);
+            shutdown.cancelled().await;
+        })
+    }
+}

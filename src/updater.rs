@@ -1,0 +1,96 @@
+//! The one task that writes snapshots: it drains backend updates in
+//! batches, merges them into the [`Registry`], and publishes a new
+//! [`Snapshot`] per batch with a single atomic swap.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+use tokio::sync::mpsc;
+
+use crate::dns::{Snapshot, SnapshotBuilder};
+use crate::metrics::Metrics;
+use crate::registry::{Registry, SourceEvent, StatusBoard, Update};
+
+/// Most updates folded into one snapshot, so a flood still publishes often.
+const MAX_BATCH: usize = 4096;
+
+/// Applies updates until every sender is gone.
+pub async fn run(
+    mut events: mpsc::UnboundedReceiver<SourceEvent>,
+    mut builder: SnapshotBuilder,
+    mut registry: Registry,
+    live: Arc<ArcSwap<Snapshot>>,
+    status: Arc<StatusBoard>,
+    metrics: Arc<Metrics>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while events.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let mut changed = false;
+        for event in batch.drain(..) {
+            changed |= apply(event, &mut builder, &mut registry, &status);
+        }
+        if changed {
+            let snapshot = builder.snapshot();
+            metrics.record_snapshot(snapshot.instances());
+            live.store(Arc::new(snapshot));
+        }
+    }
+}
+
+/// Applies one update; true when the registry changed.
+fn apply(
+    event: SourceEvent,
+    builder: &mut SnapshotBuilder,
+    registry: &mut Registry,
+    status: &StatusBoard,
+) -> bool {
+    let source = event.source;
+    let changes = match event.update {
+        Update::Reset(instances) => {
+            let count = instances.len();
+            mark_current(status, source);
+            status.update(source, |s| {
+                if !s.synced {
+                    tracing::info!(registry = %s.name, instances = count, "registry synced");
+                }
+                s.synced = true;
+            });
+            registry.reset(source, instances)
+        }
+        Update::Changes(changes) => {
+            mark_current(status, source);
+            registry.apply(source, changes)
+        }
+        Update::Stale { reason } => {
+            status.update(source, |s| {
+                // Said once when it starts, not once per retry.
+                if s.stale_since.is_none() {
+                    tracing::warn!(registry = %s.name, %reason, "registry unreachable; answering from the last snapshot");
+                    s.stale_since = Some(SystemTime::now());
+                }
+                s.stale_reason = Some(reason);
+            });
+            return false;
+        }
+        Update::Skipped { count } => {
+            status.update(source, |s| s.skipped += count);
+            return false;
+        }
+    };
+    let changed = !changes.is_empty();
+    for change in changes {
+        builder.apply(change.old.as_ref(), change.new.as_ref());
+    }
+    changed
+}
+
+fn mark_current(status: &StatusBoard, source: usize) {
+    status.update(source, |s| {
+        if let Some(since) = s.stale_since.take() {
+            let stale_for = since.elapsed().unwrap_or_default();
+            tracing::info!(registry = %s.name, stale_seconds = stale_for.as_secs(), "registry reachable again");
+            s.stale_reason = None;
+        }
+    });
+}
