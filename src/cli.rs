@@ -47,7 +47,7 @@ pub struct ServeArgs {
     )]
     pub registry: Vec<String>,
 
-    /// Upstream resolver for other names (repeatable) [default: /etc/resolv.conf's, minus disco].
+    /// Upstream resolver for other names (repeatable), or "off" [default: /etc/resolv.conf's, minus disco].
     #[arg(
         long,
         env = "DISCO_UPSTREAM",

@@ -234,6 +234,8 @@ impl ServeConfig {
         let upstream_values = pick(args.upstream, file.upstream);
         let upstreams = if upstream_values.is_empty() {
             upstreams_from_resolv_conf(Path::new("/etc/resolv.conf"), &listen)
+        } else if upstream_values == ["off"] {
+            Vec::new()
         } else {
             upstream_values
                 .iter()

@@ -25,15 +25,28 @@ pub async fn run(
     metrics: Arc<Metrics>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut listed = Vec::new();
     while events.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut changed = false;
         for event in batch.drain(..) {
+            if let Update::Reset(instances) = &event.update {
+                listed.push((event.source, instances.len()));
+            }
             changed |= apply(event, &mut builder, &mut registry, &status);
         }
         if changed {
             let snapshot = builder.snapshot();
             metrics.record_snapshot(snapshot.instances());
             live.store(Arc::new(snapshot));
+        }
+        // Synced (and so ready) only once the listing is what DNS answers.
+        for (source, count) in listed.drain(..) {
+            status.update(source, |s| {
+                if !s.synced {
+                    tracing::info!(registry = %s.name, instances = count, "registry synced");
+                }
+                s.synced = true;
+            });
         }
     }
 }
@@ -48,14 +61,7 @@ fn apply(
     let source = event.source;
     let changes = match event.update {
         Update::Reset(instances) => {
-            let count = instances.len();
             mark_current(status, source);
-            status.update(source, |s| {
-                if !s.synced {
-                    tracing::info!(registry = %s.name, instances = count, "registry synced");
-                }
-                s.synced = true;
-            });
             registry.reset(source, instances)
         }
         Update::Changes(changes) => {

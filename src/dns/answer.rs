@@ -2,11 +2,17 @@
 //! hickory's encoder, then sent many times with only the ID, the flags and the
 //! question patched in.
 
+use std::collections::HashMap;
+
+use hickory_proto::ProtoError;
 use hickory_proto::op::Query as HickoryQuery;
-use hickory_proto::rr::{Name, Record, RecordType};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
 use super::packet::{OPT_RECORD_LEN, Query, Rcode, push_opt, response_flags};
+use super::snapshot::name_key;
+
+type ProtoResult<T> = Result<T, ProtoError>;
 
 /// Largest DNS message (the TCP length prefix is 16 bits).
 pub const MAX_MESSAGE: usize = 65_535;
@@ -70,9 +76,12 @@ impl WireAnswer {
                 &sections.authorities,
                 &sections.additionals,
             ];
+            let mut known = HashMap::from([(name_key(qname), 12u16)]);
             'all: for (section, records) in sections.into_iter().enumerate() {
                 for record in records {
-                    if record.emit(&mut encoder).is_err() || encoder.offset() > MAX_MESSAGE {
+                    if emit_record(&mut encoder, record, &mut known).is_err()
+                        || encoder.offset() > MAX_MESSAGE
+                    {
                         break 'all;
                     }
                     record_ends.push(encoder.offset() as u32);
@@ -187,6 +196,56 @@ impl WireAnswer {
         out[6..8].copy_from_slice(&answers.to_be_bytes());
         out[8..10].copy_from_slice(&authorities.to_be_bytes());
         out[10..12].copy_from_slice(&additionals.to_be_bytes());
+    }
+}
+
+/// Emits a record as hickory's `Record::emit` does, except that owner names
+/// seen before (the question, SRV targets) become pointers to them. hickory
+/// stops compressing after 120 names per message (a defence that costs
+/// nothing in a precomputed answer), which would leave 2,000 A records at
+/// 34 bytes each instead of 16: more than a TCP message can carry.
+fn emit_record(
+    encoder: &mut BinEncoder<'_>,
+    record: &Record,
+    known: &mut HashMap<Box<[u8]>, u16>,
+) -> ProtoResult<()> {
+    let owner = name_key(&record.name);
+    match known.get(&owner) {
+        Some(&at) => encoder.emit_u16(0xc000 | at)?,
+        None => {
+            let at = encoder.offset();
+            record.name.emit(encoder)?;
+            remember(known, owner, at, encoder);
+        }
+    }
+    record.record_type().emit(encoder)?;
+    record.dns_class.emit(encoder)?;
+    encoder.emit_u32(record.ttl)?;
+    let length = encoder.place::<u16>()?;
+    let rdata_at = encoder.offset();
+    record.data.emit(encoder)?;
+    if let RData::SRV(srv) = &record.data {
+        // The target is written whole (RFC 2782 forbids compressing it), so
+        // the address records that follow can point at it.
+        remember(known, name_key(&srv.target), rdata_at + 6, encoder);
+    }
+    let len = encoder.len_since_place(&length);
+    length.replace(encoder, len as u16)
+}
+
+/// Records where a name was written in full, if a pointer can reach it.
+fn remember(
+    known: &mut HashMap<Box<[u8]>, u16>,
+    name: Box<[u8]>,
+    at: usize,
+    encoder: &BinEncoder<'_>,
+) {
+    let written_in_full = encoder
+        .slice_of(at, at + 1)
+        .first()
+        .is_some_and(|b| b & 0xc0 == 0);
+    if at < 0x3fff && written_in_full {
+        known.entry(name).or_insert(at as u16);
     }
 }
 

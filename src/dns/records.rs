@@ -205,7 +205,7 @@ mod tests {
     fn meta_becomes_key_value_strings() {
         let i = web_1();
         let record = meta_record(&zone(), &i, 5).unwrap();
-        assert_eq!(record.data.to_string(), "\"version=1.4.2\"");
+        assert_eq!(record.data.to_string(), "version=1.4.2");
         let mut bare = i.clone();
         bare.meta.clear();
         assert!(meta_record(&zone(), &bare, 5).is_none());

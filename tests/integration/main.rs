@@ -1,0 +1,11 @@
+//! Integration tests: one binary, a module per topic. Each test starts
+//! `disco serve` in-process on 127.0.0.1:0 and talks to it over real UDP and
+//! TCP sockets with hickory's DNS client (or raw packets, where the test is
+//! about the bytes).
+
+mod cli;
+mod forwarding;
+mod malformed;
+mod names;
+mod support;
+mod truncation;
