@@ -125,8 +125,7 @@ pub async fn start(
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
 
-    // Backends and the updater stop when `shutdown` fires: the updater ends
-    // once every sink is dropped.
+    // Backends and the updater stop when `shutdown` fires.
     let (events, receiver) = mpsc::unbounded_channel();
     for (source, backend) in backends.iter().enumerate() {
         let sink = Sink::new(source, events.clone());
@@ -134,14 +133,15 @@ pub async fn start(
     }
     drop(events);
     let registry = Registry::new(backends.len());
-    tracker.spawn(crate::updater::run(
+    let updater = crate::updater::run(
         receiver,
         builder,
         registry,
         live.clone(),
         status.clone(),
         metrics.clone(),
-    ));
+    );
+    tracker.spawn(shutdown.clone().run_until_cancelled_owned(updater));
 
     let forwarder = (!config.upstreams.is_empty())
         .then(|| Arc::new(Forwarder::new(config.upstreams.clone(), UPSTREAM_TIMEOUT)));

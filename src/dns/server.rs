@@ -196,11 +196,17 @@ impl DnsServer {
         };
         let metrics = self.responder.metrics();
         match forwarded {
-            Some(forwarded) => {
+            Some(mut forwarded) => {
                 metrics.record_forwarded(
                     forwarded.cached,
                     forwarded.bytes.get(3).map_or(2, |b| b & 0x0f),
                 );
+                if forwarded.bytes.len() >= 4 {
+                    // disco recursed for this client, so RA; and it is not
+                    // the authority for what it relays, so no AA.
+                    forwarded.bytes[2] &= !0x04;
+                    forwarded.bytes[3] |= 0x80;
+                }
                 forwarded.bytes
             }
             None => {

@@ -4,6 +4,7 @@
 //! about the bytes).
 
 mod cli;
+mod endpoints;
 mod forwarding;
 mod malformed;
 mod names;
