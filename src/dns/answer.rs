@@ -49,11 +49,6 @@ pub struct Sections {
     pub rcode: Rcode,
 }
 
-impl Default for Rcode {
-    fn default() -> Self {
-        Rcode::NoError
-    }
-}
 
 impl WireAnswer {
     /// Encodes an authoritative answer to `qname`/`qtype`. Records past what

@@ -18,10 +18,11 @@ const HEADER_LEN: usize = 12;
 const TYPE_OPT: u16 = 41;
 
 /// Response codes disco sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[repr(u8)]
 pub enum Rcode {
     /// No error.
+    #[default]
     NoError = 0,
     /// The query could not be read.
     FormErr = 1,

@@ -93,12 +93,12 @@ impl InstanceNode {
             let ttl = self.ttl(default_ttl);
             let mut sections = Sections::default();
             match qtype {
-                RecordType::A | RecordType::AAAA | RecordType::ANY => {
-                    if qtype == RecordType::ANY || address_type(i.address) == qtype {
-                        sections
-                            .answers
-                            .push(records::address_record(&self.name, i.address, ttl));
-                    }
+                RecordType::A | RecordType::AAAA | RecordType::ANY
+                    if qtype == RecordType::ANY || address_type(i.address) == qtype =>
+                {
+                    sections
+                        .answers
+                        .push(records::address_record(&self.name, i.address, ttl));
                 }
                 RecordType::SRV => {
                     let port = i.port?;
