@@ -68,6 +68,11 @@ fn apply(
             mark_current(status, source);
             registry.apply(source, changes)
         }
+        // SkyDNS entries are not indexed yet (issue: the etcd backend).
+        Update::ResetRecords(_) => {
+            mark_current(status, source);
+            Vec::new()
+        }
         Update::Stale { reason } => {
             status.update(source, |s| {
                 // Said once when it starts, not once per retry.

@@ -49,7 +49,6 @@ pub struct Sections {
     pub rcode: Rcode,
 }
 
-
 impl WireAnswer {
     /// Encodes an authoritative answer to `qname`/`qtype`. Records past what
     /// a DNS message can hold (64 KiB) are left out.

@@ -4,12 +4,14 @@
 
 mod name;
 mod native;
+mod skydns;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 pub use name::{InstanceId, NameError, ServiceName};
 pub use native::{NativeError, parse_native};
+pub use skydns::SkyEntry;
 
 /// Transport protocol an instance's ports speak, used in SRV owner names
 /// (`_web._tcp`, `_web._udp`).

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::model::{Instance, InstanceId, ServiceName};
+use crate::model::{Instance, InstanceId, ServiceName, SkyEntry};
 
 pub use memory::{MemoryBackend, MemoryHandle};
 pub use state::{InstanceChange, Registry};
@@ -40,6 +40,13 @@ pub enum Change {
         /// Its id.
         id: InstanceId,
     },
+    /// A SkyDNS entry appeared or changed.
+    PutRecord(SkyEntry),
+    /// A SkyDNS entry went away.
+    DeleteRecord {
+        /// Its store key.
+        key: String,
+    },
 }
 
 /// What a backend reports.
@@ -48,6 +55,8 @@ pub enum Update {
     /// Everything the source holds now; replaces what it reported before.
     /// Sent first, and again after every resync.
     Reset(Vec<Instance>),
+    /// The same for a source of SkyDNS entries.
+    ResetRecords(Vec<SkyEntry>),
     /// Changes to apply together, in order.
     Changes(Vec<Change>),
     /// The store is unreachable: keep the last data, and say since when.

@@ -81,6 +81,8 @@ impl Registry {
                     Some(instance),
                 ),
                 Change::Delete { service, id } => ((service, id), None),
+                // SkyDNS entries are not indexed yet (issue: the etcd backend).
+                Change::PutRecord(_) | Change::DeleteRecord { .. } => continue,
             };
             let old = self.effective(&key).cloned();
             match value {
