@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 pub use name::{InstanceId, NameError, ServiceName};
 pub use native::{NativeError, parse_native};
-pub use skydns::SkyEntry;
+pub use skydns::{SkyEntry, SkyError, parse_skydns, skydns_name};
 
 /// Transport protocol an instance's ports speak, used in SRV owner names
 /// (`_web._tcp`, `_web._udp`).

@@ -30,3 +30,143 @@ pub struct SkyEntry {
     /// The TTL the entry's lease was granted with, if it is on one.
     pub lease_ttl: Option<u32>,
 }
+
+use serde::Deserialize;
+
+/// Why a SkyDNS entry was skipped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SkyError {
+    /// The key is not below the prefix, or names no DNS name.
+    #[error("key {0:?} is not a DNS name below the prefix")]
+    Key(String),
+    /// The value is not the expected JSON.
+    #[error("not a valid SkyDNS entry: {0}")]
+    Json(#[from] serde_json::Error),
+    /// `host` is empty.
+    #[error("entry has no host")]
+    NoHost,
+}
+
+#[derive(Deserialize)]
+struct Stored {
+    #[serde(default)]
+    host: String,
+    #[serde(default)]
+    port: u16,
+    priority: Option<u16>,
+    weight: Option<u16>,
+    #[serde(default)]
+    text: String,
+    ttl: Option<u32>,
+    #[serde(default, rename = "targetstrip")]
+    target_strip: u32,
+    #[serde(default)]
+    group: String,
+}
+
+/// The DNS name a key below `prefix` stands for: `/skydns/internal/disco/web/x1`
+/// under `/skydns` is `x1.web.disco.internal`.
+pub fn skydns_name(prefix: &str, key: &str) -> Option<String> {
+    let rest = key
+        .strip_prefix(prefix.trim_end_matches('/'))?
+        .strip_prefix('/')?;
+    let labels: Vec<&str> = rest.split('/').collect();
+    if labels
+        .iter()
+        .any(|label| label.is_empty() || label.len() > 63 || label.contains('.'))
+    {
+        return None;
+    }
+    Some(
+        labels
+            .iter()
+            .rev()
+            .map(|l| l.to_ascii_lowercase())
+            .collect::<Vec<_>>()
+            .join("."),
+    )
+}
+
+/// Parses the entry stored at `key` below `prefix`.
+pub fn parse_skydns(
+    prefix: &str,
+    key: &str,
+    value: &[u8],
+    lease_ttl: Option<u32>,
+) -> Result<SkyEntry, SkyError> {
+    let name = skydns_name(prefix, key).ok_or_else(|| SkyError::Key(key.to_owned()))?;
+    let stored: Stored = serde_json::from_slice(value)?;
+    if stored.host.trim().is_empty() {
+        return Err(SkyError::NoHost);
+    }
+    Ok(SkyEntry {
+        key: key.to_owned(),
+        name,
+        host: stored.host.trim().to_owned(),
+        port: stored.port,
+        priority: stored.priority,
+        weight: stored.weight,
+        text: stored.text,
+        ttl: stored.ttl,
+        target_strip: stored.target_strip,
+        group: stored.group,
+        lease_ttl,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_reversed_labels() {
+        assert_eq!(
+            skydns_name("/skydns", "/skydns/internal/disco/web/x1").as_deref(),
+            Some("x1.web.disco.internal")
+        );
+        assert_eq!(
+            skydns_name("/skydns/", "/skydns/Internal/disco").as_deref(),
+            Some("disco.internal")
+        );
+        assert_eq!(skydns_name("/skydns", "/other/internal"), None);
+        assert_eq!(skydns_name("/skydns", "/skydns/internal//x"), None);
+    }
+
+    #[test]
+    fn entries_parse_with_coredns_field_names() {
+        let entry = parse_skydns(
+            "/skydns",
+            "/skydns/internal/disco/web/x1",
+            br#"{"host":"10.0.0.1","port":8080,"priority":20,"text":"hi","ttl":60,"targetstrip":1,"group":"g"}"#,
+            Some(30),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                entry.host.as_str(),
+                entry.port,
+                entry.priority,
+                entry.weight
+            ),
+            ("10.0.0.1", 8080, Some(20), None)
+        );
+        assert_eq!(
+            (
+                entry.ttl,
+                entry.target_strip,
+                entry.group.as_str(),
+                entry.lease_ttl
+            ),
+            (Some(60), 1, "g", Some(30))
+        );
+        assert!(matches!(
+            parse_skydns("/skydns", "/skydns/x", b"{}", None),
+            Err(SkyError::NoHost)
+        ));
+        assert!(matches!(
+            parse_skydns("/skydns", "/skydns/x", b"[", None),
+            Err(SkyError::Json(_))
+        ));
+    }
+}
