@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Generates one record set for every server in the benchmark.
+
+Writes, into OUT_DIR:
+  disco.internal.zone  the records as an RFC 1035 zone, in disco's naming
+                       (service A/AAAA/SRV, instance A, TXT), served as is by
+                       Knot, NSD, hickory-dns and disco's static-zone path;
+  registrations.jsonl  the same instances as native disco registrations
+                       ({"service", "instance", "value"}), for the etcd path;
+  queries.txt          the dnsperf query file: A and SRV for existing
+                       services and instances, 10% names that do not exist,
+                       10% NODATA (an existing name, a type it lacks).
+
+Usage: gen_records.py SERVICES INSTANCES_PER_SERVICE OUT_DIR [QUERIES]
+"""
+import json
+import random
+import sys
+
+
+def address(n):
+    return f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+
+
+def main():
+    services, per_service, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    query_count = int(sys.argv[4]) if len(sys.argv) > 4 else 100_000
+    rng = random.Random(42)
+    zone = [
+        "$ORIGIN disco.internal.",
+        "$TTL 30",
+        "@ IN SOA ns.disco.internal. hostmaster.disco.internal. 1 3600 600 86400 5",
+        "@ IN NS ns.disco.internal.",
+        "ns IN A 127.0.0.1",
+    ]
+    registrations = []
+    n = 0
+    for s in range(services):
+        service = f"svc{s}"
+        for i in range(per_service):
+            n += 1
+            instance = f"{service}-{i}"
+            ip = address(n)
+            zone.append(f"{service} IN A {ip}")
+            zone.append(f"{service} IN SRV 0 100 8080 {instance}.{service}.disco.internal.")
+            zone.append(f"{instance}.{service} IN A {ip}")
+            zone.append(f'{instance}.{service} IN TXT "version=1.0"')
+            registrations.append(
+                {
+                    "service": service,
+                    "instance": instance,
+                    "value": {"address": ip, "port": 8080, "meta": {"version": "1.0"}},
+                }
+            )
+    with open(f"{out}/disco.internal.zone", "w") as f:
+        f.write("\n".join(zone) + "\n")
+    with open(f"{out}/registrations.jsonl", "w") as f:
+        for r in registrations:
+            f.write(json.dumps(r) + "\n")
+    with open(f"{out}/queries.txt", "w") as f:
+        for q in range(query_count):
+            kind = rng.random()
+            s = rng.randrange(services)
+            if kind < 0.1:
+                f.write(f"missing{q}.svc{s}.disco.internal. A\n")  # NXDOMAIN
+            elif kind < 0.2:
+                f.write(f"svc{s}.disco.internal. TXT\n")  # NODATA
+            elif kind < 0.5:
+                f.write(f"svc{s}.disco.internal. SRV\n")
+            elif kind < 0.8:
+                f.write(f"svc{s}.disco.internal. A\n")
+            else:
+                i = rng.randrange(per_service)
+                f.write(f"svc{s}-{i}.svc{s}.disco.internal. A\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+# Shared helpers for the benchmark scripts. Source it; don't run it.
+# Every server runs on 127.0.0.1 only; every run is bounded in time.
+
+BENCH_SCRATCH=${BENCH_SCRATCH:-/var/tmp/disco-bench}
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+mkdir -p "$BENCH_SCRATCH"
+STARTED_PIDS=()
+
+log() { echo "bench: $*" >&2; }
+
+# Ends every process this script started, by pid.
+cleanup() {
+    for pid in "${STARTED_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${STARTED_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    STARTED_PIDS=()
+}
+trap cleanup EXIT
+
+# Installs Debian packages that provide the given commands (command=package).
+ensure_packages() {
+    local missing=()
+    for pair in "$@"; do
+        command -v "${pair%%=*}" >/dev/null 2>&1 || missing+=("${pair#*=}")
+    done
+    ((${#missing[@]})) || return 0
+    if [[ $(id -u) -ne 0 ]]; then
+        log "missing ${missing[*]}: sudo apt-get install ${missing[*]}"
+        exit 1
+    fi
+    log "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# Builds hickory-dns's own server from crates.io into the scratch directory.
+HICKORY="$BENCH_SCRATCH/hickory/bin/hickory-dns"
+ensure_hickory() {
+    [[ -x $HICKORY ]] && return 0
+    log "building hickory-dns 0.26.3 from crates.io into $BENCH_SCRATCH (once)"
+    cargo install hickory-dns --version 0.26.3 --locked --root "$BENCH_SCRATCH/hickory" \
+        --target-dir "$BENCH_SCRATCH/hickory-target" >/dev/null
+}
+
+# Builds disco and the benchmark tools in release mode.
+DISCO="$REPO/target/release/disco"
+TOOLS="$REPO/bench/tools/target/release/disco-bench"
+build_disco() {
+    (cd "$REPO" && cargo build --release --locked --bin disco >/dev/null)
+    (cd "$REPO/bench/tools" && cargo build --release >/dev/null)
+}
+
+# A free TCP+UDP port on 127.0.0.1.
+free_port() {
+    python3 - <<'PY'
+import socket
+while True:
+    t = socket.socket(); t.bind(("127.0.0.1", 0)); port = t.getsockname()[1]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.bind(("127.0.0.1", port)); print(port); break
+    except OSError:
+        pass
+    finally:
+        u.close(); t.close()
+PY
+}
+
+# Waits until a DNS server on PORT answers NAME (at most 60 s).
+wait_for_dns() {
+    local port=$1 name=$2
+    for _ in $(seq 600); do
+        if dig @127.0.0.1 -p "$port" +time=1 +tries=1 +short "$name" A 2>/dev/null | grep -q .; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    log "no answer for $name on port $port"
+    return 1
+}
+
+# Cores 0..N-1, for taskset.
+cores() { seq -s, 0 $(($1 - 1)); }
+
+# Resident memory of a pid, in KiB.
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }

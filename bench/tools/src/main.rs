@@ -1,0 +1,184 @@
+//! Benchmark drivers for disco: bulk registration into etcd, registration
+//! to answer latency, and registration churn.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use etcd_client::{Client, PutOptions, Txn, TxnOp};
+use tokio::net::UdpSocket;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Puts every registration of a registrations.jsonl file into etcd.
+    Load {
+        #[arg(long)]
+        etcd: String,
+        #[arg(long, default_value = "/disco")]
+        prefix: String,
+        #[arg(long)]
+        file: String,
+    },
+    /// Registers instances one at a time and times each from the put's
+    /// acknowledgement to the first DNS answer that contains it.
+    Latency {
+        #[arg(long)]
+        etcd: String,
+        #[arg(long, default_value = "/disco")]
+        prefix: String,
+        #[arg(long)]
+        dns: SocketAddr,
+        #[arg(long, default_value_t = 200)]
+        count: usize,
+    },
+    /// Puts and deletes registrations at a fixed rate for a fixed time.
+    Churn {
+        #[arg(long)]
+        etcd: String,
+        #[arg(long, default_value = "/disco")]
+        prefix: String,
+        #[arg(long, default_value_t = 1000)]
+        rate: u64,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Load { etcd, prefix, file } => load(&etcd, &prefix, &file).await,
+        Command::Latency { etcd, prefix, dns, count } => latency(&etcd, &prefix, dns, count).await,
+        Command::Churn { etcd, prefix, rate, seconds } => churn(&etcd, &prefix, rate, seconds).await,
+    }
+}
+
+fn key(prefix: &str, service: &str, instance: &str) -> String {
+    format!("{prefix}/services/{service}/{instance}")
+}
+
+async fn load(etcd: &str, prefix: &str, file: &str) -> Result<()> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
+    let client = Client::connect([etcd], None).await?;
+    let started = Instant::now();
+    let mut ops = Vec::new();
+    for line in text.lines() {
+        let r: serde_json::Value = serde_json::from_str(line)?;
+        let service = r["service"].as_str().context("service")?;
+        let instance = r["instance"].as_str().context("instance")?;
+        ops.push(TxnOp::put(key(prefix, service, instance), r["value"].to_string(), None));
+    }
+    let count = ops.len();
+    // etcd allows 128 operations per transaction by default; 8 in flight.
+    let mut batches = ops.chunks(128).map(<[TxnOp]>::to_vec).collect::<Vec<_>>().into_iter();
+    loop {
+        let mut inflight = Vec::new();
+        for batch in batches.by_ref().take(8) {
+            let mut kv = client.kv_client();
+            inflight.push(tokio::spawn(async move { kv.txn(Txn::new().and_then(batch)).await }));
+        }
+        if inflight.is_empty() {
+            break;
+        }
+        for task in inflight {
+            task.await??;
+        }
+    }
+    eprintln!("loaded {count} registrations in {:.1?}", started.elapsed());
+    Ok(())
+}
+
+/// A DNS query for `name` A, by hand: this tool times, it does not parse.
+fn query(id: u16, name: &str) -> Vec<u8> {
+    let mut packet = id.to_be_bytes().to_vec();
+    packet.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.trim_end_matches('.').split('.') {
+        packet.push(label.len() as u8);
+        packet.extend_from_slice(label.as_bytes());
+    }
+    packet.extend_from_slice(&[0, 0, 1, 0, 1]);
+    packet
+}
+
+/// Whether a response to `id` answers with at least one record.
+fn answered(response: &[u8], id: u16) -> bool {
+    response.len() > 12 && response[..2] == id.to_be_bytes() && response[3] & 0x0f == 0 && response[7] > 0
+}
+
+async fn latency(etcd: &str, prefix: &str, dns: SocketAddr, count: usize) -> Result<()> {
+    let mut client = Client::connect([etcd], None).await?;
+    let socket = UdpSocket::bind("127.0.0.1:0").await?;
+    let mut samples = Vec::with_capacity(count);
+    let mut buf = [0u8; 1500];
+    for i in 0..count {
+        let instance = format!("lat-{i}");
+        let name = format!("{instance}.latency.disco.internal");
+        let value = format!(r#"{{"address":"10.250.{}.{}","port":80}}"#, i / 256, i % 256);
+        client.put(key(prefix, "latency", &instance), value, Some(PutOptions::new())).await?;
+        let acknowledged = Instant::now();
+        let deadline = acknowledged + Duration::from_secs(5);
+        let mut id = 0u16;
+        loop {
+            id = id.wrapping_add(1);
+            socket.send_to(&query(id, &name), dns).await?;
+            match tokio::time::timeout(Duration::from_millis(50), socket.recv_from(&mut buf)).await {
+                Ok(Ok((len, _))) if answered(&buf[..len], id) => break,
+                _ if Instant::now() > deadline => bail!("{name} not answered within 5 s"),
+                _ => {}
+            }
+        }
+        samples.push(acknowledged.elapsed());
+    }
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    println!(
+        "registration to answer, {count} registrations: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        at(0.50).as_secs_f64() * 1e3,
+        at(0.90).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3,
+        samples[samples.len() - 1].as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
+async fn churn(etcd: &str, prefix: &str, rate: u64, seconds: u64) -> Result<()> {
+    let client = Client::connect([etcd], None).await?;
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let started = Instant::now();
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut done = 0u64;
+    let pool = 1000;
+    let mut tasks = tokio::task::JoinSet::new();
+    while started.elapsed() < Duration::from_secs(seconds) {
+        ticker.tick().await;
+        let i = done % (2 * pool);
+        let instance = format!("churn-{}", i % pool);
+        let k = key(prefix, "churn", &instance);
+        let mut kv = client.kv_client();
+        // First pass registers, second withdraws: 1,000 live at most.
+        if i < pool {
+            let value = format!(r#"{{"address":"10.251.{}.{}","port":80}}"#, i / 256, i % 256);
+            tasks.spawn(async move { kv.put(k, value, None).await.map(|_| ()) });
+        } else {
+            tasks.spawn(async move { kv.delete(k, None).await.map(|_| ()) });
+        }
+        done += 1;
+        while let Some(result) = tasks.try_join_next() {
+            result??;
+        }
+    }
+    while let Some(result) = tasks.join_next().await {
+        result??;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!("churn: {done} registrations and withdrawals in {elapsed:.1} s ({:.0}/s)", done as f64 / elapsed);
+    Ok(())
+}
