@@ -2,16 +2,19 @@
 //! DNS labels (`/skydns/internal/disco/web/x1` is `x1.web.disco.internal.`),
 //! each a JSON object `host, port, priority, weight, text, ttl, targetstrip,
 //! group`. Unlike native registrations these are records at names, answered
-//! with CoreDNS's subtree semantics (see `crate::dns::skydns`).
+//! with CoreDNS's subtree semantics (see the SkyDNS index in
+//! `crate::dns::snapshot`).
 
 /// One SkyDNS entry, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkyEntry {
-    /// The full store key: the entry's identity.
+    /// The full store key: the entry's identity. A key ending in `/`
+    /// (`/skydns/internal/disco/`) stands for the name itself, as in CoreDNS.
     pub key: String,
     /// The DNS name the key stands for, lowercase, dotted, no trailing dot.
     pub name: String,
-    /// An IPv4 or IPv6 address, or a host name (answered as CNAME or SRV target).
+    /// An IPv4 or IPv6 address, or a host name (answered as CNAME or SRV
+    /// target); empty for a text-only (TXT) entry.
     pub host: String,
     /// SRV port; 0 when absent.
     pub port: u16,
@@ -43,8 +46,8 @@ pub enum SkyError {
     /// The value is not the expected JSON.
     #[error("not a valid SkyDNS entry: {0}")]
     Json(#[from] serde_json::Error),
-    /// `host` is empty.
-    #[error("entry has no host")]
+    /// Neither `host` nor `text` is set: the entry could answer nothing.
+    #[error("entry has neither host nor text")]
     NoHost,
 }
 
@@ -66,11 +69,14 @@ struct Stored {
 }
 
 /// The DNS name a key below `prefix` stands for: `/skydns/internal/disco/web/x1`
-/// under `/skydns` is `x1.web.disco.internal`.
+/// under `/skydns` is `x1.web.disco.internal`. One trailing `/` is allowed:
+/// `/skydns/internal/disco/` is `disco.internal` itself (CoreDNS's "zone name
+/// as A record" form).
 pub fn skydns_name(prefix: &str, key: &str) -> Option<String> {
     let rest = key
         .strip_prefix(prefix.trim_end_matches('/'))?
         .strip_prefix('/')?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
     let labels: Vec<&str> = rest.split('/').collect();
     if labels
         .iter()
@@ -97,7 +103,8 @@ pub fn parse_skydns(
 ) -> Result<SkyEntry, SkyError> {
     let name = skydns_name(prefix, key).ok_or_else(|| SkyError::Key(key.to_owned()))?;
     let stored: Stored = serde_json::from_slice(value)?;
-    if stored.host.trim().is_empty() {
+    // CoreDNS answers a host-less entry with its text (TXT) and nothing else.
+    if stored.host.trim().is_empty() && stored.text.is_empty() {
         return Err(SkyError::NoHost);
     }
     Ok(SkyEntry {
@@ -129,8 +136,14 @@ mod tests {
             skydns_name("/skydns/", "/skydns/Internal/disco").as_deref(),
             Some("disco.internal")
         );
+        assert_eq!(
+            skydns_name("/skydns", "/skydns/internal/disco/").as_deref(),
+            Some("disco.internal")
+        );
         assert_eq!(skydns_name("/skydns", "/other/internal"), None);
         assert_eq!(skydns_name("/skydns", "/skydns/internal//x"), None);
+        assert_eq!(skydns_name("/skydns", "/skydns/"), None);
+        assert_eq!(skydns_name("/skydns", "/skydns/internal//"), None);
     }
 
     #[test]
@@ -164,6 +177,11 @@ mod tests {
             parse_skydns("/skydns", "/skydns/x", b"{}", None),
             Err(SkyError::NoHost)
         ));
+        let text_only = parse_skydns("/skydns", "/skydns/x", br#"{"text":"hi"}"#, None).unwrap();
+        assert_eq!(
+            (text_only.host.as_str(), text_only.text.as_str()),
+            ("", "hi")
+        );
         assert!(matches!(
             parse_skydns("/skydns", "/skydns/x", b"[", None),
             Err(SkyError::Json(_))
