@@ -1,17 +1,19 @@
-//! Turns instance changes into new snapshots, touching only what changed.
+//! Turns instance and SkyDNS entry changes into new snapshots, touching only
+//! what changed.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use hickory_proto::rr::Name;
+use hickory_proto::rr::{Name, RecordType};
 
 use super::nodes::{InstanceNode, ReverseNode, ServiceNode};
+use super::skydns::SkyIndex;
 use super::statics::StaticData;
 use super::{DynNode, NameKey, Snapshot, name_key};
 use crate::dns::records;
 use crate::dns::zonefile::ZoneFile;
-use crate::model::{Instance, ServiceName};
+use crate::model::{Instance, ServiceName, SkyEntry};
 
 /// Owns the mutable side of the index; hands out immutable [`Snapshot`]s
 /// that share all unchanged nodes with the previous one.
@@ -31,6 +33,11 @@ impl SnapshotBuilder {
         let mut domain = Name::from_ascii(domain).expect("domain validated with the configuration");
         domain.set_fqdn(true);
         let domain = &domain;
+        // Without a zone file giving the domain's SOA or NS, its NS may come
+        // from SkyDNS `ns.dns.<domain>` entries, as in CoreDNS.
+        let apex_ns = !zone_files.iter().flat_map(|f| &f.records).any(|r| {
+            matches!(r.record_type(), RecordType::SOA | RecordType::NS) && r.name == *domain
+        });
         let statics = Arc::new(StaticData::new(zone_files, domain, default_ttl));
         SnapshotBuilder {
             domain: domain.clone(),
@@ -38,6 +45,7 @@ impl SnapshotBuilder {
                 statics,
                 names: imbl::HashMap::new(),
                 reverse: imbl::HashMap::new(),
+                skydns: SkyIndex::new(domain.clone(), default_ttl, apex_ns),
                 default_ttl,
                 instances: 0,
             },
@@ -85,6 +93,22 @@ impl SnapshotBuilder {
             let service = Arc::new(service);
             self.link(service.clone());
             self.services.insert(service_name, service);
+        }
+    }
+
+    /// Replaces the SkyDNS entry `old` (if any) of `source` with `new` (if
+    /// any). Both have the same key.
+    pub fn apply_record(
+        &mut self,
+        source: usize,
+        old: Option<&Arc<SkyEntry>>,
+        new: Option<&Arc<SkyEntry>>,
+    ) {
+        if let Some(old) = old {
+            self.current.skydns.remove(source, old);
+        }
+        if let Some(new) = new {
+            self.current.skydns.insert(source, new.clone());
         }
     }
 

@@ -3,10 +3,17 @@
 //!
 //! Every lookup is a handful of hash probes: one per label of the question
 //! name at most, never a scan, so positive and negative answers cost the same
-//! with ten instances or a hundred thousand.
+//! with ten instances or a hundred thousand. SkyDNS entries (CoreDNS's
+//! format, see `skydns`) answer a name with its whole subtree: one more
+//! probe, and a range scan the first time a name is asked.
+//!
+//! Precedence under the served domain: zone-file records, then native
+//! services, then SkyDNS entries; a name any of them has is NODATA, not
+//! NXDOMAIN, for the types none of them answers.
 
 mod builder;
 mod nodes;
+mod skydns;
 mod statics;
 
 use std::borrow::Cow;
@@ -22,6 +29,7 @@ use crate::dns::answer::WireAnswer;
 use crate::dns::packet::label_offsets;
 use crate::dns::records;
 use nodes::{ReverseNode, ServiceNode, Subset, subset_sections};
+use skydns::{SkyIndex, SkyLookup};
 use statics::StaticData;
 
 /// A name in lowercase wire format: the key of every index.
@@ -56,6 +64,7 @@ pub struct Snapshot {
     statics: Arc<StaticData>,
     names: imbl::HashMap<NameKey, DynNode>,
     reverse: imbl::HashMap<IpAddr, Arc<ReverseNode>>,
+    skydns: SkyIndex,
     default_ttl: u32,
     instances: usize,
 }
@@ -88,49 +97,117 @@ impl Snapshot {
             .map(|&at| at as usize)
             .chain([key.len() - 1])
             .find_map(|at| self.statics.apexes.get(&key[at..]).map(|apex| (apex, at)));
+        let others = |name: &Name, qtype| self.answered_before_entries(name, qtype);
         let Some((apex, apex_at)) = apex else {
             return self
                 .lookup_reverse(key, qtype)
+                .or_else(|| self.skydns_reverse(key, qtype))
                 .unwrap_or(Lookup::NotAuthoritative);
         };
+        // The zone's NS from `ns.dns.<zone>` entries, unless a zone file
+        // gives them (CoreDNS answers NS at the apex from there).
+        if qtype == RecordType::NS
+            && apex.dynamic
+            && *key == *apex.key
+            && self.skydns.answers_apex_ns()
+            && let SkyLookup::Answer(answer) = self.skydns.lookup(key, qtype, &others)
+        {
+            return Lookup::Answer(answer);
+        }
         let static_node = self.statics.nodes.get(key);
         if let Some(answer) = static_node.and_then(|node| node.answer(qtype)) {
             return Lookup::Answer(Cow::Borrowed(answer));
         }
         if apex.dynamic {
-            if let Some(node) = self.names.get(key) {
-                return match self.answer_dynamic(node, qtype) {
-                    Some(answer) => Lookup::Answer(Cow::Borrowed(answer)),
-                    None => Lookup::NoData(apex),
-                };
+            let native = self.lookup_native(key, offsets, apex_at, qtype, apex);
+            if let Some(Lookup::Answer(answer)) = native {
+                return Lookup::Answer(answer);
             }
-            // A name below a service: an instance, a tag filter, a named port.
-            for (i, &at) in offsets.iter().enumerate().skip(1) {
-                let at = at as usize;
-                if at >= apex_at {
-                    break;
-                }
-                match self.names.get(&key[at..]) {
-                    Some(DynNode::Service(service)) => {
-                        if let Some(lookup) =
-                            self.lookup_below(service, key, &offsets[..i], qtype, apex)
-                        {
-                            return lookup;
-                        }
-                        break;
-                    }
-                    Some(_) => break,
-                    None => {}
-                }
+            match self.skydns.lookup(key, qtype, &others) {
+                SkyLookup::Answer(answer) => return Lookup::Answer(answer),
+                SkyLookup::NoData => return Lookup::NoData(apex),
+                SkyLookup::Absent => {}
+            }
+            if native.is_some() {
+                return Lookup::NoData(apex);
             }
         }
-        if let Some(lookup) = self.lookup_reverse(key, qtype) {
+        if let Some(lookup) = self
+            .lookup_reverse(key, qtype)
+            .or_else(|| self.skydns_reverse(key, qtype))
+        {
             return lookup;
         }
         if static_node.is_some() {
             return Lookup::NoData(apex);
         }
         Lookup::NxDomain(apex)
+    }
+
+    /// What native services say about a name in the served domain: an
+    /// answer, NODATA, or `None` when they do not have the name.
+    fn lookup_native<'s>(
+        &'s self,
+        key: &[u8],
+        offsets: &[u8],
+        apex_at: usize,
+        qtype: RecordType,
+        apex: &'s Apex,
+    ) -> Option<Lookup<'s>> {
+        if let Some(node) = self.names.get(key) {
+            return Some(match self.answer_dynamic(node, qtype) {
+                Some(answer) => Lookup::Answer(Cow::Borrowed(answer)),
+                None => Lookup::NoData(apex),
+            });
+        }
+        // A name below a service: an instance, a tag filter, a named port.
+        for (i, &at) in offsets.iter().enumerate().skip(1) {
+            let at = at as usize;
+            if at >= apex_at {
+                break;
+            }
+            match self.names.get(&key[at..]) {
+                Some(DynNode::Service(service)) => {
+                    return self.lookup_below(service, key, &offsets[..i], qtype, apex);
+                }
+                Some(_) => break,
+                None => {}
+            }
+        }
+        None
+    }
+
+    /// Whether a zone-file record or a native service answers `name` with
+    /// `qtype`: a SkyDNS CNAME to such a name is answered alone, for the
+    /// resolver to follow.
+    fn answered_before_entries(&self, name: &Name, qtype: RecordType) -> bool {
+        let key = name_key(&name.to_lowercase());
+        if self
+            .statics
+            .nodes
+            .get(&key)
+            .is_some_and(|node| node.answer(qtype).is_some())
+        {
+            return true;
+        }
+        let offsets = label_offsets(&key);
+        let offsets = offsets.as_slice();
+        let apex = offsets
+            .iter()
+            .map(|&at| at as usize)
+            .find_map(|at| self.statics.apexes.get(&key[at..]).map(|apex| (apex, at)));
+        match apex {
+            Some((apex, apex_at)) if apex.dynamic => matches!(
+                self.lookup_native(&key, offsets, apex_at, qtype, apex),
+                Some(Lookup::Answer(_))
+            ),
+            _ => false,
+        }
+    }
+
+    fn skydns_reverse(&self, key: &[u8], qtype: RecordType) -> Option<Lookup<'_>> {
+        let others = |name: &Name, qtype| self.answered_before_entries(name, qtype);
+        self.skydns.reverse(key, qtype, &others).map(Lookup::Answer)
     }
 
     fn answer_dynamic<'s>(
