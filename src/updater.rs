@@ -29,8 +29,10 @@ pub async fn run(
     while events.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut changed = false;
         for event in batch.drain(..) {
-            if let Update::Reset(instances) = &event.update {
-                listed.push((event.source, instances.len()));
+            match &event.update {
+                Update::Reset(instances) => listed.push((event.source, instances.len())),
+                Update::ResetRecords(entries) => listed.push((event.source, entries.len())),
+                _ => {}
             }
             changed |= apply(event, &mut builder, &mut registry, &status);
         }
@@ -43,7 +45,7 @@ pub async fn run(
         for (source, count) in listed.drain(..) {
             status.update(source, |s| {
                 if !s.synced {
-                    tracing::info!(registry = %s.name, instances = count, "registry synced");
+                    tracing::info!(registry = %s.name, entries = count, "registry synced");
                 }
                 s.synced = true;
             });
@@ -59,19 +61,19 @@ fn apply(
     status: &StatusBoard,
 ) -> bool {
     let source = event.source;
-    let changes = match event.update {
+    let (instances, records) = match event.update {
         Update::Reset(instances) => {
             mark_current(status, source);
-            registry.reset(source, instances)
+            (registry.reset(source, instances), Vec::new())
         }
         Update::Changes(changes) => {
             mark_current(status, source);
-            registry.apply(source, changes)
+            let changes = registry.apply(source, changes);
+            (changes.instances, changes.records)
         }
-        // SkyDNS entries are not indexed yet (issue: the etcd backend).
-        Update::ResetRecords(_) => {
+        Update::ResetRecords(entries) => {
             mark_current(status, source);
-            Vec::new()
+            (Vec::new(), registry.reset_records(source, entries))
         }
         Update::Stale { reason } => {
             status.update(source, |s| {
@@ -89,9 +91,12 @@ fn apply(
             return false;
         }
     };
-    let changed = !changes.is_empty();
-    for change in changes {
+    let changed = !instances.is_empty() || !records.is_empty();
+    for change in instances {
         builder.apply(change.old.as_ref(), change.new.as_ref());
+    }
+    for change in records {
+        builder.apply_record(change.source, change.old.as_ref(), change.new.as_ref());
     }
     changed
 }

@@ -1,5 +1,6 @@
 //! An in-process backend: the store is a handle held by the test (or
-//! embedding program) that registers and withdraws instances directly.
+//! embedding program) that registers and withdraws instances and SkyDNS
+//! entries directly.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
 use super::{Backend, Change, Sink, Update};
-use crate::model::Instance;
+use crate::model::{Instance, SkyEntry};
 
 /// A backend whose store lives in memory.
 #[derive(Debug, Default)]
@@ -63,6 +64,29 @@ impl MemoryHandle {
     /// Replaces everything (a resync).
     pub fn reset(&self, instances: Vec<Instance>) {
         self.send(Update::Reset(instances));
+    }
+
+    /// Puts or replaces SkyDNS entries, as one batch.
+    pub fn put_records(&self, entries: Vec<SkyEntry>) {
+        self.send(Update::Changes(
+            entries.into_iter().map(Change::PutRecord).collect(),
+        ));
+    }
+
+    /// Deletes the SkyDNS entries stored at `keys`, as one batch.
+    pub fn delete_records(&self, keys: &[&str]) {
+        self.send(Update::Changes(
+            keys.iter()
+                .map(|key| Change::DeleteRecord {
+                    key: (*key).to_owned(),
+                })
+                .collect(),
+        ));
+    }
+
+    /// Replaces every SkyDNS entry (a resync of a SkyDNS source).
+    pub fn reset_records(&self, entries: Vec<SkyEntry>) {
+        self.send(Update::ResetRecords(entries));
     }
 }
 

@@ -1,11 +1,12 @@
 //! The merged registry: every source's instances, and which one is in
-//! effect for each (service, instance id).
+//! effect for each (service, instance id); and every source's SkyDNS
+//! entries, keyed by (source, store key).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{Change, SourceId};
-use crate::model::{Instance, InstanceId, ServiceName};
+use crate::model::{Instance, InstanceId, ServiceName, SkyEntry};
 
 type Key = (ServiceName, InstanceId);
 
@@ -18,10 +19,41 @@ pub struct InstanceChange {
     pub new: Option<Arc<Instance>>,
 }
 
-/// Every source's instances, merged.
+/// A change to one source's SkyDNS entries. Entries are records at names,
+/// not identities that sources compete for: every source's entries are
+/// answered, so there is no "effective" one to pick.
+#[derive(Debug, Clone)]
+pub struct RecordChange {
+    /// Which source holds the entry.
+    pub source: SourceId,
+    /// The entry before, if any.
+    pub old: Option<Arc<SkyEntry>>,
+    /// The entry now, if any; same key as `old`.
+    pub new: Option<Arc<SkyEntry>>,
+}
+
+/// What one batch of [`Change`]s changed.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Instances in effect.
+    pub instances: Vec<InstanceChange>,
+    /// SkyDNS entries.
+    pub records: Vec<RecordChange>,
+}
+
+impl Changes {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.instances.is_empty() && self.records.is_empty()
+    }
+}
+
+/// Every source's instances, merged, and every source's SkyDNS entries.
 #[derive(Debug, Default)]
 pub struct Registry {
     sources: Vec<HashMap<Key, Arc<Instance>>>,
+    /// Per source, SkyDNS entries by store key.
+    records: Vec<HashMap<String, Arc<SkyEntry>>>,
 }
 
 impl Registry {
@@ -29,6 +61,7 @@ impl Registry {
     pub fn new(sources: usize) -> Self {
         Registry {
             sources: vec![HashMap::new(); sources],
+            records: vec![HashMap::new(); sources],
         }
     }
 
@@ -71,9 +104,37 @@ impl Registry {
             .collect()
     }
 
+    /// Replaces every SkyDNS entry `source` holds with `entries`, in one
+    /// step (a resync): entries that did not change produce no change.
+    pub fn reset_records(&mut self, source: SourceId, entries: Vec<SkyEntry>) -> Vec<RecordChange> {
+        let mut fresh: HashMap<String, Arc<SkyEntry>> = HashMap::with_capacity(entries.len());
+        for entry in entries {
+            fresh.insert(entry.key.clone(), Arc::new(entry));
+        }
+        let mut old = std::mem::take(&mut self.records[source]);
+        let mut changes = Vec::new();
+        for (key, entry) in fresh.iter_mut() {
+            match old.remove(key) {
+                Some(before) if *before == **entry => *entry = before,
+                before => changes.push(RecordChange {
+                    source,
+                    old: before,
+                    new: Some(entry.clone()),
+                }),
+            }
+        }
+        changes.extend(old.into_values().map(|before| RecordChange {
+            source,
+            old: Some(before),
+            new: None,
+        }));
+        self.records[source] = fresh;
+        changes
+    }
+
     /// Applies `changes` from `source`, in order.
-    pub fn apply(&mut self, source: SourceId, changes: Vec<Change>) -> Vec<InstanceChange> {
-        let mut result = Vec::with_capacity(changes.len());
+    pub fn apply(&mut self, source: SourceId, changes: Vec<Change>) -> Changes {
+        let mut result = Changes::default();
         for change in changes {
             let (key, value) = match change {
                 Change::Put(instance) => (
@@ -81,8 +142,20 @@ impl Registry {
                     Some(instance),
                 ),
                 Change::Delete { service, id } => ((service, id), None),
-                // SkyDNS entries are not indexed yet (issue: the etcd backend).
-                Change::PutRecord(_) | Change::DeleteRecord { .. } => continue,
+                Change::PutRecord(entry) => {
+                    result.records.extend(self.put_record(source, entry));
+                    continue;
+                }
+                Change::DeleteRecord { key } => {
+                    result
+                        .records
+                        .extend(self.records[source].remove(&key).map(|old| RecordChange {
+                            source,
+                            old: Some(old),
+                            new: None,
+                        }));
+                    continue;
+                }
             };
             let old = self.effective(&key).cloned();
             match value {
@@ -99,9 +172,23 @@ impl Registry {
                     self.sources[source].remove(&key);
                 }
             }
-            result.extend(self.changed(&key, old));
+            result.instances.extend(self.changed(&key, old));
         }
         result
+    }
+
+    fn put_record(&mut self, source: SourceId, entry: SkyEntry) -> Option<RecordChange> {
+        let records = &mut self.records[source];
+        if records.get(&entry.key).is_some_and(|old| **old == entry) {
+            return None;
+        }
+        let new = Arc::new(entry);
+        let old = records.insert(new.key.clone(), new.clone());
+        Some(RecordChange {
+            source,
+            old,
+            new: Some(new),
+        })
     }
 
     fn changed(&self, key: &Key, old: Option<Arc<Instance>>) -> Option<InstanceChange> {
@@ -120,7 +207,12 @@ impl Registry {
 
     /// Whether no source holds anything.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len() == 0 && self.record_count() == 0
+    }
+
+    /// Number of SkyDNS entries across sources.
+    pub fn record_count(&self) -> usize {
+        self.records.iter().map(HashMap::len).sum()
     }
 }
 
@@ -165,18 +257,22 @@ mod tests {
     fn the_lower_source_wins_and_the_other_shows_through_when_it_leaves() {
         let mut registry = Registry::new(2);
         registry.apply(1, vec![Change::Put(instance("a", "10.0.0.2"))]);
-        let changes = registry.apply(0, vec![Change::Put(instance("a", "10.0.0.1"))]);
+        let changes = registry
+            .apply(0, vec![Change::Put(instance("a", "10.0.0.1"))])
+            .instances;
         assert_eq!(
             changes[0].new.as_ref().unwrap().address.to_string(),
             "10.0.0.1"
         );
-        let changes = registry.apply(
-            0,
-            vec![Change::Delete {
-                service: ServiceName::new("web").unwrap(),
-                id: InstanceId::new("a").unwrap(),
-            }],
-        );
+        let changes = registry
+            .apply(
+                0,
+                vec![Change::Delete {
+                    service: ServiceName::new("web").unwrap(),
+                    id: InstanceId::new("a").unwrap(),
+                }],
+            )
+            .instances;
         assert_eq!(
             changes[0].new.as_ref().unwrap().address.to_string(),
             "10.0.0.2"
@@ -188,5 +284,103 @@ mod tests {
                 .apply(1, vec![Change::Put(instance("a", "10.0.0.9"))])
                 .is_empty()
         );
+    }
+
+    fn entry(key: &str, host: &str) -> SkyEntry {
+        crate::model::parse_skydns(
+            "/skydns",
+            key,
+            format!(r#"{{"host":"{host}"}}"#).as_bytes(),
+            None,
+        )
+        .unwrap()
+    }
+
+    fn summary(changes: &[RecordChange]) -> Vec<(usize, Option<String>, Option<String>)> {
+        let mut out: Vec<_> = changes
+            .iter()
+            .map(|c| {
+                (
+                    c.source,
+                    c.old.as_ref().map(|e| format!("{}={}", e.key, e.host)),
+                    c.new.as_ref().map(|e| format!("{}={}", e.key, e.host)),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn record_changes_are_per_source_and_skip_repeats() {
+        let mut registry = Registry::new(2);
+        let put = |e| Change::PutRecord(e);
+        let first = registry.apply(0, vec![put(entry("/skydns/internal/disco/a", "10.0.0.1"))]);
+        assert_eq!(first.records.len(), 1);
+        assert!(first.instances.is_empty());
+        // The same key in another source is another entry.
+        let other = registry.apply(1, vec![put(entry("/skydns/internal/disco/a", "10.0.0.2"))]);
+        assert_eq!(
+            summary(&other.records),
+            [(1, None, Some("/skydns/internal/disco/a=10.0.0.2".into()))]
+        );
+        assert!(
+            registry
+                .apply(0, vec![put(entry("/skydns/internal/disco/a", "10.0.0.1"))])
+                .is_empty()
+        );
+        let deleted = registry.apply(
+            0,
+            vec![
+                Change::DeleteRecord {
+                    key: "/skydns/internal/disco/a".into(),
+                },
+                Change::DeleteRecord {
+                    key: "/skydns/internal/disco/never".into(),
+                },
+            ],
+        );
+        assert_eq!(
+            summary(&deleted.records),
+            [(0, Some("/skydns/internal/disco/a=10.0.0.1".into()), None)]
+        );
+        assert_eq!(registry.record_count(), 1);
+    }
+
+    #[test]
+    fn a_record_reset_replaces_one_source_and_reports_only_differences() {
+        let mut registry = Registry::new(2);
+        registry.reset_records(
+            0,
+            vec![
+                entry("/skydns/internal/disco/a", "10.0.0.1"),
+                entry("/skydns/internal/disco/b", "10.0.0.2"),
+            ],
+        );
+        registry.reset_records(1, vec![entry("/skydns/internal/disco/a", "10.0.0.9")]);
+        let changes = registry.reset_records(
+            0,
+            vec![
+                entry("/skydns/internal/disco/a", "10.0.0.1"),
+                entry("/skydns/internal/disco/b", "10.0.0.3"),
+                entry("/skydns/internal/disco/c", "10.0.0.4"),
+            ],
+        );
+        assert_eq!(
+            summary(&changes),
+            [
+                (0, None, Some("/skydns/internal/disco/c=10.0.0.4".into())),
+                (
+                    0,
+                    Some("/skydns/internal/disco/b=10.0.0.2".into()),
+                    Some("/skydns/internal/disco/b=10.0.0.3".into())
+                ),
+            ]
+        );
+        let emptied = registry.reset_records(0, Vec::new());
+        assert_eq!(emptied.len(), 3);
+        assert!(emptied.iter().all(|c| c.new.is_none() && c.source == 0));
+        // Source 1 is untouched.
+        assert_eq!(registry.record_count(), 1);
     }
 }
