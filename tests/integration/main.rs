@@ -8,5 +8,6 @@ mod endpoints;
 mod forwarding;
 mod malformed;
 mod names;
+mod skydns;
 mod support;
 mod truncation;
