@@ -47,6 +47,15 @@ fn run_serve(args: ServeArgs) -> ExitCode {
         }
     };
     runtime.block_on(async {
+        // Listen for signals before anything is served, so that a signal
+        // arriving at any point after startup is a clean shutdown.
+        let signals = match Signals::new() {
+            Ok(signals) => signals,
+            Err(err) => {
+                eprintln!("disco: cannot install signal handlers: {err}");
+                return ExitCode::FAILURE;
+            }
+        };
         let running = match serve::start(config, Vec::new()).await {
             Ok(running) => running,
             Err(ServeError::Config(err)) => {
@@ -58,7 +67,7 @@ fn run_serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        wait_for_signal().await;
+        signals.wait().await;
         tracing::info!("shutting down");
         if !running.stop(SHUTDOWN_GRACE).await {
             tracing::warn!(grace = ?SHUTDOWN_GRACE, "in-flight work did not finish within the grace period");
@@ -67,18 +76,26 @@ fn run_serve(args: ServeArgs) -> ExitCode {
     })
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT, either of which stops the server.
+struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
     }
 }
 
@@ -86,7 +103,8 @@ fn init_logging(format: LogFormat, filter: &str) {
     let filter = tracing_subscriber::EnvFilter::new(filter);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -119,6 +119,13 @@ impl Responder {
                 self.metrics.record_query(0, rcode as u8, started.elapsed());
                 return Outcome::Reply;
             }
+            Err(Rejection::BadOpt) => {
+                error_response(packet, None, Rcode::FormErr, out);
+                push_opt(out, 0);
+                self.metrics
+                    .record_query(0, Rcode::FormErr as u8, started.elapsed());
+                return Outcome::Reply;
+            }
         };
         let outcome = self.answer(&query, client, transport, out);
         if outcome == Outcome::Reply {

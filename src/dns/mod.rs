@@ -24,6 +24,9 @@ pub use zonefile::{ZoneFile, ZoneFileError};
 
 /// Checks that `domain` can be served: a valid, non-root DNS name.
 pub fn validate_domain(domain: &str) -> Result<(), String> {
+    if domain.trim_end_matches('.').is_empty() {
+        return Err("the root cannot be served; name a zone such as disco.internal".to_owned());
+    }
     let name = hickory_proto::rr::Name::from_ascii(domain).map_err(|err| err.to_string())?;
     if name.is_root() {
         return Err("the root cannot be served".to_owned());

@@ -68,6 +68,9 @@ pub enum Rejection {
     Drop,
     /// Answer with a bare header carrying this code.
     Error(Rcode),
+    /// The OPT record is malformed: FORMERR, with an OPT record of disco's
+    /// own so the client can tell an EDNS error from no EDNS (RFC 6891 §7).
+    BadOpt,
 }
 
 impl<'a> Query<'a> {
@@ -138,7 +141,7 @@ impl<'a> Query<'a> {
             if rtype == TYPE_OPT {
                 if query.edns.is_some() || packet[record_start] != 0 {
                     // Two OPT records, or one not owned by the root (RFC 6891 §6.1.1).
-                    return Err(formerr);
+                    return Err(Rejection::BadOpt);
                 }
                 let fields = &packet[record_start + 3..];
                 query.edns = Some(Edns {
@@ -203,8 +206,13 @@ fn skip_record(packet: &[u8], at: usize) -> Option<(usize, u16, usize)> {
                 break;
             }
             0x00 => at += 1 + len,
-            // A pointer ends the name; where it points is irrelevant here.
+            // A pointer ends the name. It must point at a prior name (RFC
+            // 1035 §4.1.4); one that points here or further on is a loop.
             0xc0 => {
+                let target = (len & 0x3f) << 8 | *packet.get(at + 1)? as usize;
+                if target >= start {
+                    return None;
+                }
                 at += 2;
                 break;
             }

@@ -13,6 +13,17 @@ async fn upstream() -> TestServer {
     TestServer::start_with(vec![], &[("example.test.zone", UPSTREAM_ZONE)], |_| {}).await
 }
 
+/// The upstream's query counters.
+async fn queries_answered(server: &TestServer) -> Vec<String> {
+    server
+        .metrics_text()
+        .await
+        .lines()
+        .filter(|l| l.starts_with("disco_queries_total"))
+        .map(str::to_owned)
+        .collect()
+}
+
 #[tokio::test]
 async fn other_names_are_forwarded_and_cached() {
     let upstream = upstream().await;
@@ -35,12 +46,12 @@ async fn other_names_are_forwarded_and_cached() {
     let missing = server.tcp("nope.example.test.", RecordType::A).await;
     assert_eq!(rcode(&missing), ResponseCode::NXDomain);
 
-    let served_upstream = upstream.metrics_text().await;
+    let served_upstream = queries_answered(&upstream).await;
     let again = server.udp("www.example.test.", RecordType::A).await;
     assert_eq!(answers(&again), ["192.0.2.1"]);
     assert!(again.answers[0].ttl <= 60);
     assert_eq!(
-        upstream.metrics_text().await,
+        queries_answered(&upstream).await,
         served_upstream,
         "the second answer came from the cache"
     );
