@@ -86,7 +86,7 @@ zone = "disco.internal"
 zone_type = "Primary"
 file = "disco.internal.zone"
 CONF
-    taskset -c "$(cores "$3")" "$HICKORY" -c "$1/hickory.toml" -z "$1" --workers "$3" 2>"$1/hickory.log" &
+    taskset -c "$(cores "$3")" "$HICKORY" -q -c "$1/hickory.toml" -z "$1" --workers "$3" >"$1/hickory.log" 2>&1 &
 }
 
 start_disco_zone() {

@@ -85,6 +85,32 @@ pub struct ServeArgs {
     #[arg(long, env = "DISCO_LOG_LEVEL", value_name = "FILTER")]
     pub log_level: Option<String>,
 
+    /// CA certificate (PEM) that signed the etcd servers' certificates; needed by etcds:// registries.
+    #[arg(long, env = "DISCO_ETCD_CA", value_name = "FILE")]
+    pub etcd_ca: Option<PathBuf>,
+
+    /// Client certificate (PEM) for etcds:// registries that require one; with --etcd-key.
+    #[arg(long, env = "DISCO_ETCD_CERT", value_name = "FILE")]
+    pub etcd_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of --etcd-cert.
+    #[arg(long, env = "DISCO_ETCD_KEY", value_name = "FILE")]
+    pub etcd_key: Option<PathBuf>,
+
+    /// File holding the etcd password (user from DISCO_ETCD_USER); or set DISCO_ETCD_PASSWORD.
+    #[arg(long, env = "DISCO_ETCD_PASSWORD_FILE", value_name = "FILE")]
+    pub etcd_password_file: Option<PathBuf>,
+
+    /// The etcd user. Never a flag (argv is visible to `ps`): read from
+    /// DISCO_ETCD_USER when left unset here.
+    #[arg(skip)]
+    pub etcd_user: Option<String>,
+
+    /// The etcd password. Never a flag: read from DISCO_ETCD_PASSWORD (or
+    /// --etcd-password-file) when left unset here.
+    #[arg(skip)]
+    pub etcd_password: Option<crate::config::Secret>,
+
     /// TOML file with the same settings (under [serve]); flags and env win.
     #[arg(long, env = "DISCO_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,

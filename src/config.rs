@@ -61,6 +61,14 @@ pub enum ConfigError {
     /// A zone file cannot be used.
     #[error(transparent)]
     Zone(#[from] ZoneFileError),
+    /// A setting read only from the environment (a credential) is bad.
+    #[error("invalid {variable}: {reason}")]
+    Environment {
+        /// The variable's name.
+        variable: &'static str,
+        /// What is wrong, and what to do.
+        reason: String,
+    },
 }
 
 fn invalid(flag: &'static str, value: &str, reason: impl ToString) -> ConfigError {
@@ -74,7 +82,7 @@ fn invalid(flag: &'static str, value: &str, reason: impl ToString) -> ConfigErro
 /// A registry URL, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryUrl {
-    /// `etcd`, `etcds`, `zk`, `skydns+etcd`, `nerve+zk`.
+    /// `etcd`, `etcds`, `zk`, `skydns+etcd`, `skydns+etcds`, `nerve+zk`.
     pub scheme: String,
     /// `host:port` endpoints.
     pub endpoints: Vec<String>,
@@ -85,7 +93,14 @@ pub struct RegistryUrl {
 impl RegistryUrl {
     /// Parses `scheme://h1:p1,h2:p2/path`.
     pub fn parse(url: &str) -> Result<Self, ConfigError> {
-        const SCHEMES: [&str; 5] = ["etcd", "etcds", "zk", "skydns+etcd", "nerve+zk"];
+        const SCHEMES: [&str; 6] = [
+            "etcd",
+            "etcds",
+            "zk",
+            "skydns+etcd",
+            "skydns+etcds",
+            "nerve+zk",
+        ];
         let (scheme, rest) = url.split_once("://").ok_or_else(|| {
             invalid(
                 "registry",
@@ -125,6 +140,78 @@ impl RegistryUrl {
             path: format!("/{}", path.trim_end_matches('/')),
         })
     }
+
+    /// Whether the registry is an etcd cluster (either format).
+    pub fn is_etcd(&self) -> bool {
+        matches!(
+            self.scheme.as_str(),
+            "etcd" | "etcds" | "skydns+etcd" | "skydns+etcds"
+        )
+    }
+
+    /// Whether the registry is reached over TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.scheme.as_str(), "etcds" | "skydns+etcds")
+    }
+}
+
+/// The URL as given, minus nothing: credentials never appear in one.
+impl std::fmt::Display for RegistryUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}://{}{}",
+            self.scheme,
+            self.endpoints.join(","),
+            self.path
+        )
+    }
+}
+
+/// A value kept out of `Debug` output and so out of logs: a password.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps `value`.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The value itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// How every etcd registry is reached: TLS material and credentials, read
+/// and checked at startup so a missing file exits 64 instead of failing at
+/// the first connection.
+#[derive(Clone, Default)]
+pub struct EtcdSettings {
+    /// PEM certificate(s) of the CA that signed the servers' certificates.
+    pub ca_pem: Option<Vec<u8>>,
+    /// PEM client certificate and its PEM private key.
+    pub client_identity: Option<(Vec<u8>, Vec<u8>)>,
+    /// User name and password.
+    pub credentials: Option<(String, Secret)>,
+}
+
+/// Says what is configured, never the key or the password.
+impl std::fmt::Debug for EtcdSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdSettings")
+            .field("ca", &self.ca_pem.is_some())
+            .field("client_identity", &self.client_identity.is_some())
+            .field("user", &self.credentials.as_ref().map(|(user, _)| user))
+            .finish()
+    }
 }
 
 /// The settings of `disco serve`, validated.
@@ -138,6 +225,8 @@ pub struct ServeConfig {
     pub zones: Vec<ZoneFile>,
     /// Registries to watch.
     pub registries: Vec<RegistryUrl>,
+    /// TLS and credentials for the etcd registries.
+    pub etcd: EtcdSettings,
     /// Upstream resolvers (empty: forwarding off, other names REFUSED).
     pub upstreams: Vec<SocketAddr>,
     /// Clients that may recurse.
@@ -173,6 +262,10 @@ struct FileSettings {
     udp_sockets: Option<usize>,
     log_format: Option<LogFormat>,
     log_level: Option<String>,
+    etcd_ca: Option<PathBuf>,
+    etcd_cert: Option<PathBuf>,
+    etcd_key: Option<PathBuf>,
+    etcd_password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -227,10 +320,23 @@ impl ServeConfig {
             None => dns::zonefile::load_dir(Path::new("zones"), false)?,
         };
 
-        let registries = pick(args.registry, file.registry)
+        let registries: Vec<RegistryUrl> = pick(args.registry, file.registry)
             .iter()
             .map(|u| RegistryUrl::parse(u))
             .collect::<Result<_, _>>()?;
+        let etcd = etcd_settings(
+            EtcdSources {
+                ca: args.etcd_ca.or(file.etcd_ca),
+                cert: args.etcd_cert.or(file.etcd_cert),
+                key: args.etcd_key.or(file.etcd_key),
+                password_file: args.etcd_password_file.or(file.etcd_password_file),
+                user: args.etcd_user.or_else(|| env_value(ETCD_USER_VAR)),
+                password: args
+                    .etcd_password
+                    .or_else(|| env_value(ETCD_PASSWORD_VAR).map(Secret::new)),
+            },
+            &registries,
+        )?;
         let upstream_values = pick(args.upstream, file.upstream);
         let upstreams = if upstream_values.is_empty() {
             upstreams_from_resolv_conf(Path::new("/etc/resolv.conf"), &listen)
@@ -282,6 +388,7 @@ impl ServeConfig {
             domain,
             zones,
             registries,
+            etcd,
             upstreams,
             allow_recursion,
             ttl,
@@ -291,6 +398,188 @@ impl ServeConfig {
             log_level,
         })
     }
+}
+
+/// Where the etcd user is read from (never a flag: `ps` shows argv).
+pub const ETCD_USER_VAR: &str = "DISCO_ETCD_USER";
+/// Where the etcd password is read from, unless `--etcd-password-file`.
+pub const ETCD_PASSWORD_VAR: &str = "DISCO_ETCD_PASSWORD";
+
+fn env_value(variable: &str) -> Option<String> {
+    std::env::var(variable).ok().filter(|v| !v.is_empty())
+}
+
+/// The etcd settings as given, before they are read and checked.
+struct EtcdSources {
+    ca: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    password_file: Option<PathBuf>,
+    user: Option<String>,
+    password: Option<Secret>,
+}
+
+/// Reads the files a flag names; the error names the flag and the file.
+fn read_flag_file(flag: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
+    let shown = path.display().to_string();
+    let bytes =
+        std::fs::read(path).map_err(|e| invalid(flag, &shown, format!("cannot read it: {e}")))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(invalid(flag, &shown, "the file is empty"));
+    }
+    Ok(bytes)
+}
+
+/// What a PEM file must hold.
+#[derive(Clone, Copy)]
+enum Pem {
+    Certificates,
+    PrivateKey,
+}
+
+fn read_pem(flag: &'static str, path: &Path, kind: Pem) -> Result<Vec<u8>, ConfigError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let bytes = read_flag_file(flag, path)?;
+    let shown = path.display().to_string();
+    match kind {
+        Pem::Certificates => {
+            let mut count = 0;
+            for certificate in CertificateDer::pem_slice_iter(&bytes) {
+                certificate
+                    .map_err(|e| invalid(flag, &shown, format!("not a PEM certificate: {e}")))?;
+                count += 1;
+            }
+            if count == 0 {
+                return Err(invalid(
+                    flag,
+                    &shown,
+                    "expected a PEM file holding a certificate (-----BEGIN CERTIFICATE-----)",
+                ));
+            }
+        }
+        Pem::PrivateKey => {
+            PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| {
+                invalid(
+                    flag,
+                    &shown,
+                    format!("expected a PEM private key (-----BEGIN PRIVATE KEY-----): {e}"),
+                )
+            })?;
+        }
+    }
+    Ok(bytes)
+}
+
+/// Reads and checks the TLS files and credentials for the etcd registries.
+fn etcd_settings(
+    given: EtcdSources,
+    registries: &[RegistryUrl],
+) -> Result<EtcdSettings, ConfigError> {
+    let any_etcd = registries.iter().any(RegistryUrl::is_etcd);
+    let tls_registry = registries.iter().find(|r| r.is_tls());
+    let tls_flags = [
+        ("etcd-ca", &given.ca),
+        ("etcd-cert", &given.cert),
+        ("etcd-key", &given.key),
+    ];
+    if tls_registry.is_none()
+        && let Some((flag, Some(path))) = tls_flags.iter().find(|(_, p)| p.is_some())
+    {
+        return Err(invalid(
+            flag,
+            &path.display().to_string(),
+            "only etcds:// and skydns+etcds:// registries use it, and none is configured \
+             (for TLS, write etcds:// instead of etcd://)",
+        ));
+    }
+    let ca_pem = given
+        .ca
+        .as_deref()
+        .map(|p| read_pem("etcd-ca", p, Pem::Certificates))
+        .transpose()?;
+    if let Some(registry) = tls_registry
+        && ca_pem.is_none()
+    {
+        return Err(invalid(
+            "registry",
+            &registry.to_string(),
+            "a TLS registry needs --etcd-ca (the CA that signed the etcd servers' certificates)",
+        ));
+    }
+    let client_identity = match (&given.cert, &given.key) {
+        (Some(cert), Some(key)) => Some((
+            read_pem("etcd-cert", cert, Pem::Certificates)?,
+            read_pem("etcd-key", key, Pem::PrivateKey)?,
+        )),
+        (Some(cert), None) => {
+            return Err(invalid(
+                "etcd-cert",
+                &cert.display().to_string(),
+                "needs --etcd-key, the certificate's private key",
+            ));
+        }
+        (None, Some(key)) => {
+            return Err(invalid(
+                "etcd-key",
+                &key.display().to_string(),
+                "needs --etcd-cert, the certificate it is the key of",
+            ));
+        }
+        (None, None) => None,
+    };
+    let password = match (given.password, &given.password_file) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::Environment {
+                variable: ETCD_PASSWORD_VAR,
+                reason: "set it or --etcd-password-file, not both".to_owned(),
+            });
+        }
+        (Some(password), None) => Some(password),
+        (None, Some(path)) => {
+            let bytes = read_flag_file("etcd-password-file", path)?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                invalid(
+                    "etcd-password-file",
+                    &path.display().to_string(),
+                    "the password is not UTF-8",
+                )
+            })?;
+            // Editors and `echo` end the file with a newline; it is not part
+            // of the password.
+            Some(Secret::new(text.trim_end_matches(['\n', '\r'])))
+        }
+        (None, None) => None,
+    };
+    let credentials = match (given.user, password) {
+        (Some(user), Some(password)) => Some((user, password)),
+        (Some(_), None) => {
+            return Err(ConfigError::Environment {
+                variable: ETCD_USER_VAR,
+                reason: format!(
+                    "a user needs a password: set {ETCD_PASSWORD_VAR} or --etcd-password-file"
+                ),
+            });
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::Environment {
+                variable: ETCD_USER_VAR,
+                reason: "a password is set but no user; set the user here".to_owned(),
+            });
+        }
+        (None, None) => None,
+    };
+    if credentials.is_some() && !any_etcd {
+        return Err(ConfigError::Environment {
+            variable: ETCD_USER_VAR,
+            reason: "etcd credentials are set but no etcd registry is configured".to_owned(),
+        });
+    }
+    Ok(EtcdSettings {
+        ca_pem,
+        client_identity,
+        credentials,
+    })
 }
 
 fn parse_socket_addr(

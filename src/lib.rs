@@ -8,6 +8,8 @@
 //!   Knows nothing of DNS or of any store.
 //! - [`registry`]: the backend contract (a full listing, then changes, and
 //!   "stale"/"resynced"), the in-process backend, and the merged registry.
+//! - [`backend`]: the stores behind `--registry`, each turning its store's
+//!   listing and watch into that contract ([`backend::etcd`]).
 //! - [`dns`]: everything DNS, and the only module that uses hickory: the
 //!   immutable [`dns::Snapshot`] the query path reads, answers encoded once
 //!   per name and type, the hand-written query parser, forwarding, sockets.
@@ -23,6 +25,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod dns;

@@ -65,18 +65,13 @@ impl Running {
     }
 }
 
-/// The backends for the configured registry URLs.
+/// The backends for the configured registry URLs, one per URL, in flag
+/// order (which decides who wins when two hold the same instance).
 fn backends_for(config: &ServeConfig) -> Result<Vec<Arc<dyn Backend>>, ConfigError> {
     config
         .registries
         .iter()
-        .map(|url| {
-            Err(ConfigError::Invalid {
-                flag: "registry",
-                value: format!("{}://{}{}", url.scheme, url.endpoints.join(","), url.path),
-                reason: "this build has no backend for that scheme yet".to_owned(),
-            })
-        })
+        .map(|url| crate::backend::for_url(url, &config.etcd))
         .collect()
 }
 
