@@ -369,35 +369,3 @@ fn one_rrset_one_ttl() {
     assert!(sections.answers.iter().all(|r| r.ttl == 30));
     assert!(sections.shuffle);
 }
-
-#[test]
-#[ignore]
-fn timing_100k() {
-    let zone = Name::from_ascii("disco.internal.").unwrap();
-    let mut index = SkyIndex::new(zone, 5, true);
-    let entries: Vec<Arc<SkyEntry>> = (0..100_000)
-        .map(|i| {
-            Arc::new(entry(
-                &format!("/skydns/internal/disco/svc{}/x{i}", i % 1000),
-                &format!(r#"{{"host":"10.{}.{}.{}","port":80}}"#, i / 65536, (i / 256) % 256, i % 256),
-            ))
-        })
-        .collect();
-    let start = std::time::Instant::now();
-    for e in &entries {
-        index.insert(0, e.clone());
-    }
-    eprintln!("insert 100k: {:?}", start.elapsed());
-    let start = std::time::Instant::now();
-    for i in 0..1000 {
-        let key = name_key(&name(&format!("svc{i}.disco.internal.")));
-        let _ = index.lookup(&key, RecordType::SRV, &no_others);
-    }
-    eprintln!("1000 first SRV answers of 100 entries: {:?}", start.elapsed());
-    let start = std::time::Instant::now();
-    for i in 0..1000 {
-        let key = name_key(&name(&format!("svc{i}.disco.internal.")));
-        let _ = index.lookup(&key, RecordType::SRV, &no_others);
-    }
-    eprintln!("1000 cached: {:?}", start.elapsed());
-}
