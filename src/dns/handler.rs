@@ -11,7 +11,7 @@ use hickory_proto::rr::RecordType;
 use ipnet::IpNet;
 
 use super::answer::MAX_MESSAGE;
-use super::packet::{Query, Rcode, Rejection, error_response, push_opt, response_flags};
+use super::packet::{Query, Rcode, Rejection, error_response, response_flags};
 use super::snapshot::{Lookup, Snapshot};
 use crate::metrics::Metrics;
 
@@ -115,13 +115,12 @@ impl Responder {
                 return Outcome::Drop;
             }
             Err(Rejection::Error(rcode)) => {
-                error_response(packet, None, rcode, out);
+                error_response(packet, None, rcode, None, out);
                 self.metrics.record_query(0, rcode as u8, started.elapsed());
                 return Outcome::Reply;
             }
             Err(Rejection::BadOpt) => {
-                error_response(packet, None, Rcode::FormErr, out);
-                push_opt(out, 0);
+                error_response(packet, None, Rcode::FormErr, Some(0), out);
                 self.metrics
                     .record_query(0, Rcode::FormErr as u8, started.elapsed());
                 return Outcome::Reply;
@@ -152,10 +151,13 @@ impl Responder {
         if query.edns.is_some_and(|edns| edns.version > 0) {
             // RFC 6891 §6.1.3: BADVERS is extended rcode 16: 1 in the OPT
             // record's upper bits, 0 in the header.
-            error_response(query.packet(), Some(query), Rcode::NoError, out);
-            out.truncate(out.len() - super::packet::OPT_RECORD_LEN);
-            out[10..12].copy_from_slice(&0u16.to_be_bytes());
-            push_opt(out, 1);
+            error_response(
+                query.packet(),
+                Some(query.question_bytes()),
+                Rcode::NoError,
+                Some(1),
+                out,
+            );
             return Outcome::Reply;
         }
         let qtype = RecordType::from(query.qtype);
@@ -183,7 +185,14 @@ impl Responder {
     }
 
     fn error(&self, query: &Query<'_>, rcode: Rcode, out: &mut Vec<u8>) -> Outcome {
-        error_response(query.packet(), Some(query), rcode, out);
+        let edns = query.edns.map(|_| 0);
+        error_response(
+            query.packet(),
+            Some(query.question_bytes()),
+            rcode,
+            edns,
+            out,
+        );
         Outcome::Reply
     }
 }
@@ -191,8 +200,14 @@ impl Responder {
 /// A SERVFAIL for a query that could not be forwarded.
 pub fn servfail(packet: &[u8], out: &mut Vec<u8>) {
     match Query::parse(packet) {
-        Ok(query) => error_response(packet, Some(&query), Rcode::ServFail, out),
-        Err(_) => error_response(packet, None, Rcode::ServFail, out),
+        Ok(query) => error_response(
+            packet,
+            Some(query.question_bytes()),
+            Rcode::ServFail,
+            query.edns.map(|_| 0),
+            out,
+        ),
+        Err(_) => error_response(packet, None, Rcode::ServFail, None, out),
     }
     let flags = response_flags(packet, false, true, Rcode::ServFail);
     out[2..4].copy_from_slice(&flags);

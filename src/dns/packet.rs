@@ -251,21 +251,26 @@ pub fn response_flags(
     [hi, lo]
 }
 
-/// Writes a header-only error response (FORMERR, NOTIMP, REFUSED…) for a
-/// packet that has at least a header. The question is echoed when the query
-/// could be read.
-pub fn error_response(packet: &[u8], query: Option<&Query<'_>>, rcode: Rcode, out: &mut Vec<u8>) {
+/// Writes an error response to a packet that has at least a header: the
+/// question echoed when it could be read, and disco's OPT record with the
+/// given extended-rcode byte when the query used EDNS (RFC 6891 §7: a
+/// response to an EDNS query carries an OPT record).
+pub fn error_response(
+    packet: &[u8],
+    question: Option<&[u8]>,
+    rcode: Rcode,
+    edns: Option<u8>,
+    out: &mut Vec<u8>,
+) {
     out.clear();
     out.extend_from_slice(&packet[..2]);
     out.extend_from_slice(&response_flags(packet, false, false, rcode));
-    let question = query.map(Query::question_bytes);
     out.extend_from_slice(&[0, question.is_some() as u8, 0, 0, 0, 0, 0, 0]);
     if let Some(question) = question {
         out.extend_from_slice(question);
     }
-    if let Some(query) = query.filter(|q| q.edns.is_some()) {
-        let _ = query;
-        push_opt(out, 0);
+    if let Some(extended_rcode) = edns {
+        push_opt(out, extended_rcode);
     }
 }
 
@@ -346,10 +351,7 @@ mod tests {
         );
         assert_eq!(q.udp_limit(), EDNS_UDP_PAYLOAD as usize);
         let twice = query_bytes(b"\x00", 1, &[opt, opt].concat(), 2);
-        assert_eq!(
-            Query::parse(&twice).unwrap_err(),
-            Rejection::Error(Rcode::FormErr)
-        );
+        assert_eq!(Query::parse(&twice).unwrap_err(), Rejection::BadOpt);
     }
 
     #[test]
