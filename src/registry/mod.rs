@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::model::{Instance, InstanceId, ServiceName, SkyEntry};
 
 pub use memory::{MemoryBackend, MemoryHandle};
-pub use state::{InstanceChange, Registry};
+pub use state::{Changes, InstanceChange, RecordChange, Registry};
 pub use status::{SourceStatus, StatusBoard};
 
 /// Index of a configured source (one `--registry`), in flag order. When two
