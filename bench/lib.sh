@@ -87,3 +87,22 @@ cores() { seq -s, 0 $(($1 - 1)); }
 
 # Resident memory of a pid, in KiB.
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# Starts a one-member etcd with its data in DIR/etcd; sets ETCD_CLIENT to
+# its client address and waits until it is healthy.
+start_etcd() {
+    local dir=$1 peer
+    ETCD_CLIENT="127.0.0.1:$(free_port)"
+    peer=$(free_port)
+    etcd --name bench --data-dir "$dir/etcd" --listen-client-urls "http://$ETCD_CLIENT" \
+        --advertise-client-urls "http://$ETCD_CLIENT" --listen-peer-urls "http://127.0.0.1:$peer" \
+        --initial-advertise-peer-urls "http://127.0.0.1:$peer" --initial-cluster "bench=http://127.0.0.1:$peer" \
+        --quota-backend-bytes 4294967296 --log-level error >"$dir/etcd.log" 2>&1 &
+    STARTED_PIDS+=($!)
+    for _ in $(seq 100); do
+        ETCDCTL_API=3 etcdctl --endpoints "$ETCD_CLIENT" endpoint health >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    log "etcd did not become healthy; see $dir/etcd.log"
+    return 1
+}

@@ -18,17 +18,8 @@ dir="$BENCH_SCRATCH/registration"
 rm -rf "$dir" && mkdir -p "$dir/empty"
 python3 "$REPO/bench/gen_records.py" $((INSTANCES / 10)) 10 "$dir" 50000
 
-client=$(free_port)
-peer=$(free_port)
-etcd --name bench --data-dir "$dir/etcd" --listen-client-urls "http://127.0.0.1:$client" \
-    --advertise-client-urls "http://127.0.0.1:$client" --listen-peer-urls "http://127.0.0.1:$peer" \
-    --initial-advertise-peer-urls "http://127.0.0.1:$peer" --initial-cluster "bench=http://127.0.0.1:$peer" \
-    --quota-backend-bytes 4294967296 --log-level error >"$dir/etcd.log" 2>&1 &
-STARTED_PIDS+=($!)
-for _ in $(seq 100); do
-    etcdctl --endpoints "127.0.0.1:$client" endpoint health >/dev/null 2>&1 && break
-    sleep 0.1
-done
+start_etcd "$dir"
+client=$ETCD_CLIENT
 
 # Starts disco on etcd and prints "pid dns_port http_port".
 start_disco() {
@@ -36,7 +27,7 @@ start_disco() {
     dns=$(free_port)
     http=$(free_port)
     "$DISCO" serve --listen "127.0.0.1:$dns" --http-listen "127.0.0.1:$http" --zones-dir "$dir/empty" \
-        --upstream off --log-level warn --registry "etcd://127.0.0.1:$client/disco" 2>>"$dir/disco.log" &
+        --upstream off --log-level warn --registry "etcd://$client/disco" 2>>"$dir/disco.log" &
     STARTED_PIDS+=($!)
     echo "$! $dns $http"
 }
@@ -65,7 +56,7 @@ sleep 0.5
 empty_rss=$(rss_kib "$pid")
 kill "$pid"; wait "$pid" 2>/dev/null || true
 
-"$TOOLS" load --etcd "127.0.0.1:$client" --prefix /disco --file "$dir/registrations.jsonl"
+"$TOOLS" load --etcd "$client" --prefix /disco --file "$dir/registrations.jsonl"
 
 started=$(date +%s.%N)
 read -r pid dns http < <(start_disco)
@@ -76,13 +67,13 @@ full_rss=$(rss_kib "$pid")
 echo "- cold start with $INSTANCES instances, process start to /ready: ${cold} s"
 echo "- resident memory: empty ${empty_rss} KiB, with $INSTANCES instances ${full_rss} KiB (+$(((full_rss - empty_rss) / 1024)) MiB)"
 
-"$TOOLS" latency --etcd "127.0.0.1:$client" --prefix /disco --dns "127.0.0.1:$dns" --count 500 | sed 's/^/- /'
+"$TOOLS" latency --etcd "$client" --prefix /disco --dns "127.0.0.1:$dns" --count 500 | sed 's/^/- /'
 
 # Churn: answers/s with and without 1,000 registrations per second.
 queries="$dir/queries.txt"
 dnsperf -s 127.0.0.1 -p "$dns" -d "$queries" -l 3 -c 20 -q 100 >/dev/null 2>&1 || true
 quiet=$(dnsperf -s 127.0.0.1 -p "$dns" -d "$queries" -l 10 -c 20 -q 100 2>&1 | awk '/Queries per second/ {printf "%d", $4}')
-"$TOOLS" churn --etcd "127.0.0.1:$client" --prefix /disco --rate 1000 --seconds 12 >"$dir/churn.txt" &
+"$TOOLS" churn --etcd "$client" --prefix /disco --rate 1000 --seconds 12 >"$dir/churn.txt" &
 churn_pid=$!
 sleep 1
 busy=$(dnsperf -s 127.0.0.1 -p "$dns" -d "$queries" -l 10 -c 20 -q 100 2>&1 | awk '/Queries per second/ {printf "%d", $4}')

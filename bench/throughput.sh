@@ -95,20 +95,14 @@ start_disco_zone() {
 }
 
 start_disco_etcd() {
-    local dir=$1 port=$2 workers=$3 client peer
-    client=$(free_port)
-    peer=$(free_port)
+    local dir=$1 port=$2 workers=$3
     # etcd runs beside the server but is idle while dnsperf runs.
-    etcd --name bench --data-dir "$dir/etcd" --listen-client-urls "http://127.0.0.1:$client" \
-        --advertise-client-urls "http://127.0.0.1:$client" --listen-peer-urls "http://127.0.0.1:$peer" \
-        --initial-advertise-peer-urls "http://127.0.0.1:$peer" --initial-cluster "bench=http://127.0.0.1:$peer" \
-        --quota-backend-bytes 4294967296 --log-level error >"$dir/etcd.log" 2>&1 &
-    STARTED_PIDS+=($!)
-    "$TOOLS" load --etcd "127.0.0.1:$client" --prefix /disco --file "$dir/registrations.jsonl"
+    start_etcd "$dir"
+    "$TOOLS" load --etcd "$ETCD_CLIENT" --prefix /disco --file "$dir/registrations.jsonl"
     mkdir -p "$dir/empty"
     TOKIO_WORKER_THREADS=$workers taskset -c "$(cores "$workers")" "$DISCO" serve --listen "127.0.0.1:$port" \
         --zones-dir "$dir/empty" --udp-sockets "$workers" --http-listen off --upstream off --log-level warn \
-        --registry "etcd://127.0.0.1:$client/disco" &
+        --registry "etcd://$ETCD_CLIENT/disco" &
 }
 
 # dnsperf at saturation, then with every query's latency, then at a fixed rate.
