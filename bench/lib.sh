@@ -100,7 +100,7 @@ start_etcd() {
         --quota-backend-bytes 4294967296 --log-level error >"$dir/etcd.log" 2>&1 &
     STARTED_PIDS+=($!)
     for _ in $(seq 100); do
-        ETCDCTL_API=3 etcdctl --endpoints "$ETCD_CLIENT" endpoint health >/dev/null 2>&1 && return 0
+        curl -sf "http://$ETCD_CLIENT/health" >/dev/null 2>&1 && return 0
         sleep 0.1
     done
     log "etcd did not become healthy; see $dir/etcd.log"
