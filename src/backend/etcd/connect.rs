@@ -1,0 +1,92 @@
+//! Reaching etcd: endpoints, TLS, credentials and timeouts, turned into an
+//! etcd-client [`Client`].
+
+use std::time::Duration;
+
+use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
+
+use crate::config::{EtcdSettings, RegistryUrl};
+
+/// How long to wait for a TCP (and TLS) connection to one member.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one request (a connection with authentication, a page of the
+/// listing, creating the watch) may take before the member counts as
+/// unreachable.
+pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// HTTP/2 pings on idle connections find a member that vanished without a
+/// word (a cut network), which would otherwise leave the watch silent
+/// forever. etcd refuses pings more often than every 5 s by default
+/// (`--grpc-keepalive-min-time`).
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest response read: a page of the listing or one watch response. A
+/// larger value is skipped (see the listing); etcd itself refuses requests
+/// over 1.5 MiB unless `--max-request-bytes` says otherwise.
+pub(super) const MAX_RESPONSE: usize = 16 * 1024 * 1024;
+
+/// Everything needed to (re)connect to one etcd cluster.
+#[derive(Clone)]
+pub(super) struct Connector {
+    endpoints: Vec<String>,
+    options: ConnectOptions,
+}
+
+impl Connector {
+    /// A connector for `url`'s endpoints, with TLS when the scheme asks for
+    /// it and the credentials if any are set.
+    pub fn new(url: &RegistryUrl, settings: &EtcdSettings) -> Self {
+        let mut options = ConnectOptions::new()
+            .with_connect_timeout(CONNECT_TIMEOUT)
+            .with_keep_alive(KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT)
+            .with_keep_alive_while_idle(true)
+            // A member cut off from the others cancels the watch instead of
+            // serving an ever older view.
+            .with_require_leader(true);
+        if url.is_tls() {
+            let mut tls = TlsOptions::new();
+            if let Some(ca) = &settings.ca_pem {
+                tls = tls.ca_certificate(Certificate::from_pem(ca));
+            }
+            if let Some((cert, key)) = &settings.client_identity {
+                tls = tls.identity(Identity::from_pem(cert, key));
+            }
+            options = options.with_tls(tls);
+        }
+        if let Some((user, password)) = &settings.credentials {
+            options = options
+                .with_user(user, password.expose())
+                .with_auto_token_refresh(true);
+        }
+        Connector {
+            endpoints: url.endpoints.clone(),
+            options,
+        }
+    }
+
+    /// A client for every endpoint; requests go to whichever member
+    /// answers. Authenticates first when credentials are set.
+    pub async fn connect(&self) -> Result<Client, String> {
+        let connect = Client::connect(&self.endpoints, Some(self.options.clone()));
+        match tokio::time::timeout(REQUEST_TIMEOUT, connect).await {
+            Ok(Ok(client)) => Ok(client),
+            Ok(Err(e)) => Err(describe(&e)),
+            Err(_) => Err(format!("no answer within {}s", REQUEST_TIMEOUT.as_secs())),
+        }
+    }
+}
+
+/// An etcd-client error as one line for `/ready` and the log.
+pub(super) fn describe(error: &etcd_client::Error) -> String {
+    use std::error::Error as _;
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
