@@ -675,6 +675,43 @@ mod tests {
     }
 
     #[test]
+    fn etcd_credentials_never_show_in_debug_output() {
+        let settings = EtcdSettings {
+            ca_pem: Some(b"-----BEGIN CERTIFICATE-----".to_vec()),
+            client_identity: Some((b"cert".to_vec(), b"very-private-key".to_vec())),
+            credentials: Some(("root".to_owned(), Secret::new("hunter2"))),
+        };
+        let shown = format!("{settings:?}");
+        assert!(shown.contains("root"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("very-private-key"),
+            "{shown}"
+        );
+        let args = ServeArgs {
+            etcd_password: Some(Secret::new("hunter2")),
+            ..ServeArgs::default()
+        };
+        assert!(!format!("{args:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_password_file_loses_its_trailing_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let config = ServeConfig::from_args(ServeArgs {
+            registry: vec!["etcd://127.0.0.1:2379/disco".into()],
+            zones_dir: Some(dir.path().to_owned()),
+            etcd_user: Some("root".into()),
+            etcd_password_file: Some(file),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        let (user, password) = config.etcd.credentials.unwrap();
+        assert_eq!((user.as_str(), password.expose()), ("root", "s3cret"));
+    }
+
+    #[test]
     fn ttls_read_durations_and_seconds() {
         assert_eq!(parse_ttl("ttl", "5s").unwrap(), 5);
         assert_eq!(parse_ttl("ttl", "2m").unwrap(), 120);
