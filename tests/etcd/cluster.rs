@@ -15,6 +15,8 @@ use crate::tls::Certs;
 
 /// How long a member gets to start answering.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// Fresh sets of ports tried when one was taken before etcd bound it.
+const BIND_ATTEMPTS: usize = 5;
 
 /// One etcd member.
 struct Member {
@@ -89,7 +91,26 @@ impl Etcd {
         Etcd::launch(1, &args, Some(certs))
     }
 
-    fn launch(members: usize, extra_args: &[&str], tls: Option<Certs>) -> Etcd {
+    fn launch(members: usize, extra_args: &[&str], mut tls: Option<Certs>) -> Etcd {
+        // A port found free can be taken by someone else before etcd binds
+        // it; then start over on other ports.
+        for _ in 0..BIND_ATTEMPTS {
+            let mut etcd = Etcd::on_free_ports(members, extra_args, tls.take());
+            for i in 0..etcd.members.len() {
+                etcd.spawn(i);
+            }
+            let started: Result<(), String> =
+                (0..etcd.members.len()).try_for_each(|i| etcd.wait_healthy(i));
+            match started {
+                Ok(()) => return etcd,
+                Err(log) if log.contains("address already in use") => tls = etcd.tls.take(),
+                Err(log) => panic!("{log}"),
+            }
+        }
+        panic!("etcd found no free ports in {BIND_ATTEMPTS} attempts");
+    }
+
+    fn on_free_ports(members: usize, extra_args: &[&str], tls: Option<Certs>) -> Etcd {
         let dir = tempfile::tempdir().unwrap();
         let ports = free_ports(members * 3);
         let members: Vec<Member> = (0..members)
@@ -108,20 +129,13 @@ impl Etcd {
             .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
             .collect::<Vec<_>>()
             .join(",");
-        let mut etcd = Etcd {
+        Etcd {
             members,
             initial_cluster,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             tls,
             _dir: dir,
-        };
-        for i in 0..etcd.members.len() {
-            etcd.spawn(i);
         }
-        for i in 0..etcd.members.len() {
-            etcd.wait_healthy(i);
-        }
-        etcd
     }
 
     fn spawn(&mut self, i: usize) {
@@ -161,28 +175,31 @@ impl Etcd {
         self.members[i].process = Some(child);
     }
 
-    fn wait_healthy(&mut self, i: usize) {
+    /// Waits until member `i` is healthy; why not, with its log, if it
+    /// exits or takes too long.
+    fn wait_healthy(&mut self, i: usize) -> Result<(), String> {
         let deadline = Instant::now() + START_TIMEOUT;
         let port = self.members[i].metrics_port;
         loop {
             if health(port) {
-                return;
+                return Ok(());
             }
             if let Some(status) = self.members[i]
                 .process
                 .as_mut()
                 .and_then(|p| p.try_wait().ok().flatten())
             {
-                panic!(
+                return Err(format!(
                     "etcd member {i} exited with {status}:\n{}",
                     self.log_tail(i)
-                );
+                ));
             }
-            assert!(
-                Instant::now() < deadline,
-                "etcd member {i} did not become healthy within {START_TIMEOUT:?}:\n{}",
-                self.log_tail(i)
-            );
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "etcd member {i} did not become healthy within {START_TIMEOUT:?}:\n{}",
+                    self.log_tail(i)
+                ));
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -234,7 +251,9 @@ impl Etcd {
     pub fn restart(&mut self, i: usize) {
         assert!(self.members[i].process.is_none(), "member {i} is running");
         self.spawn(i);
-        self.wait_healthy(i);
+        if let Err(log) = self.wait_healthy(i) {
+            panic!("{log}");
+        }
     }
 
     /// A client of the members that are running.
