@@ -9,12 +9,12 @@
 //! DNS never answers from a half-applied state. While no member answers,
 //! the source is reported stale once and retried with backoff.
 //!
-//! - [`connect`]: endpoints, TLS, credentials, timeouts.
-//! - [`keys`]: which key means what (pure).
-//! - [`listing`]: the paged range read at one revision.
-//! - [`watch`]: the listing-and-watch loop, resyncs, staleness.
-//! - [`leases`]: granted lease TTLs for SkyDNS entries.
-//! - [`skips`], [`backoff`]: bounded logging of skipped keys; retry delays.
+//! - `connect`: endpoints, TLS, credentials, timeouts.
+//! - `keys`: which key means what (pure).
+//! - `listing`: the paged range read at one revision.
+//! - `watch`: the listing-and-watch loop, resyncs, staleness.
+//! - `leases`: granted lease TTLs for SkyDNS entries.
+//! - `skips`, `backoff`: bounded logging of skipped keys; retry delays.
 
 mod backoff;
 mod connect;
