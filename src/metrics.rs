@@ -3,7 +3,7 @@
 //! format by `/metrics`.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, SystemTime};
 
 use crate::registry::SourceStatus;
@@ -28,15 +28,27 @@ const RCODES: [&str; 6] = [
 /// Upper bounds of the latency buckets, in microseconds.
 const LATENCY_BUCKETS_US: [u64; 10] = [10, 25, 50, 100, 250, 500, 1_000, 5_000, 50_000, 500_000];
 
-/// Everything `/metrics` reports.
+/// Query counters are split in shards, one per thread (modulo), each on its
+/// own cache lines: worker threads counting into one shared counter would
+/// bounce its cache line between cores on every query.
+const SHARDS: usize = 8;
+
+/// The query counters of some of the threads.
 #[derive(Debug, Default)]
-pub struct Metrics {
+#[repr(align(128))]
+struct QueryShard {
     /// `[qtype][rcode]`, with one extra row for other types and one extra
     /// column for other rcodes.
     queries: [[AtomicU64; RCODES.len() + 1]; QTYPES.len() + 1],
     latency_buckets: [AtomicU64; LATENCY_BUCKETS_US.len()],
     latency_count: AtomicU64,
-    latency_sum_us: AtomicU64,
+    latency_sum_ns: AtomicU64,
+}
+
+/// Everything `/metrics` reports.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    shards: [QueryShard; SHARDS],
     dropped: AtomicU64,
     forwarded: AtomicU64,
     forward_cache_hits: AtomicU64,
@@ -59,13 +71,34 @@ impl Metrics {
             .position(|&(t, _)| t == qtype)
             .unwrap_or(QTYPES.len());
         let column = (rcode as usize).min(RCODES.len());
-        self.queries[row][column].fetch_add(1, Relaxed);
-        let micros = elapsed.as_micros() as u64;
-        if let Some(bucket) = LATENCY_BUCKETS_US.iter().position(|&bound| micros <= bound) {
-            self.latency_buckets[bucket].fetch_add(1, Relaxed);
+        let shard = self.shard();
+        shard.queries[row][column].fetch_add(1, Relaxed);
+        let nanos = elapsed.as_nanos() as u64;
+        if let Some(bucket) = LATENCY_BUCKETS_US
+            .iter()
+            .position(|&bound| nanos <= bound * 1000)
+        {
+            shard.latency_buckets[bucket].fetch_add(1, Relaxed);
         }
-        self.latency_count.fetch_add(1, Relaxed);
-        self.latency_sum_us.fetch_add(micros, Relaxed);
+        shard.latency_count.fetch_add(1, Relaxed);
+        shard.latency_sum_ns.fetch_add(nanos, Relaxed);
+    }
+
+    /// This thread's shard.
+    fn shard(&self) -> &QueryShard {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static SHARD: usize = NEXT.fetch_add(1, Relaxed) % SHARDS;
+        }
+        &self.shards[SHARD.with(|shard| *shard)]
+    }
+
+    /// A query counter summed over the shards.
+    fn total(&self, counter: impl Fn(&QueryShard) -> &AtomicU64) -> u64 {
+        self.shards
+            .iter()
+            .map(|shard| counter(shard).load(Relaxed))
+            .sum()
     }
 
     /// Counts a packet dropped unanswered.
@@ -97,7 +130,10 @@ impl Metrics {
 
     /// Total answered queries, for tests and logs.
     pub fn queries_total(&self) -> u64 {
-        self.queries.iter().flatten().map(|c| c.load(Relaxed)).sum()
+        let rows = 0..QTYPES.len() + 1;
+        rows.flat_map(|row| (0..RCODES.len() + 1).map(move |column| (row, column)))
+            .map(|(row, column)| self.total(|s| &s.queries[row][column]))
+            .sum()
     }
 
     /// The Prometheus text exposition.
@@ -108,10 +144,10 @@ impl Metrics {
             "# HELP disco_queries_total DNS queries answered, by query type and response code.\n",
         );
         out.push_str("# TYPE disco_queries_total counter\n");
-        for (row, counters) in self.queries.iter().enumerate() {
+        for row in 0..QTYPES.len() + 1 {
             let qtype = QTYPES.get(row).map_or("other", |(_, name)| name);
-            for (column, counter) in counters.iter().enumerate() {
-                let value = counter.load(Relaxed);
+            for column in 0..RCODES.len() + 1 {
+                let value = self.total(|s| &s.queries[row][column]);
                 if value > 0 {
                     let rcode = RCODES.get(column).copied().unwrap_or("other");
                     let _ = writeln!(
@@ -126,15 +162,15 @@ impl Metrics {
         );
         out.push_str("# TYPE disco_query_duration_seconds histogram\n");
         let mut cumulative = 0;
-        for (bound, bucket) in LATENCY_BUCKETS_US.iter().zip(&self.latency_buckets) {
-            cumulative += bucket.load(Relaxed);
+        for (bucket, bound) in LATENCY_BUCKETS_US.iter().enumerate() {
+            cumulative += self.total(|s| &s.latency_buckets[bucket]);
             let _ = writeln!(
                 out,
                 "disco_query_duration_seconds_bucket{{le=\"{}\"}} {cumulative}",
                 *bound as f64 / 1e6
             );
         }
-        let count = self.latency_count.load(Relaxed);
+        let count = self.total(|s| &s.latency_count);
         let _ = writeln!(
             out,
             "disco_query_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
@@ -142,7 +178,7 @@ impl Metrics {
         let _ = writeln!(
             out,
             "disco_query_duration_seconds_sum {}",
-            self.latency_sum_us.load(Relaxed) as f64 / 1e6
+            self.total(|s| &s.latency_sum_ns) as f64 / 1e9
         );
         let _ = writeln!(out, "disco_query_duration_seconds_count {count}");
         let gauge = |out: &mut String, name: &str, help: &str, kind: &str, value: String| {

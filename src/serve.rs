@@ -65,6 +65,14 @@ impl Running {
     }
 }
 
+/// A server dropped without [`Running::stop`] still stops: its UDP threads
+/// would otherwise keep the runtime from shutting down.
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
 /// The backends for the configured registry URLs, one per URL, in flag
 /// order (which decides who wins when two hold the same instance).
 fn backends_for(config: &ServeConfig) -> Result<Vec<Arc<dyn Backend>>, ConfigError> {

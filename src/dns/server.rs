@@ -8,8 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
+use std::net::UdpSocket;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -23,6 +26,8 @@ use super::handler::{Outcome, Responder, Transport, servfail};
 const TCP_IDLE: Duration = Duration::from_secs(10);
 /// At most this many TCP connections are served at once; more wait.
 const MAX_TCP_CONNECTIONS: usize = 1024;
+/// How often a UDP thread waiting for a query checks for shutdown.
+const UDP_SHUTDOWN_POLL: Duration = Duration::from_millis(100);
 /// At most this many forwarded queries are in flight; more get SERVFAIL.
 const MAX_FORWARDS: usize = 2048;
 
@@ -124,13 +129,15 @@ impl DnsServer {
 
     /// Starts the tasks serving `bound`.
     pub fn spawn(&self, bound: Bound) -> io::Result<()> {
+        let runtime = tokio::runtime::Handle::current();
         for socket in bound.udp {
-            let socket = Arc::new(UdpSocket::from_std(socket)?);
+            // Blocking reads with a timeout, so the thread sees shutdown.
+            socket.set_nonblocking(false)?;
+            socket.set_read_timeout(Some(UDP_SHUTDOWN_POLL))?;
             let server = self.clone();
-            self.tracker.spawn(async move {
-                let shutdown = server.shutdown.clone();
-                shutdown.run_until_cancelled(server.serve_udp(socket)).await;
-            });
+            let runtime = runtime.clone();
+            self.tracker
+                .spawn_blocking(move || server.serve_udp(Arc::new(socket), runtime));
         }
         let listener = TcpListener::from_std(bound.tcp)?;
         let server = self.clone();
@@ -143,12 +150,23 @@ impl DnsServer {
         Ok(())
     }
 
-    async fn serve_udp(self, socket: Arc<UdpSocket>) {
+    /// Answers UDP queries on a thread of its own: a blocking receive, an
+    /// answer from the snapshot, a blocking send. No task is spawned and no
+    /// future polled per query; only forwarded queries go to the runtime.
+    fn serve_udp(self, socket: Arc<UdpSocket>, runtime: Handle) {
         let mut packet = vec![0u8; MAX_MESSAGE];
         let mut out = Vec::with_capacity(4096);
-        loop {
-            let (len, peer) = match socket.recv_from(&mut packet).await {
+        while !self.shutdown.is_cancelled() {
+            let (len, peer) = match socket.recv_from(&mut packet) {
                 Ok(received) => received,
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue;
+                }
                 Err(err) => {
                     // ICMP errors surface here on Linux; they concern one
                     // client, not the socket.
@@ -161,32 +179,42 @@ impl DnsServer {
                 .respond(&packet[..len], peer.ip(), Transport::Udp, &mut out)
             {
                 Outcome::Reply => {
-                    if let Err(err) = socket.send_to(&out, peer).await {
+                    if let Err(err) = socket.send_to(&out, peer) {
                         tracing::debug!(%err, %peer, "udp send failed");
                     }
                 }
                 Outcome::Drop => {}
                 Outcome::Forward => {
-                    self.spawn_forward(packet[..len].to_vec(), peer, socket.clone())
+                    self.spawn_forward(packet[..len].to_vec(), peer, socket.clone(), &runtime)
                 }
             }
         }
     }
 
-    fn spawn_forward(&self, packet: Vec<u8>, peer: SocketAddr, socket: Arc<UdpSocket>) {
+    fn spawn_forward(
+        &self,
+        packet: Vec<u8>,
+        peer: SocketAddr,
+        socket: Arc<UdpSocket>,
+        runtime: &Handle,
+    ) {
         let Ok(permit) = self.forwards.clone().try_acquire_owned() else {
             let mut out = Vec::new();
             servfail(&packet, &mut out);
-            let _ = socket.try_send_to(&out, peer);
+            let _ = socket.send_to(&out, peer);
             return;
         };
         let server = self.clone();
-        self.tracker.spawn(async move {
-            let limit = super::packet::Query::parse(&packet).map_or(512, |q| q.udp_limit());
-            let out = server.forward(&packet, limit).await;
-            drop(permit);
-            let _ = socket.send_to(&out, peer).await;
-        });
+        self.tracker.spawn_on(
+            async move {
+                let limit = super::packet::Query::parse(&packet).map_or(512, |q| q.udp_limit());
+                let out = server.forward(&packet, limit).await;
+                drop(permit);
+                // A UDP send does not wait for the peer; it is fine here.
+                let _ = socket.send_to(&out, peer);
+            },
+            runtime,
+        );
     }
 
     async fn forward(&self, packet: &[u8], limit: usize) -> Vec<u8> {
