@@ -79,7 +79,11 @@ fn apply(
             status.update(source, |s| {
                 // Said once when it starts, not once per retry.
                 if s.stale_since.is_none() {
-                    tracing::warn!(registry = %s.name, %reason, "registry unreachable; answering from the last snapshot");
+                    if s.synced {
+                        tracing::warn!(registry = %s.name, %reason, "registry unreachable; answering from the last snapshot");
+                    } else {
+                        tracing::warn!(registry = %s.name, %reason, "registry unreachable; retrying");
+                    }
                     s.stale_since = Some(SystemTime::now());
                 }
                 s.stale_reason = Some(reason);
