@@ -119,10 +119,12 @@ impl RegistryUrl {
             ));
         }
         let (hosts, path) = rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p));
-        if hosts.contains('@') {
+        if let Some((_, after)) = hosts.rsplit_once('@') {
+            // Never repeat the credentials, not even in the error.
+            let redacted = format!("{scheme}://***@{after}/{path}");
             return Err(invalid(
                 "registry",
-                url,
+                &redacted,
                 "credentials do not belong in a URL that ps shows; use the environment",
             ));
         }
@@ -257,7 +259,8 @@ struct FileSettings {
     upstream: Vec<String>,
     #[serde(default)]
     allow_recursion: Vec<String>,
-    ttl: Option<String>,
+    /// `"5s"`, or plain seconds as a TOML integer.
+    ttl: Option<toml::Value>,
     http_listen: Option<String>,
     udp_sockets: Option<usize>,
     log_format: Option<LogFormat>,
@@ -360,7 +363,11 @@ impl ServeConfig {
                 .map(|v| parse_net(v))
                 .collect::<Result<_, _>>()?
         };
-        let ttl = match args.ttl.or(file.ttl) {
+        let file_ttl = file.ttl.map(|value| match value {
+            toml::Value::String(text) => text,
+            other => other.to_string(),
+        });
+        let ttl = match args.ttl.or(file_ttl) {
             Some(text) => parse_ttl("ttl", &text)?,
             None => DEFAULT_TTL.as_secs() as u32,
         };
@@ -666,12 +673,31 @@ mod tests {
         assert_eq!(url.endpoints, ["h1:2379", "h2:2379"]);
         assert_eq!(url.path, "/disco");
         assert!(RegistryUrl::parse("redis://h1/x").is_err());
+        let refused = RegistryUrl::parse("etcd://user:s3cret@h1:2379/x")
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("credentials"), "{refused}");
         assert!(
-            RegistryUrl::parse("etcd://user:pw@h1:2379/x")
-                .unwrap_err()
-                .to_string()
-                .contains("credentials")
+            !refused.contains("s3cret"),
+            "the password is repeated: {refused}"
         );
+    }
+
+    #[test]
+    fn a_config_file_ttl_may_be_plain_seconds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disco.toml");
+        std::fs::write(
+            &path,
+            "[serve]\nttl = 30\nupstream = [\"off\"]\nzones-dir = \"/nonexistent/zones\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            zones_dir: Some(dir.path().to_owned()),
+            ..ServeArgs::default()
+        };
+        assert_eq!(ServeConfig::from_args(args).unwrap().ttl, 30);
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub fn validate_domain(domain: &str) -> Result<(), String> {
     if domain.trim_end_matches('.').is_empty() {
         return Err("the root cannot be served; name a zone such as disco.internal".to_owned());
     }
+    if domain.trim_end_matches('.').split('.').any(str::is_empty) {
+        return Err("empty label (two dots in a row, or a leading dot)".to_owned());
+    }
     let name = hickory_proto::rr::Name::from_ascii(domain).map_err(|err| err.to_string())?;
     if name.is_root() {
         return Err("the root cannot be served".to_owned());
