@@ -65,8 +65,8 @@ pub fn meta_record(owner: &Name, instance: &Instance, ttl: u32) -> Option<Record
     }
     let strings = instance
         .meta
-        .iter()
-        .map(|(key, value)| truncate_character_string(format!("{key}={value}")))
+        .texts()
+        .map(|text| truncate_character_string(text.to_owned()))
         .collect();
     Some(Record::from_rdata(
         owner.clone(),
@@ -156,7 +156,7 @@ mod tests {
             "10.0.0.5".parse().unwrap(),
         );
         i.port = Some(8080);
-        i.meta.insert("version".into(), "1.4.2".into());
+        i.meta = [("version", "1.4.2")].into_iter().collect();
         i
     }
 
@@ -207,7 +207,7 @@ mod tests {
         let record = meta_record(&zone(), &i, 5).unwrap();
         assert_eq!(record.data.to_string(), "version=1.4.2");
         let mut bare = i.clone();
-        bare.meta.clear();
+        bare.meta = Default::default();
         assert!(meta_record(&zone(), &bare, 5).is_none());
     }
 

@@ -2,20 +2,23 @@
 //! and of DNS. Backends turn store entries into [`Instance`]s; the DNS side
 //! turns instances into records.
 
+mod meta;
 mod name;
 mod native;
 mod skydns;
+mod small_map;
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+pub use meta::Meta;
 pub use name::{InstanceId, NameError, ServiceName};
 pub use native::{NativeError, parse_native};
 pub use skydns::{SkyEntry, SkyError, parse_skydns, skydns_name};
+pub use small_map::SmallMap;
 
 /// Transport protocol an instance's ports speak, used in SRV owner names
 /// (`_web._tcp`, `_web._udp`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub enum Protocol {
     /// `_tcp`
     #[default]
@@ -40,6 +43,10 @@ pub const DEFAULT_PRIORITY: u16 = 0;
 pub const DEFAULT_WEIGHT: u16 = 100;
 
 /// One registered instance of a service.
+///
+/// A server holds one per registration, 100,000 of them or more, so the
+/// collections are boxed slices sized to their contents, and instances of a
+/// service may share one copy of its name (the registry sees to that).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
     /// The service it belongs to.
@@ -51,11 +58,12 @@ pub struct Instance {
     /// Its primary port, used by the plain SRV answers.
     pub port: Option<u16>,
     /// Named ports, answered as `_name._proto.<service>` SRV records.
-    pub ports: BTreeMap<String, u16>,
+    pub ports: SmallMap<u16>,
     /// Protocol of its ports.
     pub protocol: Protocol,
-    /// Tags, lowercased; each is a filter label under the service name.
-    pub tags: Vec<String>,
+    /// Tags, lowercased, each once; each is a filter label under the
+    /// service name.
+    pub tags: Box<[Box<str>]>,
     /// SRV priority.
     pub priority: u16,
     /// SRV weight.
@@ -63,7 +71,7 @@ pub struct Instance {
     /// Answer TTL in seconds; `None` means the server's default.
     pub ttl: Option<u32>,
     /// Free-form metadata, answered as TXT `key=value` strings.
-    pub meta: BTreeMap<String, String>,
+    pub meta: Meta,
 }
 
 impl Instance {
@@ -75,18 +83,18 @@ impl Instance {
             id,
             address,
             port: None,
-            ports: BTreeMap::new(),
+            ports: SmallMap::default(),
             protocol: Protocol::Tcp,
-            tags: Vec::new(),
+            tags: Box::default(),
             priority: DEFAULT_PRIORITY,
             weight: DEFAULT_WEIGHT,
             ttl: None,
-            meta: BTreeMap::new(),
+            meta: Meta::default(),
         }
     }
 
     /// Whether the instance carries `tag` (tags are stored lowercased).
     pub fn has_tag(&self, tag: &str) -> bool {
-        self.tags.iter().any(|t| t == tag)
+        self.tags.iter().any(|t| **t == *tag)
     }
 }

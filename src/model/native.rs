@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 
-use super::{Instance, InstanceId, NameError, Protocol, ServiceName};
+use super::{Instance, InstanceId, NameError, Protocol, ServiceName, SmallMap};
 
 /// Why a native registration was skipped.
 #[derive(Debug, thiserror::Error)]
@@ -73,29 +73,32 @@ pub fn parse_native(service: &str, instance: &str, value: &[u8]) -> Result<Insta
         Some("udp") => Protocol::Udp,
         Some(other) => return Err(NativeError::Protocol(other.to_owned())),
     };
-    let mut tags = Vec::with_capacity(reg.tags.len());
+    let mut tags: Vec<Box<str>> = Vec::with_capacity(reg.tags.len());
     for tag in &reg.tags {
         // A tag is a label under the service name, so it obeys the same rules
         // as an instance id.
         let tag = InstanceId::new(tag).map_err(NativeError::Tag)?;
-        if !tags.iter().any(|t: &String| t == tag.as_str()) {
-            tags.push(tag.as_str().to_owned());
+        if !tags.iter().any(|t| **t == *tag.as_str()) {
+            tags.push(tag.as_str().into());
         }
     }
-    let mut ports = BTreeMap::new();
+    let mut ports = Vec::with_capacity(reg.ports.len());
     for (name, port) in reg.ports {
         let name = InstanceId::new(&name).map_err(NativeError::PortName)?;
-        ports.insert(name.as_str().to_owned(), port);
+        ports.push((name.as_str().to_owned(), port));
     }
+    // Lowercasing may make two names one; the map keeps the later, as
+    // inserting them in turn would.
+    let ports: SmallMap<u16> = ports.into_iter().collect();
     let mut instance = Instance::new(service, id, address);
     instance.port = reg.port.or_else(|| ports.values().next().copied());
     instance.ports = ports;
     instance.protocol = protocol;
-    instance.tags = tags;
+    instance.tags = tags.into_boxed_slice();
     instance.priority = reg.priority.unwrap_or(super::DEFAULT_PRIORITY);
     instance.weight = reg.weight.unwrap_or(super::DEFAULT_WEIGHT);
     instance.ttl = reg.ttl;
-    instance.meta = reg.meta;
+    instance.meta = reg.meta.into_iter().collect();
     Ok(instance)
 }
 
@@ -112,9 +115,9 @@ mod tests {
         assert_eq!(i.address, "10.0.0.5".parse::<IpAddr>().unwrap());
         assert_eq!(i.port, Some(8080));
         assert_eq!(i.ports["metrics"], 9100);
-        assert_eq!(i.tags, ["v2", "primary"]);
+        assert_eq!(*i.tags, ["v2".into(), "primary".into()]);
         assert_eq!(i.ttl, Some(5));
-        assert_eq!(i.meta["version"], "1.4.2");
+        assert_eq!(&i.meta["version"], "1.4.2");
     }
 
     #[test]

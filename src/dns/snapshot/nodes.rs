@@ -176,7 +176,7 @@ impl Subset {
     fn port_of(&self, instance: &Instance) -> Option<u16> {
         match &self.port {
             PortChoice::Primary => instance.port,
-            PortChoice::Named(name) => instance.ports.get(&**name).copied(),
+            PortChoice::Named(name) => instance.ports.get(name).copied(),
         }
     }
 
@@ -293,14 +293,10 @@ impl ServiceNode {
         let id = &instance.id;
         self.all = Arc::new(self.all.without(id));
         for tag in &instance.tags {
-            shrink(&mut self.tags, tag.as_str().into(), id);
+            shrink(&mut self.tags, tag.clone(), id);
         }
         for name in instance.ports.keys() {
-            shrink(
-                &mut self.ports,
-                (name.as_str().into(), instance.protocol),
-                id,
-            );
+            shrink(&mut self.ports, (name.into(), instance.protocol), id);
         }
         let slot = &mut self.rfc2782[protocol_slot(instance.protocol)];
         if let Some(subset) = slot.take() {
@@ -315,7 +311,7 @@ impl ServiceNode {
         let owner = self.all.owner.clone();
         self.all = Arc::new(self.all.with(node.clone()));
         for tag in &instance.tags {
-            let subset = self.tags.get(tag.as_str()).map_or_else(
+            let subset = self.tags.get(&**tag).map_or_else(
                 || {
                     Subset::new(
                         records::tag_name(&[tag], &owner),
@@ -326,15 +322,14 @@ impl ServiceNode {
                 },
                 |s| s.with(node.clone()),
             );
-            self.tags.insert(tag.as_str().into(), Arc::new(subset));
+            self.tags.insert(tag.clone(), Arc::new(subset));
         }
         for name in instance.ports.keys() {
-            let key: (Box<str>, Protocol) = (name.as_str().into(), instance.protocol);
+            let key: (Box<str>, Protocol) = (name.into(), instance.protocol);
             let subset = self.ports.get(&key).map_or_else(
                 || {
                     let owner = records::named_port_name(name, instance.protocol, &owner);
-                    Subset::new(owner, PortChoice::Named(name.as_str().into()), true)
-                        .with(node.clone())
+                    Subset::new(owner, PortChoice::Named(name.into()), true).with(node.clone())
                 },
                 |s| s.with(node.clone()),
             );
