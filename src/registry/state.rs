@@ -2,13 +2,15 @@
 //! effect for each (service, instance id); and every source's SkyDNS
 //! entries, keyed by (source, store key).
 
+mod instances;
+
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use super::{Change, SourceId};
-use crate::model::{Instance, InstanceId, ServiceName, SkyEntry};
-
-type Key = (ServiceName, InstanceId);
+use crate::model::{Instance, ServiceName, SkyEntry};
+use instances::{Identified, Instances};
 
 /// A change to the effective set of instances.
 #[derive(Debug, Clone)]
@@ -51,57 +53,113 @@ impl Changes {
 /// Every source's instances, merged, and every source's SkyDNS entries.
 #[derive(Debug, Default)]
 pub struct Registry {
-    sources: Vec<HashMap<Key, Arc<Instance>>>,
+    sources: Vec<Instances>,
     /// Per source, SkyDNS entries by store key.
     records: Vec<HashMap<String, Arc<SkyEntry>>>,
+    services: SharedNames,
+}
+
+/// One copy of each service name in use, shared by the instances stored
+/// with it: a backend parses a fresh copy for every instance, and with ten
+/// instances a service, nine of them are waste.
+#[derive(Debug, Default)]
+struct SharedNames {
+    /// Each name, with how many stored instances hold it.
+    names: HashMap<ServiceName, usize>,
+}
+
+impl SharedNames {
+    /// Makes `instance` hold the shared copy of its service name, for as
+    /// long as it is stored: [`SharedNames::release`] it when it goes.
+    fn share(&mut self, instance: &mut Instance) {
+        match self.names.entry(instance.service.clone()) {
+            Entry::Occupied(mut shared) => {
+                *shared.get_mut() += 1;
+                instance.service = shared.key().clone();
+            }
+            Entry::Vacant(new) => {
+                new.insert(1);
+            }
+        }
+    }
+
+    /// A stored instance went: the last one of a name takes the name along.
+    fn release(&mut self, instance: &Instance) {
+        if let Some(users) = self.names.get_mut(&instance.service) {
+            *users -= 1;
+            if *users == 0 {
+                self.names.remove(&instance.service);
+            }
+        }
+    }
 }
 
 impl Registry {
     /// A registry with `sources` empty sources.
     pub fn new(sources: usize) -> Self {
         Registry {
-            sources: vec![HashMap::new(); sources],
+            sources: vec![Instances::default(); sources],
             records: vec![HashMap::new(); sources],
+            services: SharedNames::default(),
         }
     }
 
     /// The instance in effect for `key`: the lowest-numbered source's.
-    fn effective(&self, key: &Key) -> Option<&Arc<Instance>> {
+    fn effective(&self, key: &dyn Identified) -> Option<&Arc<Instance>> {
         self.sources.iter().find_map(|source| source.get(key))
     }
 
     /// Replaces everything `source` holds with `instances`.
     pub fn reset(&mut self, source: SourceId, instances: Vec<Instance>) -> Vec<InstanceChange> {
-        let mut fresh: HashMap<Key, Arc<Instance>> = HashMap::with_capacity(instances.len());
-        for instance in instances {
-            fresh.insert(
-                (instance.service.clone(), instance.id.clone()),
-                Arc::new(instance),
-            );
-        }
-        let mut keys: Vec<Key> = self.sources[source].keys().cloned().collect();
-        keys.extend(
-            fresh
-                .keys()
-                .filter(|k| !self.sources[source].contains_key(*k))
-                .cloned(),
-        );
-        let before: Vec<Option<Arc<Instance>>> =
-            keys.iter().map(|k| self.effective(k).cloned()).collect();
-        // Unchanged values keep their Arc, so they produce no change below.
-        for (key, instance) in fresh.iter_mut() {
-            if let Some(old) = self.sources[source]
-                .get(key)
-                .filter(|old| **old == *instance)
-            {
-                *instance = old.clone();
+        let mut old = std::mem::take(&mut self.sources[source]);
+        let mut fresh = Instances::with_capacity(instances.len());
+        for mut instance in instances {
+            self.services.share(&mut instance);
+            // Unchanged instances keep their Arc, so they produce no change.
+            let instance = match old.get(&instance) {
+                Some(before) if **before == instance => before.clone(),
+                _ => Arc::new(instance),
+            };
+            if let Some(repeated) = fresh.insert(instance) {
+                self.services.release(&repeated);
             }
         }
+        let mut changes = Vec::new();
+        for instance in fresh.iter() {
+            let before = old.remove(&**instance);
+            if let Some(before) = &before {
+                self.services.release(before);
+            }
+            changes.extend(self.change_in(source, &**instance, before, Some(instance.clone())));
+        }
+        for before in old.drain() {
+            self.services.release(&before);
+            changes.extend(self.change_in(source, &*before, Some(before.clone()), None));
+        }
         self.sources[source] = fresh;
-        keys.iter()
-            .zip(before)
-            .filter_map(|(key, old)| self.changed(key, old))
-            .collect()
+        changes
+    }
+
+    /// The change in effect at `key` when `source`'s instance there goes
+    /// from `before` to `after`, while `source` is being replaced.
+    fn change_in(
+        &self,
+        source: SourceId,
+        key: &dyn Identified,
+        before: Option<Arc<Instance>>,
+        after: Option<Arc<Instance>>,
+    ) -> Option<InstanceChange> {
+        // A lower-numbered source's instance is in effect either way.
+        if self.sources[..source].iter().any(|s| s.contains(key)) {
+            return None;
+        }
+        let below = || {
+            self.sources[source + 1..]
+                .iter()
+                .find_map(|s| s.get(key))
+                .cloned()
+        };
+        difference(before.or_else(below), after.or_else(below))
     }
 
     /// Replaces every SkyDNS entry `source` holds with `entries`, in one
@@ -136,16 +194,12 @@ impl Registry {
     pub fn apply(&mut self, source: SourceId, changes: Vec<Change>) -> Changes {
         let mut result = Changes::default();
         for change in changes {
-            let (key, value) = match change {
-                Change::Put(instance) => (
-                    (instance.service.clone(), instance.id.clone()),
-                    Some(instance),
-                ),
-                Change::Delete { service, id } => ((service, id), None),
-                Change::PutRecord(entry) => {
-                    result.records.extend(self.put_record(source, entry));
-                    continue;
+            match change {
+                Change::Put(instance) => result.instances.extend(self.put(source, instance)),
+                Change::Delete { service, id } => {
+                    result.instances.extend(self.delete(source, &(service, id)));
                 }
+                Change::PutRecord(entry) => result.records.extend(self.put_record(source, entry)),
                 Change::DeleteRecord { key } => {
                     result
                         .records
@@ -154,27 +208,30 @@ impl Registry {
                             old: Some(old),
                             new: None,
                         }));
-                    continue;
-                }
-            };
-            let old = self.effective(&key).cloned();
-            match value {
-                Some(instance) => {
-                    if self.sources[source]
-                        .get(&key)
-                        .is_some_and(|existing| **existing == instance)
-                    {
-                        continue;
-                    }
-                    self.sources[source].insert(key.clone(), Arc::new(instance));
-                }
-                None => {
-                    self.sources[source].remove(&key);
                 }
             }
-            result.instances.extend(self.changed(&key, old));
         }
         result
+    }
+
+    fn put(&mut self, source: SourceId, mut instance: Instance) -> Option<InstanceChange> {
+        if (self.sources[source].get(&instance)).is_some_and(|existing| **existing == instance) {
+            return None;
+        }
+        let old = self.effective(&instance).cloned();
+        self.services.share(&mut instance);
+        let instance = Arc::new(instance);
+        if let Some(replaced) = self.sources[source].insert(instance.clone()) {
+            self.services.release(&replaced);
+        }
+        difference(old, self.effective(&*instance).cloned())
+    }
+
+    fn delete(&mut self, source: SourceId, key: &dyn Identified) -> Option<InstanceChange> {
+        let old = self.effective(key).cloned();
+        let removed = self.sources[source].remove(key)?;
+        self.services.release(&removed);
+        difference(old, self.effective(key).cloned())
     }
 
     fn put_record(&mut self, source: SourceId, entry: SkyEntry) -> Option<RecordChange> {
@@ -191,18 +248,9 @@ impl Registry {
         })
     }
 
-    fn changed(&self, key: &Key, old: Option<Arc<Instance>>) -> Option<InstanceChange> {
-        let new = self.effective(key).cloned();
-        match (&old, &new) {
-            (None, None) => None,
-            (Some(a), Some(b)) if Arc::ptr_eq(a, b) => None,
-            _ => Some(InstanceChange { old, new }),
-        }
-    }
-
     /// Number of instances across sources (duplicates counted once per source).
     pub fn len(&self) -> usize {
-        self.sources.iter().map(HashMap::len).sum()
+        self.sources.iter().map(Instances::len).sum()
     }
 
     /// Whether no source holds anything.
@@ -216,9 +264,19 @@ impl Registry {
     }
 }
 
+/// The change from `old` to `new`, if they differ.
+fn difference(old: Option<Arc<Instance>>, new: Option<Arc<Instance>>) -> Option<InstanceChange> {
+    match (&old, &new) {
+        (None, None) => None,
+        (Some(a), Some(b)) if Arc::ptr_eq(a, b) => None,
+        _ => Some(InstanceChange { old, new }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::InstanceId;
 
     fn instance(id: &str, address: &str) -> Instance {
         Instance::new(
@@ -284,6 +342,61 @@ mod tests {
                 .apply(1, vec![Change::Put(instance("a", "10.0.0.9"))])
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn instances_of_a_service_share_its_name_until_the_last_one_goes() {
+        let mut registry = Registry::new(1);
+        let changes = registry.reset(
+            0,
+            vec![instance("a", "10.0.0.1"), instance("b", "10.0.0.2")],
+        );
+        let names: Vec<&str> = changes
+            .iter()
+            .map(|c| c.new.as_ref().unwrap().service.as_str())
+            .collect();
+        assert!(std::ptr::eq(names[0], names[1]), "one copy of \"web\"");
+        let more = registry.apply(0, vec![Change::Put(instance("c", "10.0.0.3"))]);
+        assert!(std::ptr::eq(
+            more.instances[0].new.as_ref().unwrap().service.as_str(),
+            names[0]
+        ));
+        let delete = |id: &str| Change::Delete {
+            service: ServiceName::new("web").unwrap(),
+            id: InstanceId::new(id).unwrap(),
+        };
+        registry.apply(0, vec![delete("a"), delete("b")]);
+        assert_eq!(registry.services.names.len(), 1);
+        registry.reset(0, Vec::new());
+        assert!(registry.services.names.is_empty());
+    }
+
+    #[test]
+    fn a_reset_under_a_lower_source_changes_nothing_until_that_one_leaves() {
+        let mut registry = Registry::new(2);
+        registry.reset(0, vec![instance("a", "10.0.0.1")]);
+        assert!(
+            registry
+                .reset(
+                    1,
+                    vec![instance("a", "10.0.0.2"), instance("b", "10.0.0.3")]
+                )
+                .iter()
+                .all(|c| c.new.as_ref().unwrap().id.as_str() == "b")
+        );
+        let changes = registry.reset(0, Vec::new());
+        assert_eq!(changes.len(), 1);
+        let change = &changes[0];
+        assert_eq!(
+            (
+                change.old.as_ref().unwrap().address.to_string(),
+                change.new.as_ref().unwrap().address.to_string()
+            ),
+            ("10.0.0.1".into(), "10.0.0.2".into())
+        );
+        let changes = registry.reset(1, vec![instance("b", "10.0.0.3")]);
+        assert_eq!(changes.len(), 1);
+        assert!(changes[0].new.is_none());
     }
 
     fn entry(key: &str, host: &str) -> SkyEntry {
