@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::dns::{Snapshot, SnapshotBuilder};
 use crate::metrics::Metrics;
-use crate::registry::{Registry, SourceEvent, StatusBoard, Update};
+use crate::registry::{Changes, Registry, SourceEvent, StatusBoard, Update};
 
 /// Most updates folded into one snapshot, so a flood still publishes often.
 const MAX_BATCH: usize = 4096;
@@ -27,16 +27,22 @@ pub async fn run(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut listed = Vec::new();
     while events.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let mut changed = false;
+        let mut changes = Changes::default();
         for event in batch.drain(..) {
             match &event.update {
                 Update::Reset(instances) => listed.push((event.source, instances.len())),
                 Update::ResetRecords(entries) => listed.push((event.source, entries.len())),
                 _ => {}
             }
-            changed |= apply(event, &mut builder, &mut registry, &status);
+            apply(event, &mut registry, &status, &mut changes);
         }
-        if changed {
+        if !changes.is_empty() {
+            // The whole batch at once: the builder rebuilds each service it
+            // touches once, however many of its instances changed.
+            builder.apply(changes.instances.into_iter().map(|c| (c.old, c.new)));
+            for change in changes.records {
+                builder.apply_record(change.source, change.old.as_ref(), change.new.as_ref());
+            }
             let snapshot = builder.snapshot();
             metrics.record_snapshot(snapshot.instances());
             live.store(Arc::new(snapshot));
@@ -53,13 +59,8 @@ pub async fn run(
     }
 }
 
-/// Applies one update; true when the registry changed.
-fn apply(
-    event: SourceEvent,
-    builder: &mut SnapshotBuilder,
-    registry: &mut Registry,
-    status: &StatusBoard,
-) -> bool {
+/// Applies one update to the registry, adding what it changed to `changes`.
+fn apply(event: SourceEvent, registry: &mut Registry, status: &StatusBoard, changes: &mut Changes) {
     let source = event.source;
     let (instances, records) = match event.update {
         Update::Reset(instances) => {
@@ -88,21 +89,15 @@ fn apply(
                 }
                 s.stale_reason = Some(reason);
             });
-            return false;
+            return;
         }
         Update::Skipped { count } => {
             status.update(source, |s| s.skipped += count);
-            return false;
+            return;
         }
     };
-    let changed = !instances.is_empty() || !records.is_empty();
-    for change in instances {
-        builder.apply(change.old.as_ref(), change.new.as_ref());
-    }
-    for change in records {
-        builder.apply_record(change.source, change.old.as_ref(), change.new.as_ref());
-    }
-    changed
+    changes.instances.extend(instances);
+    changes.records.extend(records);
 }
 
 fn mark_current(status: &StatusBoard, source: usize) {

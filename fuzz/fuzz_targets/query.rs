@@ -31,7 +31,7 @@ fn responder() -> &'static Responder {
             ("api.billing", "b-1", r#"{"address":"10.1.0.1","port":9000,"protocol":"udp"}"#),
         ] {
             let instance = Arc::new(parse_native(service, id, json.as_bytes()).unwrap());
-            builder.apply(None, Some(&instance));
+            builder.apply([(None, Some(instance))]);
         }
         let snapshot = Arc::new(ArcSwap::from_pointee(builder.snapshot()));
         let acl = RecursionAcl::new(vec!["127.0.0.0/8".parse().unwrap()]);

@@ -1,5 +1,7 @@
 //! Turns instance and SkyDNS entry changes into new snapshots, touching only
-//! what changed.
+//! what changed: the services and addresses a batch of changes touches are
+//! rebuilt once per batch, everything else is shared with the previous
+//! snapshot.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -7,19 +9,53 @@ use std::sync::Arc;
 
 use hickory_proto::rr::{Name, RecordType};
 
-use super::nodes::{InstanceNode, ReverseNode, ServiceNode};
+use super::nodes::{InstanceNode, ReverseEntry, Zone};
+use super::service::{Moved, ServiceNode};
+use super::sharded::ShardedMap;
 use super::skydns::SkyIndex;
 use super::statics::StaticData;
 use super::{DynNode, NameKey, Snapshot, name_key};
-use crate::dns::records;
 use crate::dns::zonefile::ZoneFile;
-use crate::model::{Instance, ServiceName, SkyEntry};
+use crate::model::{Instance, InstanceId, ServiceName, SkyEntry};
+
+/// An instance before and after a change: the same service and id, `None`
+/// for absent.
+type Change = (Option<Arc<Instance>>, Option<Arc<Instance>>);
+
+/// The service and id a change is about.
+fn subject(change: &Change) -> (&ServiceName, &InstanceId) {
+    let instance =
+        (change.0.as_ref().or(change.1.as_ref())).expect("changes to nothing are dropped");
+    (&instance.service, &instance.id)
+}
+
+/// The reverse entry at `address` once the nodes `moved` there have left
+/// or arrived; `None` when no instance is left.
+fn reverse_entry_after(
+    &address: &IpAddr,
+    moved: &[Moved],
+    entry: Option<&ReverseEntry>,
+) -> Option<ReverseEntry> {
+    // Identities, sorted: a node is at one address, once.
+    let mut gone: Vec<*const InstanceNode> = (moved.iter())
+        .filter(|m| !m.added)
+        .map(|m| Arc::as_ptr(&m.node))
+        .collect();
+    gone.sort_unstable();
+    let before = entry.map_or(&[][..], ReverseEntry::members);
+    let mut members: Vec<Arc<InstanceNode>> = (before.iter())
+        .filter(|node| gone.binary_search(&Arc::as_ptr(node)).is_err())
+        .chain(moved.iter().filter(|m| m.added).map(|m| &m.node))
+        .cloned()
+        .collect();
+    members.sort_by(|a, b| a.service_and_id().cmp(&b.service_and_id()));
+    ReverseEntry::new(address, members)
+}
 
 /// Owns the mutable side of the index; hands out immutable [`Snapshot`]s
 /// that share all unchanged nodes with the previous one.
 #[derive(Debug)]
 pub struct SnapshotBuilder {
-    domain: Name,
     current: Snapshot,
     services: HashMap<ServiceName, Arc<ServiceNode>>,
     /// How many names need each empty non-terminal.
@@ -40,13 +76,15 @@ impl SnapshotBuilder {
         });
         let statics = Arc::new(StaticData::new(zone_files, domain, default_ttl));
         SnapshotBuilder {
-            domain: domain.clone(),
             current: Snapshot {
                 statics,
                 names: imbl::HashMap::new(),
-                reverse: imbl::HashMap::new(),
+                reverse: ShardedMap::new(),
                 skydns: SkyIndex::new(domain.clone(), default_ttl, apex_ns),
-                default_ttl,
+                zone: Zone {
+                    name: domain.clone(),
+                    default_ttl,
+                },
                 instances: 0,
             },
             services: HashMap::new(),
@@ -59,41 +97,62 @@ impl SnapshotBuilder {
         self.current.clone()
     }
 
-    /// Replaces `old` (if any) with `new` (if any). Both describe the same
-    /// service and instance id.
-    pub fn apply(&mut self, old: Option<&Arc<Instance>>, new: Option<&Arc<Instance>>) {
-        let Some(service_name) = old.or(new).map(|i| i.service.clone()) else {
-            return;
-        };
-        let mut service = match self.services.get(&service_name).cloned() {
-            Some(node) => {
-                self.unlink(node.clone());
-                (*node).clone()
+    /// Applies one batch of instance changes: each is an instance before
+    /// and after (same service and id; `None` for absent), in the order they
+    /// happened. Every service and address the batch touches is rebuilt
+    /// once, whatever the number of changes to it.
+    pub fn apply(
+        &mut self,
+        changes: impl IntoIterator<Item = (Option<Arc<Instance>>, Option<Arc<Instance>>)>,
+    ) {
+        // Collected in place when the caller's changes are a vector.
+        let mut changes: Vec<Change> = changes
+            .into_iter()
+            .filter(|(old, new)| old.is_some() || new.is_some())
+            .collect();
+        // Grouped by service, sorted by id; stable, so of several changes
+        // to one instance the last one is last, and says what holds now.
+        changes.sort_by(|a, b| subject(a).cmp(&subject(b)));
+        changes.dedup_by(|later, kept| {
+            let same = subject(later) == subject(kept);
+            if same {
+                std::mem::swap(later, kept);
             }
-            None => ServiceNode::new(records::service_name(&service_name, &self.domain)),
-        };
-        if let Some(old) = old {
-            service.remove(old);
-            self.update_reverse(old.address, |members| {
-                members.remove(&(Arc::from(old.service.as_str()), old.id.clone()));
-            });
-            self.current.instances -= 1;
+            same
+        });
+        let mut moved = Vec::new();
+        for changes in changes.chunk_by(|a, b| subject(a).0 == subject(b).0) {
+            let now = changes.iter().map(|c| (subject(c).1, c.1.as_ref()));
+            self.rebuild_service(subject(&changes[0]).0, now, &mut moved);
         }
-        if let Some(new) = new {
-            let node = Arc::new(InstanceNode::new(new.clone(), &self.domain));
-            service.insert(node.clone(), &self.domain);
-            self.update_reverse(new.address, |members| {
-                members.insert((Arc::from(new.service.as_str()), new.id.clone()), node);
-            });
-            self.current.instances += 1;
+        drop(changes);
+        self.update_reverse(moved);
+    }
+
+    fn rebuild_service<'c>(
+        &mut self,
+        service: &ServiceName,
+        changes: impl ExactSizeIterator<Item = (&'c InstanceId, Option<&'c Arc<Instance>>)>,
+        moved: &mut Vec<Moved>,
+    ) {
+        let before = self.services.remove(service);
+        if let Some(before) = &before {
+            self.unlink(before);
+            self.current.instances -= before.all.members().len();
         }
-        if service.is_empty() {
-            self.services.remove(&service_name);
-        } else {
-            let service = Arc::new(service);
-            self.link(service.clone());
-            self.services.insert(service_name, service);
+        let after = ServiceNode::rebuild(before.as_deref(), service, changes, moved);
+        if let Some(after) = after {
+            let after = Arc::new(after);
+            self.current.instances += after.all.members().len();
+            self.link(&after);
+            self.services.insert(service.clone(), after);
         }
+    }
+
+    /// Updates the reverse index for the instance nodes a batch moved:
+    /// each address they left or came to is rebuilt once.
+    fn update_reverse(&mut self, moved: Vec<Moved>) {
+        (self.current.reverse).update(moved, |m| &m.address, reverse_entry_after);
     }
 
     /// Replaces the SkyDNS entry `old` (if any) of `source` with `new` (if
@@ -112,50 +171,29 @@ impl SnapshotBuilder {
         }
     }
 
-    fn update_reverse(
-        &mut self,
-        address: IpAddr,
-        change: impl FnOnce(&mut imbl::OrdMap<(Arc<str>, crate::model::InstanceId), Arc<InstanceNode>>),
-    ) {
-        let node = self
-            .current
-            .reverse
-            .get(&address)
-            .cloned()
-            .unwrap_or_else(|| Arc::new(ReverseNode::new(address)));
-        let mut members = node.members.clone();
-        change(&mut members);
-        if members.is_empty() {
-            self.current.reverse.remove(&address);
-        } else {
-            self.current
-                .reverse
-                .insert(address, Arc::new(node.with_members(members)));
-        }
-    }
-
     /// The names a service occupies in the index besides its own: its RFC
     /// 2782 names, and the empty non-terminals above them and above it.
     fn occupied(&self, service: &ServiceNode) -> (Vec<(NameKey, DynNode)>, Vec<NameKey>) {
         let mut names = Vec::new();
         let mut empties = Vec::new();
+        let zone = &self.current.zone.name;
         for subset in service.rfc2782.iter().flatten() {
-            names.push((name_key(&subset.owner), DynNode::Rfc2782(subset.clone())));
-            empties.push(name_key(&subset.owner.base_name()));
+            let owner = subset.owner(zone);
+            names.push((name_key(&owner), DynNode::Rfc2782(subset.clone())));
+            empties.push(name_key(&owner.base_name()));
         }
-        let mut ancestor = service.all.owner.base_name();
-        while ancestor.num_labels() > self.domain.num_labels() {
+        let mut ancestor = service.all.owner(zone).base_name();
+        while ancestor.num_labels() > zone.num_labels() {
             empties.push(name_key(&ancestor));
             ancestor = ancestor.base_name();
         }
         (names, empties)
     }
 
-    fn link(&mut self, service: Arc<ServiceNode>) {
-        let (names, empties) = self.occupied(&service);
-        self.current
-            .names
-            .insert(name_key(&service.all.owner), DynNode::Service(service));
+    fn link(&mut self, service: &Arc<ServiceNode>) {
+        let (names, empties) = self.occupied(service);
+        let own = name_key(&service.all.owner(&self.current.zone.name));
+        (self.current.names).insert(own, DynNode::Service(service.clone()));
         for (key, node) in names {
             self.current.names.insert(key, node);
         }
@@ -168,9 +206,9 @@ impl SnapshotBuilder {
         }
     }
 
-    fn unlink(&mut self, service: Arc<ServiceNode>) {
-        let (names, empties) = self.occupied(&service);
-        let own = name_key(&service.all.owner);
+    fn unlink(&mut self, service: &ServiceNode) {
+        let (names, empties) = self.occupied(service);
+        let own = name_key(&service.all.owner(&self.current.zone.name));
         self.current.names.remove(&own);
         for (key, _) in &names {
             self.current.names.remove(key);
@@ -191,5 +229,146 @@ impl SnapshotBuilder {
                 self.current.names.insert(key, DynNode::Empty);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::snapshot::Lookup;
+    use crate::model::parse_native;
+
+    fn instance(service: &str, id: &str, json: &str) -> Arc<Instance> {
+        Arc::new(parse_native(service, id, json.as_bytes()).unwrap())
+    }
+
+    fn builder() -> SnapshotBuilder {
+        SnapshotBuilder::new("disco.internal.", Vec::new(), 30)
+    }
+
+    /// What the snapshot answers, as text: the encoded answer, or the kind
+    /// of negative answer.
+    fn answer(snapshot: &Snapshot, name: &str, qtype: RecordType) -> String {
+        let key = name_key(&Name::from_ascii(name).unwrap());
+        match snapshot.lookup(&key, qtype) {
+            Lookup::Answer(answer) => format!("{answer:?}"),
+            Lookup::NoData(_) => "NODATA".into(),
+            Lookup::NxDomain(_) => "NXDOMAIN".into(),
+            Lookup::NotAuthoritative => "REFUSED".into(),
+        }
+    }
+
+    const NAMES: [&str; 9] = [
+        "web.disco.internal.",
+        "_web._tcp.disco.internal.",
+        "_http._tcp.web.disco.internal.",
+        "v2.web.disco.internal.",
+        "v2.canary.web.disco.internal.",
+        "web-1.web.disco.internal.",
+        "web-2.web.disco.internal.",
+        "1.0.0.10.in-addr.arpa.",
+        "2.0.0.10.in-addr.arpa.",
+    ];
+
+    fn answers(snapshot: &Snapshot) -> Vec<String> {
+        let types = [RecordType::A, RecordType::SRV, RecordType::PTR];
+        NAMES
+            .iter()
+            .flat_map(|name| types.map(|qtype| answer(snapshot, name, qtype)))
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_answers_as_its_changes_applied_one_by_one() {
+        let web_1 = instance(
+            "web",
+            "web-1",
+            r#"{"address":"10.0.0.1","port":80,"ports":{"http":80},"tags":["v2"]}"#,
+        );
+        let web_1_moved = instance(
+            "web",
+            "web-1",
+            r#"{"address":"10.0.0.2","port":80,"tags":["v2","canary"]}"#,
+        );
+        let web_2 = instance("web", "web-2", r#"{"address":"10.0.0.2","port":81}"#);
+        let web_3 = instance("web", "web-3", r#"{"address":"10.0.0.1","tags":["v2"]}"#);
+        let changes = [
+            (None, Some(web_1.clone())),
+            (None, Some(web_3.clone())),
+            (None, Some(web_2.clone())),
+            (Some(web_1.clone()), Some(web_1_moved.clone())),
+            (Some(web_3.clone()), None),
+        ];
+        let mut batched = builder();
+        batched.apply(changes.clone());
+        let mut one_by_one = builder();
+        for change in changes {
+            one_by_one.apply([change]);
+        }
+        assert_eq!(batched.snapshot().instances(), 2);
+        assert_eq!(
+            answers(&batched.snapshot()),
+            answers(&one_by_one.snapshot())
+        );
+        // And both as if the batch's net effect had been applied at once.
+        let mut net = builder();
+        net.apply([(None, Some(web_2)), (None, Some(web_1_moved))]);
+        assert_eq!(answers(&batched.snapshot()), answers(&net.snapshot()));
+    }
+
+    #[test]
+    fn an_instance_put_and_withdrawn_in_one_batch_leaves_nothing() {
+        let web_1 = instance("web", "web-1", r#"{"address":"10.0.0.1"}"#);
+        let mut builder = builder();
+        builder.apply([(None, Some(web_1.clone())), (Some(web_1), None)]);
+        let snapshot = builder.snapshot();
+        assert_eq!(snapshot.instances(), 0);
+        assert_eq!(
+            answer(&snapshot, "web.disco.internal.", RecordType::A),
+            "NXDOMAIN"
+        );
+        assert!(builder.services.is_empty());
+    }
+
+    #[test]
+    fn subsets_a_batch_does_not_change_are_kept_with_their_answers() {
+        let web_1 = instance("web", "web-1", r#"{"address":"10.0.0.1","tags":["a"]}"#);
+        let web_2 = instance("web", "web-2", r#"{"address":"10.0.0.2","tags":["b"]}"#);
+        let mut builder = builder();
+        builder.apply([(None, Some(web_1)), (None, Some(web_2.clone()))]);
+        let before = builder.services.values().next().unwrap().clone();
+        let web_2_moved = instance("web", "web-2", r#"{"address":"10.0.0.3","tags":["b"]}"#);
+        builder.apply([(Some(web_2), Some(web_2_moved))]);
+        let after = builder.services.values().next().unwrap().clone();
+        assert!(Arc::ptr_eq(
+            before.tag("a").unwrap(),
+            after.tag("a").unwrap()
+        ));
+        assert!(!Arc::ptr_eq(
+            before.tag("b").unwrap(),
+            after.tag("b").unwrap()
+        ));
+        assert!(Arc::ptr_eq(
+            &before.all.members()[0],
+            &after.all.members()[0]
+        ));
+    }
+
+    #[test]
+    fn instances_sharing_an_address_share_its_reverse_name_until_one_leaves() {
+        let web_1 = instance("web", "web-1", r#"{"address":"10.0.0.1"}"#);
+        let api_1 = instance("api", "api-1", r#"{"address":"10.0.0.1"}"#);
+        let ptr_count = |builder: &SnapshotBuilder| {
+            let key = name_key(&Name::from_ascii("1.0.0.10.in-addr.arpa.").unwrap());
+            match builder.snapshot().lookup(&key, RecordType::PTR) {
+                Lookup::Answer(answer) => answer.answer_count(),
+                _ => 0,
+            }
+        };
+        let mut builder = builder();
+        builder.apply([(None, Some(web_1.clone())), (None, Some(api_1))]);
+        assert_eq!(ptr_count(&builder), 2);
+        builder.apply([(Some(web_1), None)]);
+        assert_eq!(ptr_count(&builder), 1);
     }
 }

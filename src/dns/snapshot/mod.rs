@@ -1,9 +1,10 @@
 //! The snapshot: an immutable, indexed view of everything disco answers for,
 //! swapped atomically on every update. The query path reads only this.
 //!
-//! Every lookup is a handful of hash probes: one per label of the question
-//! name at most, never a scan, so positive and negative answers cost the same
-//! with ten instances or a hundred thousand. SkyDNS entries (CoreDNS's
+//! Every lookup is a handful of probes (a hash lookup per label of the
+//! question name at most, then a binary search within a service or a shard
+//! of addresses), never a scan, so positive and negative answers cost about
+//! the same with ten instances or a hundred thousand. SkyDNS entries (CoreDNS's
 //! format, see `skydns`) answer a name with its whole subtree: one more
 //! probe, and a range scan the first time a name is asked.
 //!
@@ -13,6 +14,8 @@
 
 mod builder;
 mod nodes;
+mod service;
+mod sharded;
 mod skydns;
 mod statics;
 
@@ -28,7 +31,9 @@ pub use statics::Apex;
 use crate::dns::answer::WireAnswer;
 use crate::dns::packet::label_offsets;
 use crate::dns::records;
-use nodes::{ReverseNode, ServiceNode, Subset, subset_sections};
+use nodes::{InstanceNode, ReverseEntry, Subset, Zone, subset_sections};
+use service::ServiceNode;
+use sharded::ShardedMap;
 use skydns::{SkyIndex, SkyLookup};
 use statics::StaticData;
 
@@ -63,9 +68,10 @@ pub(crate) enum DynNode {
 pub struct Snapshot {
     statics: Arc<StaticData>,
     names: imbl::HashMap<NameKey, DynNode>,
-    reverse: imbl::HashMap<IpAddr, Arc<ReverseNode>>,
+    /// An entry per address, as many as instances: see `sharded`.
+    reverse: ShardedMap<IpAddr, ReverseEntry>,
     skydns: SkyIndex,
-    default_ttl: u32,
+    zone: Zone,
     instances: usize,
 }
 
@@ -216,8 +222,8 @@ impl Snapshot {
         qtype: RecordType,
     ) -> Option<&'s WireAnswer> {
         match node {
-            DynNode::Service(service) => service.all.answer(qtype, self.default_ttl),
-            DynNode::Rfc2782(subset) => subset.answer(qtype, self.default_ttl),
+            DynNode::Service(service) => service.all.answer(qtype, &self.zone),
+            DynNode::Rfc2782(subset) => subset.answer(qtype, &self.zone),
             DynNode::Empty => None,
         }
     }
@@ -242,19 +248,17 @@ impl Snapshot {
                 None => Lookup::NoData(apex),
             })
         };
-        let ttl = self.default_ttl;
+        let zone = &self.zone;
         match prefix.len() {
             1 => {
                 let label = label(0)?;
-                if let Some(instance) = service.all.members.get(label) {
-                    return found(instance.answer(qtype, ttl));
+                if let Some(instance) = service.all.member(label) {
+                    return found(instance.answer(qtype, zone));
                 }
-                if let Some(tag) = service.tags.get(label) {
-                    return found(tag.answer(qtype, ttl));
+                if let Some(tag) = service.tag(label) {
+                    return found(tag.answer(qtype, zone));
                 }
-                if matches!(label, "_tcp" | "_udp")
-                    && service.ports.keys().any(|(_, p)| p.label() == label)
-                {
+                if matches!(label, "_tcp" | "_udp") && service.has_ports_over(label) {
                     return found(None);
                 }
             }
@@ -264,28 +268,26 @@ impl Snapshot {
                     "_udp" => crate::model::Protocol::Udp,
                     _ => return None,
                 };
-                let port = service.ports.get(&(label(0)?[1..].into(), protocol))?;
-                return found(port.answer(qtype, ttl));
+                let port = service.port(&label(0)?[1..], protocol)?;
+                return found(port.answer(qtype, zone));
             }
             _ => {}
         }
         // Several tags: the instances carrying all of them.
         let tags: Vec<&Subset> = (0..prefix.len())
-            .map(|i| service.tags.get(label(i)?).map(|s| &**s))
+            .map(|i| service.tag(label(i)?).map(|s| &**s))
             .collect::<Option<_>>()?;
-        let smallest = tags.iter().min_by_key(|s| s.members.len())?;
-        let members: Vec<_> = smallest
-            .members
-            .iter()
-            .filter(|(id, _)| tags.iter().all(|t| t.members.contains_key(*id)))
-            .map(|(_, node)| &**node)
+        let smallest = tags.iter().min_by_key(|s| s.members().len())?;
+        let members: Vec<&InstanceNode> = (smallest.members().iter())
+            .filter(|node| tags.iter().all(|t| t.member(node.id()).is_some()))
+            .map(|node| &**node)
             .collect();
         if members.is_empty() {
             return None;
         }
         let tag_labels: Vec<&str> = (0..prefix.len()).filter_map(label).collect();
-        let owner = records::tag_name(&tag_labels, &service.all.owner);
-        let sections = subset_sections(&owner, &members, |i| i.port, false, qtype, ttl);
+        let owner = records::tag_name(&tag_labels, &service.all.owner(&zone.name));
+        let sections = subset_sections(&owner, &members, |i| i.port, false, qtype, zone);
         Some(match sections {
             Some(sections) => {
                 Lookup::Answer(Cow::Owned(WireAnswer::encode(&owner, qtype, &sections)))
@@ -298,7 +300,7 @@ impl Snapshot {
         let node = self.reverse.get(&records::arpa_address(key)?)?;
         // Only PTR comes from the registry; other types at the name are
         // the reverse zone owner's business.
-        let answer = node.answer(qtype, self.default_ttl)?;
+        let answer = node.answer(qtype, &self.zone)?;
         Some(Lookup::Answer(Cow::Borrowed(answer)))
     }
 }

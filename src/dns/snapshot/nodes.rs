@@ -1,96 +1,158 @@
-//! The nodes of the dynamic part of a snapshot: services, their subsets (tag
-//! filters, named ports, the RFC 2782 name), instances and reverse entries.
+//! The nodes of the dynamic part of a snapshot: instances, the subsets of a
+//! service they are answered in (the whole service, a tag filter, a named
+//! port, the RFC 2782 name), and the instances sharing an address.
 //!
-//! Nodes are immutable and shared between snapshots: a registration rebuilds
-//! only the nodes it touches, in O(log n) each, with persistent maps. Each
-//! node encodes its answers lazily, once per query type, and keeps them for
-//! as long as the node lives.
+//! Nodes are immutable and shared between snapshots: a batch of changes
+//! rebuilds only the services and addresses it touches. Each node encodes
+//! its answers lazily, once per query type, and keeps them for as long as it
+//! lives.
+//!
+//! A server holds one instance node per registration, 100,000 or more, so
+//! they are kept small: no DNS names (a hickory `Name` is larger than the
+//! rest of the node; names are built when an answer is first encoded), and
+//! no answer slots until the first query, which most nodes never get.
 
+use std::borrow::Borrow;
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
 use hickory_proto::rr::{Name, RecordType};
-use imbl::OrdMap;
 
 use crate::dns::answer::{Sections, WireAnswer};
 use crate::dns::records;
-use crate::model::{Instance, InstanceId, Protocol};
+use crate::model::{Instance, Protocol, ServiceName};
 
-/// The query types a dynamic node can answer, each with a cache slot.
-const CACHED_TYPES: [RecordType; 6] = [
+/// What encoding an answer needs besides the node: the served domain, which
+/// instance names end in, and the TTL of registrations that set none.
+#[derive(Debug, Clone)]
+pub(crate) struct Zone {
+    pub(crate) name: Name,
+    pub(crate) default_ttl: u32,
+}
+
+/// What an instance's own name answers.
+const INSTANCE_TYPES: [RecordType; 5] = [
     RecordType::A,
     RecordType::AAAA,
     RecordType::SRV,
     RecordType::TXT,
-    RecordType::PTR,
     RecordType::ANY,
 ];
 
-/// Lazily encoded answers, one per query type; `None` inside means NODATA.
-#[derive(Default)]
-pub(crate) struct AnswerCache {
-    slots: [OnceLock<Option<WireAnswer>>; CACHED_TYPES.len()],
+/// What a subset's name answers (metadata is answered per instance only).
+const SUBSET_TYPES: [RecordType; 4] = [
+    RecordType::A,
+    RecordType::AAAA,
+    RecordType::SRV,
+    RecordType::ANY,
+];
+
+/// What an address's reverse name answers.
+const REVERSE_TYPES: [RecordType; 2] = [RecordType::PTR, RecordType::ANY];
+
+/// The slot of `qtype` in a node's table; `None` means the node has no data
+/// of that type.
+fn slot(types: &[RecordType], qtype: RecordType) -> Option<usize> {
+    types.iter().position(|&t| t == qtype)
 }
 
-impl std::fmt::Debug for AnswerCache {
+/// Lazily encoded answers, `N` slots; `None` in a slot means NODATA. The
+/// slots are allocated on the first query, so a node never asked anything
+/// pays for one pointer. Reading a filled slot takes two atomic loads and
+/// no lock.
+pub(crate) struct AnswerCache<const N: usize> {
+    slots: OnceLock<Box<[OnceLock<Option<WireAnswer>>; N]>>,
+}
+
+impl<const N: usize> Default for AnswerCache<N> {
+    fn default() -> Self {
+        AnswerCache {
+            slots: OnceLock::new(),
+        }
+    }
+}
+
+impl<const N: usize> std::fmt::Debug for AnswerCache<N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("AnswerCache")
     }
 }
 
-impl AnswerCache {
-    /// The answer for `qtype`, encoding it with `build` the first time.
-    /// Types outside the cached set have no data at dynamic nodes.
-    pub(crate) fn get(
-        &self,
-        owner: &Name,
-        qtype: RecordType,
-        build: impl FnOnce(RecordType) -> Option<Sections>,
-    ) -> Option<&WireAnswer> {
-        let slot = CACHED_TYPES.iter().position(|&t| t == qtype)?;
-        self.slots[slot]
-            .get_or_init(|| {
-                build(qtype).map(|sections| WireAnswer::encode(owner, qtype, &sections))
-            })
-            .as_ref()
+impl<const N: usize> AnswerCache<N> {
+    /// The answer in `slot`, encoded by `encode` the first time.
+    fn get(&self, slot: usize, encode: impl FnOnce() -> Option<WireAnswer>) -> Option<&WireAnswer> {
+        let slots = self
+            .slots
+            .get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
+        slots[slot].get_or_init(encode).as_ref()
     }
 }
 
-/// Which port of its members a subset answers SRV with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum PortChoice {
-    /// The primary `port`.
-    Primary,
-    /// The port with this name.
-    Named(Box<str>),
+fn encode(owner: &Name, qtype: RecordType, sections: Option<Sections>) -> Option<WireAnswer> {
+    sections.map(|sections| WireAnswer::encode(owner, qtype, &sections))
 }
 
-/// One registered instance and its own name (`web-1.web.disco.internal.`).
+/// Which instances of a service a subset holds; it also gives the
+/// subset's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Selection {
+    /// Every instance, at the service's name (`web.<zone>`).
+    All,
+    /// Instances with this tag (`primary.web.<zone>`).
+    Tag(Box<str>),
+    /// Instances with a port of this name over this protocol
+    /// (`_http._tcp.web.<zone>`): SRV only, with that port.
+    Port(Box<str>, Protocol),
+    /// Instances over this protocol, at the RFC 2782 name
+    /// (`_web._tcp.<zone>`): SRV only.
+    Rfc2782(Protocol),
+}
+
+/// One registered instance, answered at its own name
+/// (`web-1.web.disco.internal.`), and at its address's reverse name while
+/// no other instance has that address.
 #[derive(Debug)]
 pub(crate) struct InstanceNode {
     pub(crate) instance: Arc<Instance>,
-    pub(crate) name: Name,
-    cache: AnswerCache,
+    /// Its own name's answers (`INSTANCE_TYPES`), then its address's
+    /// (`REVERSE_TYPES`): one allocation for both, made on the first query.
+    cache: AnswerCache<{ INSTANCE_TYPES.len() + REVERSE_TYPES.len() }>,
 }
 
 impl InstanceNode {
-    pub(crate) fn new(instance: Arc<Instance>, zone: &Name) -> Self {
-        let name = records::instance_name(&instance, zone);
+    pub(crate) fn new(instance: Arc<Instance>) -> Self {
         InstanceNode {
             instance,
-            name,
             cache: AnswerCache::default(),
         }
+    }
+
+    /// Its id: what subsets are sorted and searched by.
+    pub(crate) fn id(&self) -> &str {
+        self.instance.id.as_str()
+    }
+
+    /// Its service and id: the order instances sharing an address are
+    /// answered in.
+    pub(crate) fn service_and_id(&self) -> (&str, &str) {
+        (self.instance.service.as_str(), self.id())
+    }
+
+    /// `web-1.web.disco.internal.`: its own name, and the target of SRV
+    /// records pointing at it.
+    pub(crate) fn name(&self, zone: &Zone) -> Name {
+        records::instance_name(&self.instance, &zone.name)
     }
 
     fn ttl(&self, default_ttl: u32) -> u32 {
         self.instance.ttl.unwrap_or(default_ttl)
     }
 
-    pub(crate) fn answer(&self, qtype: RecordType, default_ttl: u32) -> Option<&WireAnswer> {
-        self.cache.get(&self.name, qtype, |qtype| {
+    pub(crate) fn answer(&self, qtype: RecordType, zone: &Zone) -> Option<&WireAnswer> {
+        self.cache.get(slot(&INSTANCE_TYPES, qtype)?, || {
+            let name = self.name(zone);
             let i = &self.instance;
-            let ttl = self.ttl(default_ttl);
+            let ttl = self.ttl(zone.default_ttl);
             let mut sections = Sections::default();
             match qtype {
                 RecordType::A | RecordType::AAAA | RecordType::ANY
@@ -98,23 +160,34 @@ impl InstanceNode {
                 {
                     sections
                         .answers
-                        .push(records::address_record(&self.name, i.address, ttl));
+                        .push(records::address_record(&name, i.address, ttl));
                 }
                 RecordType::SRV => {
                     let port = i.port?;
                     sections
                         .answers
-                        .push(records::srv_record(&self.name, i, port, &self.name, ttl));
+                        .push(records::srv_record(&name, i, port, &name, ttl));
                     sections
                         .additionals
-                        .push(records::address_record(&self.name, i.address, ttl));
+                        .push(records::address_record(&name, i.address, ttl));
                 }
-                RecordType::TXT => sections
-                    .answers
-                    .extend(records::meta_record(&self.name, i, ttl)),
+                RecordType::TXT => sections.answers.extend(records::meta_record(&name, i, ttl)),
                 _ => {}
             }
-            (!sections.answers.is_empty()).then_some(sections)
+            encode(
+                &name,
+                qtype,
+                (!sections.answers.is_empty()).then_some(sections),
+            )
+        })
+    }
+
+    /// The answer at its address's reverse name, for when it is the only
+    /// instance there: then the answer depends on nothing but this node.
+    fn reverse_answer(&self, qtype: RecordType, zone: &Zone) -> Option<&WireAnswer> {
+        let at = INSTANCE_TYPES.len() + slot(&REVERSE_TYPES, qtype)?;
+        self.cache.get(at, || {
+            reverse_answer(self.instance.address, &[self], qtype, zone)
         })
     }
 }
@@ -130,67 +203,90 @@ fn address_type(address: IpAddr) -> RecordType {
 /// one named port, or the RFC 2782 name.
 #[derive(Debug)]
 pub(crate) struct Subset {
-    pub(crate) owner: Name,
-    pub(crate) port: PortChoice,
-    /// `_service._proto` names answer SRV only.
-    pub(crate) srv_only: bool,
-    pub(crate) members: OrdMap<InstanceId, Arc<InstanceNode>>,
-    cache: AnswerCache,
+    service: ServiceName,
+    selection: Selection,
+    /// Sorted by id, ids unique.
+    members: Box<[Arc<InstanceNode>]>,
+    cache: AnswerCache<{ SUBSET_TYPES.len() }>,
 }
 
 impl Subset {
-    pub(crate) fn new(owner: Name, port: PortChoice, srv_only: bool) -> Self {
+    /// The `selection` of `service`'s instances: `members`, sorted by id.
+    pub(crate) fn new(
+        service: ServiceName,
+        selection: Selection,
+        members: Box<[Arc<InstanceNode>]>,
+    ) -> Self {
+        debug_assert!(members.is_sorted_by(|a, b| a.id() < b.id()));
         Subset {
-            owner,
-            port,
-            srv_only,
-            members: OrdMap::new(),
-            cache: AnswerCache::default(),
-        }
-    }
-
-    /// A copy with `node` added or replaced; shares everything else.
-    pub(crate) fn with(&self, node: Arc<InstanceNode>) -> Self {
-        let mut members = self.members.clone();
-        members.insert(node.instance.id.clone(), node);
-        self.replaced(members)
-    }
-
-    /// A copy without the instance `id`.
-    pub(crate) fn without(&self, id: &InstanceId) -> Self {
-        let mut members = self.members.clone();
-        members.remove(id);
-        self.replaced(members)
-    }
-
-    fn replaced(&self, members: OrdMap<InstanceId, Arc<InstanceNode>>) -> Self {
-        Subset {
-            owner: self.owner.clone(),
-            port: self.port.clone(),
-            srv_only: self.srv_only,
+            service,
+            selection,
             members,
             cache: AnswerCache::default(),
         }
     }
 
-    fn port_of(&self, instance: &Instance) -> Option<u16> {
-        match &self.port {
-            PortChoice::Primary => instance.port,
-            PortChoice::Named(name) => instance.ports.get(name).copied(),
+    /// A subset like this one with other members (sorted by id): a fresh
+    /// node, with nothing cached.
+    pub(crate) fn with_members(&self, members: Box<[Arc<InstanceNode>]>) -> Self {
+        Subset::new(self.service.clone(), self.selection.clone(), members)
+    }
+
+    /// The name it is answered at.
+    pub(crate) fn owner(&self, zone: &Name) -> Name {
+        let service = || records::service_name(&self.service, zone);
+        match &self.selection {
+            Selection::All => service(),
+            Selection::Tag(tag) => records::tag_name(&[tag], &service()),
+            Selection::Port(name, protocol) => {
+                records::named_port_name(name, *protocol, &service())
+            }
+            Selection::Rfc2782(protocol) => records::rfc2782_name(&self.service, *protocol, zone),
         }
     }
 
-    pub(crate) fn answer(&self, qtype: RecordType, default_ttl: u32) -> Option<&WireAnswer> {
-        self.cache.get(&self.owner, qtype, |qtype| {
-            let members: Vec<&InstanceNode> = self.members.values().map(|n| &**n).collect();
-            subset_sections(
-                &self.owner,
-                &members,
-                |i| self.port_of(i),
-                self.srv_only,
-                qtype,
-                default_ttl,
-            )
+    /// Whether it answers SRV only (`_service._proto` names).
+    fn srv_only(&self) -> bool {
+        matches!(self.selection, Selection::Port(..) | Selection::Rfc2782(_))
+    }
+
+    /// The port its SRV records give for `instance`.
+    fn port_of(&self, instance: &Instance) -> Option<u16> {
+        match &self.selection {
+            Selection::Port(name, _) => instance.ports.get(name).copied(),
+            _ => instance.port,
+        }
+    }
+
+    /// The members, sorted by id.
+    pub(crate) fn members(&self) -> &[Arc<InstanceNode>] {
+        &self.members
+    }
+
+    /// The member with id `id`.
+    pub(crate) fn member(&self, id: &str) -> Option<&InstanceNode> {
+        let at = self.members.binary_search_by(|n| n.id().cmp(id)).ok()?;
+        Some(&self.members[at])
+    }
+
+    /// Whether `members` are this subset's, node for node: then the subset
+    /// can stay, with the answers it has cached.
+    pub(crate) fn has_members(&self, members: &[Arc<InstanceNode>]) -> bool {
+        self.members.len() == members.len()
+            && self
+                .members
+                .iter()
+                .zip(members)
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+    }
+
+    pub(crate) fn answer(&self, qtype: RecordType, zone: &Zone) -> Option<&WireAnswer> {
+        self.cache.get(slot(&SUBSET_TYPES, qtype)?, || {
+            let owner = self.owner(&zone.name);
+            let port_of = |i: &Instance| self.port_of(i);
+            let sections =
+                subset_sections(&owner, &self.members, port_of, self.srv_only(), qtype, zone);
+            encode(&owner, qtype, sections)
         })
     }
 }
@@ -199,25 +295,24 @@ impl Subset {
 /// subsets and by tag intersections computed per query.
 pub(crate) fn subset_sections(
     owner: &Name,
-    members: &[&InstanceNode],
+    members: &[impl Borrow<InstanceNode>],
     port_of: impl Fn(&Instance) -> Option<u16>,
     srv_only: bool,
     qtype: RecordType,
-    default_ttl: u32,
+    zone: &Zone,
 ) -> Option<Sections> {
+    let members = || members.iter().map(Borrow::borrow);
     // RFC 2181 §5.2: one TTL per RRset, the smallest asked for.
-    let ttl = members.iter().map(|n| n.ttl(default_ttl)).min()?;
+    let ttl = members().map(|n| n.ttl(zone.default_ttl)).min()?;
     let mut sections = Sections::default();
     let qtype = if qtype == RecordType::ANY {
         // RFC 8482: one RRset, never the whole node.
         if srv_only {
             RecordType::SRV
         } else {
-            [RecordType::A, RecordType::AAAA].into_iter().find(|&t| {
-                members
-                    .iter()
-                    .any(|n| address_type(n.instance.address) == t)
-            })?
+            [RecordType::A, RecordType::AAAA]
+                .into_iter()
+                .find(|&t| members().any(|n| address_type(n.instance.address) == t))?
         }
     } else {
         qtype
@@ -225,27 +320,25 @@ pub(crate) fn subset_sections(
     match qtype {
         RecordType::A | RecordType::AAAA if !srv_only => {
             sections.shuffle = true;
-            for node in members
-                .iter()
-                .filter(|n| address_type(n.instance.address) == qtype)
-            {
+            for node in members().filter(|n| address_type(n.instance.address) == qtype) {
                 sections
                     .answers
                     .push(records::address_record(owner, node.instance.address, ttl));
             }
         }
         RecordType::SRV => {
-            for node in members {
+            for node in members() {
                 if let Some(port) = port_of(&node.instance) {
+                    let target = node.name(zone);
                     sections.answers.push(records::srv_record(
                         owner,
                         &node.instance,
                         port,
-                        &node.name,
+                        &target,
                         ttl,
                     ));
                     sections.additionals.push(records::address_record(
-                        &node.name,
+                        &target,
                         node.instance.address,
                         ttl,
                     ));
@@ -257,156 +350,74 @@ pub(crate) fn subset_sections(
     (!sections.answers.is_empty()).then_some(sections)
 }
 
-/// Everything registered under one service name.
-#[derive(Debug, Clone)]
-pub(crate) struct ServiceNode {
-    pub(crate) all: Arc<Subset>,
-    pub(crate) tags: imbl::HashMap<Box<str>, Arc<Subset>>,
-    pub(crate) ports: imbl::HashMap<(Box<str>, Protocol), Arc<Subset>>,
-    /// `_web._tcp` and `_web._udp` (one-label services only).
-    pub(crate) rfc2782: [Option<Arc<Subset>>; 2],
-}
-
-fn protocol_slot(protocol: Protocol) -> usize {
-    match protocol {
-        Protocol::Tcp => 0,
-        Protocol::Udp => 1,
-    }
-}
-
-impl ServiceNode {
-    pub(crate) fn new(owner: Name) -> Self {
-        ServiceNode {
-            all: Arc::new(Subset::new(owner, PortChoice::Primary, false)),
-            tags: imbl::HashMap::new(),
-            ports: imbl::HashMap::new(),
-            rfc2782: [None, None],
-        }
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.all.members.is_empty()
-    }
-
-    /// Removes `instance` from every subset it is in; empty subsets go.
-    pub(crate) fn remove(&mut self, instance: &Instance) {
-        let id = &instance.id;
-        self.all = Arc::new(self.all.without(id));
-        for tag in &instance.tags {
-            shrink(&mut self.tags, tag.clone(), id);
-        }
-        for name in instance.ports.keys() {
-            shrink(&mut self.ports, (name.into(), instance.protocol), id);
-        }
-        let slot = &mut self.rfc2782[protocol_slot(instance.protocol)];
-        if let Some(subset) = slot.take() {
-            let subset = subset.without(id);
-            *slot = (!subset.members.is_empty()).then(|| Arc::new(subset));
-        }
-    }
-
-    /// Adds `node` to the subsets its instance belongs in.
-    pub(crate) fn insert(&mut self, node: Arc<InstanceNode>, zone: &Name) {
-        let instance = node.instance.clone();
-        let owner = self.all.owner.clone();
-        self.all = Arc::new(self.all.with(node.clone()));
-        for tag in &instance.tags {
-            let subset = self.tags.get(&**tag).map_or_else(
-                || {
-                    Subset::new(
-                        records::tag_name(&[tag], &owner),
-                        PortChoice::Primary,
-                        false,
-                    )
-                    .with(node.clone())
-                },
-                |s| s.with(node.clone()),
-            );
-            self.tags.insert(tag.clone(), Arc::new(subset));
-        }
-        for name in instance.ports.keys() {
-            let key: (Box<str>, Protocol) = (name.into(), instance.protocol);
-            let subset = self.ports.get(&key).map_or_else(
-                || {
-                    let owner = records::named_port_name(name, instance.protocol, &owner);
-                    Subset::new(owner, PortChoice::Named(name.into()), true).with(node.clone())
-                },
-                |s| s.with(node.clone()),
-            );
-            self.ports.insert(key, Arc::new(subset));
-        }
-        if instance.service.is_single_label() {
-            let slot = &mut self.rfc2782[protocol_slot(instance.protocol)];
-            let subset = slot.as_ref().map_or_else(
-                || {
-                    let owner = records::rfc2782_name(&instance.service, instance.protocol, zone);
-                    Subset::new(owner, PortChoice::Primary, true).with(node.clone())
-                },
-                |s| s.with(node.clone()),
-            );
-            *slot = Some(Arc::new(subset));
-        }
-    }
-}
-
-fn shrink<K: std::hash::Hash + Eq + Clone>(
-    map: &mut imbl::HashMap<K, Arc<Subset>>,
-    key: K,
-    id: &InstanceId,
-) {
-    if let Some(subset) = map.get(&key) {
-        let subset = subset.without(id);
-        if subset.members.is_empty() {
-            map.remove(&key);
-        } else {
-            map.insert(key, Arc::new(subset));
-        }
-    }
-}
-
 /// The instances registered at one address, answered as PTR.
+#[derive(Debug, Clone)]
+pub(crate) enum ReverseEntry {
+    /// The usual case, one instance: it caches the answer itself, which
+    /// saves a node per address.
+    One(Arc<InstanceNode>),
+    /// Several instances.
+    Many(Arc<ReverseNode>),
+}
+
+impl ReverseEntry {
+    /// The entry for `members`, sorted by [`InstanceNode::service_and_id`];
+    /// `None` if empty.
+    pub(crate) fn new(address: IpAddr, mut members: Vec<Arc<InstanceNode>>) -> Option<Self> {
+        match members.len() {
+            0 => None,
+            1 => members.pop().map(ReverseEntry::One),
+            _ => Some(ReverseEntry::Many(Arc::new(ReverseNode {
+                address,
+                members: members.into_boxed_slice(),
+                cache: AnswerCache::default(),
+            }))),
+        }
+    }
+
+    /// The instances at the address, sorted by service and id.
+    pub(crate) fn members(&self) -> &[Arc<InstanceNode>] {
+        match self {
+            ReverseEntry::One(node) => std::slice::from_ref(node),
+            ReverseEntry::Many(node) => &node.members,
+        }
+    }
+
+    pub(crate) fn answer(&self, qtype: RecordType, zone: &Zone) -> Option<&WireAnswer> {
+        match self {
+            ReverseEntry::One(node) => node.reverse_answer(qtype, zone),
+            ReverseEntry::Many(node) => node.cache.get(slot(&REVERSE_TYPES, qtype)?, || {
+                reverse_answer(node.address, &node.members, qtype, zone)
+            }),
+        }
+    }
+}
+
+/// Several instances sharing one address.
 #[derive(Debug)]
 pub(crate) struct ReverseNode {
-    pub(crate) owner: Name,
-    pub(crate) members: OrdMap<(Arc<str>, InstanceId), Arc<InstanceNode>>,
-    cache: AnswerCache,
+    address: IpAddr,
+    /// Sorted by service and id.
+    members: Box<[Arc<InstanceNode>]>,
+    cache: AnswerCache<{ REVERSE_TYPES.len() }>,
 }
 
-impl ReverseNode {
-    pub(crate) fn new(address: IpAddr) -> Self {
-        ReverseNode {
-            owner: records::arpa_name(address),
-            members: OrdMap::new(),
-            cache: AnswerCache::default(),
-        }
-    }
-
-    pub(crate) fn with_members(
-        &self,
-        members: OrdMap<(Arc<str>, InstanceId), Arc<InstanceNode>>,
-    ) -> Self {
-        ReverseNode {
-            owner: self.owner.clone(),
-            members,
-            cache: AnswerCache::default(),
-        }
-    }
-
-    pub(crate) fn answer(&self, qtype: RecordType, default_ttl: u32) -> Option<&WireAnswer> {
-        self.cache.get(&self.owner, qtype, |qtype| {
-            if !matches!(qtype, RecordType::PTR | RecordType::ANY) {
-                return None;
-            }
-            let ttl = self.members.values().map(|n| n.ttl(default_ttl)).min()?;
-            let answers = self
-                .members
-                .values()
-                .map(|n| records::ptr_record(&self.owner, &n.name, ttl))
-                .collect();
-            Some(Sections {
-                answers,
-                ..Sections::default()
-            })
-        })
-    }
+/// The PTR answer at `address`'s reverse name: one record per member.
+fn reverse_answer(
+    address: IpAddr,
+    members: &[impl Borrow<InstanceNode>],
+    qtype: RecordType,
+    zone: &Zone,
+) -> Option<WireAnswer> {
+    let members = || members.iter().map(Borrow::borrow);
+    let owner = records::arpa_name(address);
+    let ttl = members().map(|n| n.ttl(zone.default_ttl)).min()?;
+    let answers = members()
+        .map(|n| records::ptr_record(&owner, &n.name(zone), ttl))
+        .collect();
+    let sections = Sections {
+        answers,
+        ..Sections::default()
+    };
+    encode(&owner, qtype, Some(sections))
 }

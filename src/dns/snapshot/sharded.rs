@@ -1,0 +1,144 @@
+//! A persistent map for many small entries: the reverse index, which has an
+//! entry per address, as many as there are instances.
+//!
+//! imbl's maps would do, but spend 50 to 200 bytes of node on every entry
+//! (their nodes are fixed-size arrays, and sorted inserts leave B-tree leaves
+//! half full). Here entries sit packed in sorted shards, a key's shard is
+//! picked by its hash, and an update copies the table of shard pointers and
+//! each shard it touches, once: a snapshot clone shares everything, and a
+//! small change to a big map stays small.
+
+use std::collections::hash_map::DefaultHasher;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+/// Shards per map. With 100,000 entries a shard holds about 100, a few
+/// kilobytes to copy when one of them changes; the table is 8 KiB.
+const SHARDS: usize = 1024;
+
+/// A map from `K` to `V`, cloned in O(1), updated in batches.
+#[derive(Clone)]
+pub(crate) struct ShardedMap<K, V> {
+    shards: Arc<[Shard<K, V>]>,
+}
+
+/// Entries sorted by key.
+type Shard<K, V> = Arc<[(K, V)]>;
+
+impl<K: Hash + Ord + Clone, V: Clone> ShardedMap<K, V> {
+    /// An empty map.
+    pub(crate) fn new() -> Self {
+        let empty: Shard<K, V> = Arc::new([]);
+        ShardedMap {
+            shards: (0..SHARDS).map(|_| empty.clone()).collect(),
+        }
+    }
+
+    fn shard_of(key: &K) -> usize {
+        // A fixed hasher: shards must be the same from one snapshot to the
+        // next. The keys come from registrations, not from queries.
+        let mut hasher = DefaultHasher::new();
+        key.hash(&mut hasher);
+        (hasher.finish() % SHARDS as u64) as usize
+    }
+
+    /// The value under `key`.
+    pub(crate) fn get(&self, key: &K) -> Option<&V> {
+        let shard = &self.shards[Self::shard_of(key)];
+        let at = shard.binary_search_by(|(k, _)| k.cmp(key)).ok()?;
+        Some(&shard[at].1)
+    }
+
+    /// Updates the entries `items` are about: `value` gets a key, the items
+    /// with that key and the key's value now, and returns its value from
+    /// now on (`None` removes it). Each shard touched is copied once,
+    /// whatever the number of its keys.
+    pub(crate) fn update<T>(
+        &mut self,
+        mut items: Vec<T>,
+        key: impl Fn(&T) -> &K,
+        mut value: impl FnMut(&K, &[T], Option<&V>) -> Option<V>,
+    ) {
+        if items.is_empty() {
+            return;
+        }
+        items.sort_unstable_by(|a, b| key(a).cmp(key(b)));
+        // Stable: still sorted by key within each shard.
+        items.sort_by_cached_key(|item| Self::shard_of(key(item)));
+        let mut shards = self.shards.to_vec();
+        let mut rest = &items[..];
+        while let Some(first) = rest.first() {
+            let shard = Self::shard_of(key(first));
+            let end = rest.partition_point(|item| Self::shard_of(key(item)) <= shard);
+            let (these, after) = rest.split_at(end);
+            shards[shard] = merge(&shards[shard], these, &key, &mut value).into();
+            rest = after;
+        }
+        self.shards = shards.into();
+    }
+}
+
+/// `shard` with the entries `items` (sorted by key) are about updated, in
+/// one pass.
+fn merge<K: Ord + Clone, V: Clone, T>(
+    shard: &[(K, V)],
+    items: &[T],
+    key: &impl Fn(&T) -> &K,
+    value: &mut impl FnMut(&K, &[T], Option<&V>) -> Option<V>,
+) -> Vec<(K, V)> {
+    let mut merged = Vec::with_capacity(shard.len() + items.len());
+    let mut rest = shard;
+    for items in items.chunk_by(|a, b| key(a) == key(b)) {
+        let k = key(&items[0]);
+        let before = rest.partition_point(|(other, _)| other < k);
+        merged.extend_from_slice(&rest[..before]);
+        rest = &rest[before..];
+        let now = match rest.split_first() {
+            Some(((other, v), after)) if other == k => {
+                rest = after;
+                Some(v)
+            }
+            _ => None,
+        };
+        merged.extend(value(k, items, now).map(|v| (k.clone(), v)));
+    }
+    merged.extend_from_slice(rest);
+    merged
+}
+
+impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for ShardedMap<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let entries = self.shards.iter().flat_map(|shard| shard.iter());
+        f.debug_map().entries(entries.map(|(k, v)| (k, v))).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn updates_set_replace_and_remove() {
+        let mut map = ShardedMap::new();
+        map.update((0..5000).collect(), |i| i, |&i, _, _| Some(i * 2));
+        let before = map.clone();
+        map.update(
+            vec![9000, 8, 7, 8],
+            |i| i,
+            |&i, items, now| match i {
+                7 => now.map(|v| v - 14),
+                8 => (items.len() == 1).then_some(0),
+                _ => Some(1),
+            },
+        );
+        assert_eq!(map.get(&7), Some(&0));
+        assert_eq!(map.get(&8), None);
+        assert_eq!(map.get(&9000), Some(&1));
+        assert_eq!(map.get(&4999), Some(&9998));
+        // The clone is a snapshot: the update did not reach it.
+        assert_eq!(before.get(&7), Some(&14));
+        assert_eq!(before.get(&8), Some(&16));
+        assert_eq!(before.get(&9000), None);
+    }
+}
