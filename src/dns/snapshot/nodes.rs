@@ -58,9 +58,9 @@ fn slot(types: &[RecordType], qtype: RecordType) -> Option<usize> {
 
 /// Lazily encoded answers, `N` slots; `None` in a slot means NODATA. The
 /// slots are allocated on the first query, so a node never asked anything
-/// pays for one pointer. Reading a filled slot takes two atomic loads and
+/// pays 16 bytes for them. Reading a filled slot takes two atomic loads and
 /// no lock.
-pub(crate) struct AnswerCache<const N: usize> {
+struct AnswerCache<const N: usize> {
     slots: OnceLock<Box<[OnceLock<Option<WireAnswer>>; N]>>,
 }
 
