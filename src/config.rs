@@ -79,6 +79,23 @@ fn invalid(flag: &'static str, value: &str, reason: impl ToString) -> ConfigErro
     }
 }
 
+/// `host:port`, with the scheme's port when none is given; `None` for an
+/// empty host or a port that is not 1 to 65535. IPv6 hosts go in brackets.
+fn endpoint(host: &str, default_port: u16) -> Option<String> {
+    let port_at = host.rfind(':').filter(|&at| !host[at..].contains(']'));
+    let (name, port) = match port_at {
+        Some(at) => (
+            &host[..at],
+            host[at + 1..].parse::<u16>().ok().filter(|&p| p > 0)?,
+        ),
+        None => (host, default_port),
+    };
+    if name.is_empty() || name == "[]" || (name.contains(':') && !name.starts_with('[')) {
+        return None;
+    }
+    Some(format!("{name}:{port}"))
+}
+
 /// A registry URL, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryUrl {
@@ -128,11 +145,20 @@ impl RegistryUrl {
                 "credentials do not belong in a URL that ps shows; use the environment",
             ));
         }
-        let endpoints: Vec<String> = hosts
+        let default_port = if scheme.ends_with("zk") { 2181 } else { 2379 };
+        let endpoints = hosts
             .split(',')
             .filter(|h| !h.is_empty())
-            .map(str::to_owned)
-            .collect();
+            .map(|host| {
+                endpoint(host, default_port).ok_or_else(|| {
+                    invalid(
+                        "registry",
+                        url,
+                        format!("{host:?} is not HOST or HOST:PORT (port 1 to 65535)"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         if endpoints.is_empty() {
             return Err(invalid("registry", url, "no host given"));
         }
@@ -673,6 +699,25 @@ mod tests {
         assert_eq!(url.endpoints, ["h1:2379", "h2:2379"]);
         assert_eq!(url.path, "/disco");
         assert!(RegistryUrl::parse("redis://h1/x").is_err());
+        assert_eq!(
+            RegistryUrl::parse("etcd://h1,[::1]:2380/d")
+                .unwrap()
+                .endpoints,
+            ["h1:2379", "[::1]:2380"]
+        );
+        assert_eq!(
+            RegistryUrl::parse("zk://zk1/d").unwrap().endpoints,
+            ["zk1:2181"]
+        );
+        for bad in [
+            "etcd://127.0.0.1:/d",
+            "etcd://h1:0/d",
+            "etcd://h1:99999/d",
+            "etcd://:2379/d",
+            "etcd://::1/d",
+        ] {
+            assert!(RegistryUrl::parse(bad).is_err(), "{bad} accepted");
+        }
         let refused = RegistryUrl::parse("etcd://user:s3cret@h1:2379/x")
             .unwrap_err()
             .to_string();
