@@ -28,7 +28,6 @@ start_disco() {
     http=$(free_port)
     "$DISCO" serve --listen "127.0.0.1:$dns" --http-listen "127.0.0.1:$http" --zones-dir "$dir/empty" \
         --upstream off --log-level warn --registry "etcd://$client/disco" 2>>"$dir/disco.log" &
-    STARTED_PIDS+=($!)
     echo "$! $dns $http"
 }
 
@@ -51,6 +50,7 @@ echo "# Registration figures: $INSTANCES instances, $(nproc) cores, $(date -u +%
 # Memory of an empty server, for the baseline.
 started=$(date +%s.%N)
 read -r pid dns http < <(start_disco)
+STARTED_PIDS+=("$pid") # start_disco ran in a subshell
 wait_ready "$http" "$started" >/dev/null
 sleep 0.5
 empty_rss=$(rss_kib "$pid")
@@ -60,6 +60,7 @@ kill "$pid"; wait "$pid" 2>/dev/null || true
 
 started=$(date +%s.%N)
 read -r pid dns http < <(start_disco)
+STARTED_PIDS+=("$pid") # start_disco ran in a subshell
 cold=$(wait_ready "$http" "$started")
 wait_for_dns "$dns" svc0.disco.internal
 sleep 1
