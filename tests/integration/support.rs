@@ -1,5 +1,8 @@
 //! The test harness: a real server, an in-process registry, a real client.
 
+#[path = "../common/http.rs"]
+mod http;
+
 use std::net::SocketAddr;
 
 use std::path::Path;
@@ -125,24 +128,7 @@ impl TestServer {
 
     /// GETs `path` from the HTTP endpoints: status and body.
     pub async fn http_get(&self, path: &str) -> (u16, String) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(self.http).await.unwrap();
-        stream
-            .write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes())
-            .await
-            .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.unwrap();
-        let status = response
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        (status, body)
+        http::get(self.http, path).await
     }
 
     /// The `/metrics` text.
