@@ -90,3 +90,15 @@ echo "- churn: $(sed 's/^churn: //' "$dir/churn.txt")"
 awk -v q="$quiet" -v e="$elsewhere" -v b="$busy" 'BEGIN {
     printf "- answers/s: %d quiet; %d with churn disco does not watch (%.1f%% drop: etcd and the generator on the same cores); %d with churn disco applies (%.1f%% drop; %.1f%% of it disco'"'"'s own)\n",
         q, e, (q - e) * 100 / q, b, (q - b) * 100 / q, (e - b) * 100 / q }'
+
+# One service with 1,000 instances: its SRV answer over TCP.
+python3 - "$dir/wide.jsonl" <<'PY'
+import json, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(1000):
+        value = {"address": f"10.252.{i // 256}.{i % 256}", "port": 8080}
+        f.write(json.dumps({"service": "wide", "instance": f"wide-{i}", "value": value}) + "\n")
+PY
+"$TOOLS" load --etcd "$client" --prefix /disco --file "$dir/wide.jsonl" 2>/dev/null
+sleep 1
+"$TOOLS" tcp-srv --dns "127.0.0.1:$dns" --name wide.disco.internal --count 500 | sed 's/^/- /'

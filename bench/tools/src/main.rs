@@ -38,6 +38,15 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         count: usize,
     },
+    /// Times SRV queries for one name over one TCP connection.
+    TcpSrv {
+        #[arg(long)]
+        dns: SocketAddr,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value_t = 200)]
+        count: usize,
+    },
     /// Puts and deletes registrations at a fixed rate for a fixed time.
     Churn {
         #[arg(long)]
@@ -57,6 +66,7 @@ async fn main() -> Result<()> {
         Command::Load { etcd, prefix, file } => load(&etcd, &prefix, &file).await,
         Command::Latency { etcd, prefix, dns, count } => latency(&etcd, &prefix, dns, count).await,
         Command::Churn { etcd, prefix, rate, seconds } => churn(&etcd, &prefix, rate, seconds).await,
+        Command::TcpSrv { dns, name, count } => tcp_srv(dns, &name, count).await,
     }
 }
 
@@ -97,14 +107,53 @@ async fn load(etcd: &str, prefix: &str, file: &str) -> Result<()> {
 
 /// A DNS query for `name` A, by hand: this tool times, it does not parse.
 fn query(id: u16, name: &str) -> Vec<u8> {
+    query_type(id, name, 1)
+}
+
+/// A DNS query for `name` of type `qtype`.
+fn query_type(id: u16, name: &str, qtype: u16) -> Vec<u8> {
     let mut packet = id.to_be_bytes().to_vec();
     packet.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
     for label in name.trim_end_matches('.').split('.') {
         packet.push(label.len() as u8);
         packet.extend_from_slice(label.as_bytes());
     }
-    packet.extend_from_slice(&[0, 0, 1, 0, 1]);
+    packet.push(0);
+    packet.extend_from_slice(&qtype.to_be_bytes());
+    packet.extend_from_slice(&[0, 1]);
     packet
+}
+
+async fn tcp_srv(dns: SocketAddr, name: &str, count: usize) -> Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(dns).await?;
+    stream.set_nodelay(true)?;
+    let mut samples = Vec::with_capacity(count);
+    let mut answers = 0;
+    let mut size = 0;
+    for i in 0..count {
+        let packet = query_type(i as u16, name, 33);
+        let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&packet);
+        let started = Instant::now();
+        stream.write_all(&framed).await?;
+        let mut prefix = [0u8; 2];
+        stream.read_exact(&mut prefix).await?;
+        let mut response = vec![0u8; u16::from_be_bytes(prefix) as usize];
+        stream.read_exact(&mut response).await?;
+        samples.push(started.elapsed());
+        answers = u16::from_be_bytes([response[6], response[7]]);
+        size = response.len();
+    }
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    println!(
+        "SRV {name} over TCP, {count} queries: {answers} records, {size} bytes; p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        at(0.50).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3,
+        samples[samples.len() - 1].as_secs_f64() * 1e3
+    );
+    Ok(())
 }
 
 /// Whether a response to `id` answers with at least one record.
