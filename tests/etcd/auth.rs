@@ -2,10 +2,9 @@
 //! from argv; a wrong one leaves the registry unsynced and says why.
 
 use etcd_client::{Client, ConnectOptions};
-use hickory_proto::rr::RecordType;
 
 use crate::cluster::Etcd;
-use crate::support::{Disco, ok, register};
+use crate::support::{Disco, assert_lists_then_watches, register};
 
 /// Turns on authentication with a `root` user whose password is `password`,
 /// and returns a client logged in as root.
@@ -36,19 +35,7 @@ async fn a_user_and_a_password_file_log_in() {
         args.etcd_password_file = Some(password_file);
     })
     .await;
-    disco.wait_ready().await;
-    assert_eq!(
-        disco.answers("web.disco.internal.", RecordType::A).await,
-        ok(&["10.0.0.5"])
-    );
-    register(&mut client, "web", "web-2", "10.0.0.6", 8080).await;
-    disco
-        .until_answers(
-            "web.disco.internal.",
-            RecordType::A,
-            ok(&["10.0.0.5", "10.0.0.6"]),
-        )
-        .await;
+    assert_lists_then_watches(&disco, &mut client).await;
     disco.stop().await;
 }
 

@@ -290,3 +290,22 @@ pub async fn register(client: &mut Client, service: &str, id: &str, address: &st
 pub fn registration(address: &str, port: u16) -> String {
     format!(r#"{{"address":"{address}","port":{port}}}"#)
 }
+
+/// Asserts that disco, once ready, answers what etcd held at startup
+/// (`web-1` at 10.0.0.5), then a registration made through `client`
+/// afterwards: both the listing and the watch work on this connection.
+pub async fn assert_lists_then_watches(disco: &Disco, client: &mut Client) {
+    disco.wait_ready().await;
+    assert_eq!(
+        disco.answers("web.disco.internal.", RecordType::A).await,
+        ok(&["10.0.0.5"])
+    );
+    register(client, "web", "web-2", "10.0.0.6", 8080).await;
+    disco
+        .until_answers(
+            "web.disco.internal.",
+            RecordType::A,
+            ok(&["10.0.0.5", "10.0.0.6"]),
+        )
+        .await;
+}

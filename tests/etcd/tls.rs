@@ -4,14 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use etcd_client::{Certificate, Identity, TlsOptions};
-use hickory_proto::rr::RecordType;
 use rcgen::{
     BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
 
 use crate::cluster::Etcd;
-use crate::support::{Disco, ok, register};
+use crate::support::{Disco, assert_lists_then_watches, register};
 
 /// PEM files of a test CA and the certificates it signed.
 pub struct Certs {
@@ -91,19 +90,7 @@ async fn etcds_registries_connect_with_the_ca_and_a_client_certificate() {
         args.etcd_key = Some(keyfile);
     })
     .await;
-    disco.wait_ready().await;
-    assert_eq!(
-        disco.answers("web.disco.internal.", RecordType::A).await,
-        ok(&["10.0.0.5"])
-    );
-    register(&mut client, "web", "web-2", "10.0.0.6", 8080).await;
-    disco
-        .until_answers(
-            "web.disco.internal.",
-            RecordType::A,
-            ok(&["10.0.0.5", "10.0.0.6"]),
-        )
-        .await;
+    assert_lists_then_watches(&disco, &mut client).await;
     disco.stop().await;
 }
 
