@@ -16,6 +16,7 @@ pub mod packet;
 pub mod records;
 pub mod server;
 pub mod snapshot;
+pub mod udp_batch;
 pub mod zonefile;
 
 pub use handler::{RecursionAcl, Responder};

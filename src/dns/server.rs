@@ -20,6 +20,7 @@ use tokio_util::task::TaskTracker;
 use super::answer::MAX_MESSAGE;
 use super::forward::Forwarder;
 use super::handler::{Outcome, Responder, Transport, servfail};
+use super::udp_batch::UdpBatch;
 
 /// How long a TCP connection may sit idle between queries (RFC 7766 §6.2.3
 /// suggests seconds, not minutes).
@@ -150,15 +151,15 @@ impl DnsServer {
         Ok(())
     }
 
-    /// Answers UDP queries on a thread of its own: a blocking receive, an
-    /// answer from the snapshot, a blocking send. No task is spawned and no
-    /// future polled per query; only forwarded queries go to the runtime.
+    /// Answers UDP queries on a thread of its own: a blocking receive of
+    /// every query queued (up to a batch), answers from the snapshot, one
+    /// send of them all. No task is spawned and no future polled per query;
+    /// only forwarded queries go to the runtime.
     fn serve_udp(self, socket: Arc<UdpSocket>, runtime: Handle) {
-        let mut packet = vec![0u8; MAX_MESSAGE];
-        let mut out = Vec::with_capacity(4096);
+        let mut batch = UdpBatch::default();
         while !self.shutdown.is_cancelled() {
-            let (len, peer) = match socket.recv_from(&mut packet) {
-                Ok(received) => received,
+            match batch.receive(&socket) {
+                Ok(_) => {}
                 Err(err)
                     if matches!(
                         err.kind(),
@@ -174,20 +175,23 @@ impl DnsServer {
                     continue;
                 }
             };
-            match self
-                .responder
-                .respond(&packet[..len], peer.ip(), Transport::Udp, &mut out)
-            {
-                Outcome::Reply => {
-                    if let Err(err) = socket.send_to(&out, peer) {
-                        tracing::debug!(%err, %peer, "udp send failed");
+            let unreadable = batch.answer_each(|query, client, out| {
+                match self
+                    .responder
+                    .respond(query, client.ip(), Transport::Udp, out)
+                {
+                    Outcome::Reply => true,
+                    Outcome::Drop => false,
+                    Outcome::Forward => {
+                        self.spawn_forward(query.to_vec(), client, socket.clone(), &runtime);
+                        false
                     }
                 }
-                Outcome::Drop => {}
-                Outcome::Forward => {
-                    self.spawn_forward(packet[..len].to_vec(), peer, socket.clone(), &runtime)
-                }
+            });
+            for _ in 0..unreadable {
+                self.responder.metrics().record_dropped();
             }
+            batch.send(&socket);
         }
     }
 
