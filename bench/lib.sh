@@ -82,6 +82,18 @@ wait_for_dns() {
     return 1
 }
 
+# CPU time (clock ticks) a process and its children have used so far
+# (NSD serves from forked children).
+cpu_ticks() {
+    local total=0 pid ticks
+    for pid in "$1" $(pgrep -P "$1" || true); do
+        # Fields after "pid (comm) ": utime and stime are the 12th and 13th.
+        ticks=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13}')
+        total=$((total + ${ticks:-0}))
+    done
+    echo "$total"
+}
+
 # Cores 0..N-1, for taskset.
 cores() { seq -s, 0 $(($1 - 1)); }
 

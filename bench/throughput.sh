@@ -5,11 +5,13 @@
 #
 # Usage: bench/throughput.sh [SECONDS]     (default 10 s per measurement)
 #   SETS="services large" WORKERS="1 2" SERVERS="knot nsd hickory disco-zone disco-etcd"
+#   ROUNDS=3
 #
 # Prints one table per record set: answers/s and lost queries at saturation,
-# mean and p99 latency at saturation and at half the measured maximum rate
-# (dnsperf -Q), and each server's throughput as a ratio to Knot's in the
-# same run.
+# the server's CPU use over that run and so its answers per CPU-second, mean
+# and p99 latency at saturation and at half the measured maximum rate
+# (dnsperf -Q), and each server's figures as ratios to Knot's in the same
+# run. Every figure is from the round with the median answers/s.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -17,6 +19,7 @@ SECONDS_PER_RUN=${1:-10}
 SETS=${SETS:-"services large"}
 WORKERS=${WORKERS:-"1 2"}
 SERVERS=${SERVERS:-"knot nsd hickory disco-zone disco-etcd"}
+ROUNDS=${ROUNDS:-3}
 
 ensure_packages dnsperf=dnsperf knotd=knot nsd=nsd dig=dnsutils etcd=etcd-server
 ensure_hickory
@@ -105,26 +108,53 @@ start_disco_etcd() {
         --registry "etcd://$ETCD_CLIENT/disco" &
 }
 
-# dnsperf at saturation, then with every query's latency, then at a fixed rate.
-# Prints: qps lost mean_ms p99_ms
-measure() { # port queries seconds [max_qps]
-    local port=$1 queries=$2 seconds=$3 limit=${4:-}
+# dnsperf runs on the cores the server does not use when there are any
+# (1 worker on 2 cores), else beside it, unpinned.
+client() { # workers dnsperf-args...
+    local workers=$1
+    shift
+    if ((workers < $(nproc))); then
+        taskset -c "$(seq -s, "$workers" $(($(nproc) - 1)))" dnsperf "$@"
+    else
+        dnsperf "$@"
+    fi
+}
+
+# dnsperf at saturation (with the server's CPU time over the run), then again
+# with every query's latency, then at a fixed rate.
+# Prints: qps lost cpu_percent mean_ms p99_ms
+measure() { # pid port queries seconds workers [max_qps]
+    local pid=$1 port=$2 queries=$3 seconds=$4 workers=$5 limit=${6:-}
     local args=(-s 127.0.0.1 -p "$port" -d "$queries" -l "$seconds" -c 20 -q 100 -t 2)
     [[ -n $limit ]] && args+=(-Q "$limit")
-    local summary
-    summary=$(dnsperf "${args[@]}" 2>&1)
-    local qps lost
+    local summary ticks_before ticks_after
+    ticks_before=$(cpu_ticks "$pid")
+    summary=$(client "$workers" "${args[@]}" 2>&1)
+    ticks_after=$(cpu_ticks "$pid")
+    local qps lost cpu
     qps=$(awk '/Queries per second/ {printf "%d", $4}' <<<"$summary")
     lost=$(awk '/Queries lost/ {print $3}' <<<"$summary")
-    # Per-query latencies (-v) for the mean and p99; a shorter run, since
-    # printing every query costs dnsperf time.
-    local latencies
-    latencies=$(dnsperf "${args[@]}" -l "$(((seconds + 1) / 2))" -v 2>/dev/null |
-        awk '/^> / {print $NF}' | sort -g)
-    awk -v qps="$qps" -v lost="$lost" '{ v[NR] = $1; sum += $1 }
-        END { if (NR == 0) { print qps, lost, "-", "-"; exit }
+    cpu=$(awk -v t=$((ticks_after - ticks_before)) -v hz="$(getconf CLK_TCK)" -v s="$seconds" \
+        'BEGIN {printf "%d", t / hz / s * 100}')
+    # Per-query latencies (-v) for the mean and p99, from a shorter run. They
+    # go to a file and are sorted afterwards: a pipe would have the sort
+    # compete with dnsperf and the server for the same cores.
+    local trace="$BENCH_SCRATCH/latencies.txt"
+    client "$workers" "${args[@]}" -l "$(((seconds + 1) / 2))" -v >"$trace" 2>/dev/null || true
+    awk '/^> / {print $NF}' "$trace" | sort -g | awk -v qps="$qps" -v lost="$lost" -v cpu="$cpu" '
+        { v[NR] = $1; sum += $1 }
+        END { if (NR == 0) { print qps, lost, cpu, "-", "-"; exit }
               i = int(NR * 0.99); if (i < 1) i = 1
-              printf "%s %s %.3f %.3f\n", qps, lost, sum / NR * 1000, v[i] * 1000 }' <<<"$latencies"
+              printf "%s %s %s %.3f %.3f\n", qps, lost, cpu, sum / NR * 1000, v[i] * 1000 }'
+    rm -f "$trace"
+}
+
+# The row of the run with the median answers/s, and every run's answers/s.
+median_row() { # rows, one per line: qps lost cpu mean p99 half_mean half_p99
+    local sorted runs
+    sorted=$(sort -n -k1,1 <<<"$1")
+    runs=$(awk '{print $1}' <<<"$1" | paste -sd/)
+    awk -v runs="$runs" '{ row[NR] = $0 } END { print row[int((NR + 1) / 2)], runs }' <<<"$sorted"
 }
 
 run_set() {
@@ -132,31 +162,56 @@ run_set() {
     rm -rf "$dir" && mkdir -p "$dir"
     python3 "$REPO/bench/gen_records.py" "${shape%%:*}" "${shape##*:}" "$dir"
     local instances=$((${shape%%:*} * ${shape##*:}))
-    printf '\n## %s: %s instances (%s services), %s s per run, %s\n\n' "$set" "$instances" "${shape%%:*}" \
-        "$SECONDS_PER_RUN" "$(date -u +%Y-%m-%dT%H:%MZ)"
-    printf '| server | workers | answers/s | lost | mean ms | p99 ms | × Knot | at ½ max: mean ms | p99 ms |\n'
-    printf '|---|---|---|---|---|---|---|---|---|\n'
+    printf '\n## %s: %s instances (%s services), %s s per run, median of %s rounds, %s\n\n' "$set" \
+        "$instances" "${shape%%:*}" "$SECONDS_PER_RUN" "$ROUNDS" "$(date -u +%Y-%m-%dT%H:%MZ)"
+    printf '| server | workers | answers/s | lost | server CPU %% | answers per CPU-s | mean ms | p99 ms | × Knot | × Knot per CPU-s | at ½ max: mean ms | p99 ms | answers/s of each round |\n'
+    printf '|---|---|---|---|---|---|---|---|---|---|---|---|---|\n'
     for workers in $WORKERS; do
-        local knot_qps=""
-        for server in $SERVERS; do
-            local port
-            port=$(free_port)
-            rm -rf "$dir/etcd" "$dir/knot-db"
-            "start_${server//-/_}" "$dir" "$port" "$workers"
-            STARTED_PIDS+=($!)
-            wait_for_dns "$port" svc0.disco.internal
-            # Warm up: caches, lazily encoded answers.
-            dnsperf -s 127.0.0.1 -p "$port" -d "$dir/queries.txt" -l 2 -c 20 >/dev/null 2>&1 || true
-            read -r qps lost mean p99 < <(measure "$port" "$dir/queries.txt" "$SECONDS_PER_RUN")
-            read -r _ _ half_mean half_p99 < <(measure "$port" "$dir/queries.txt" "$SECONDS_PER_RUN" $((qps / 2)))
-            [[ $server == knot ]] && knot_qps=$qps
-            local ratio="-"
-            [[ -n $knot_qps && $knot_qps -gt 0 ]] && ratio=$(awk -v a="$qps" -v b="$knot_qps" 'BEGIN {printf "%.2f", a / b}')
-            printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$server" "$workers" "$qps" "$lost" \
-                "$mean" "$p99" "$ratio" "$half_mean" "$half_p99"
-            cleanup
+        # Rounds interleave the servers, so a slow spell of the machine
+        # falls on all of them rather than on one.
+        declare -A rows=()
+        for round in $(seq "$ROUNDS"); do
+            for server in $SERVERS; do
+                local port
+                port=$(free_port)
+                rm -rf "$dir/etcd" "$dir/knot-db"
+                "start_${server//-/_}" "$dir" "$port" "$workers"
+                local pid=$!
+                STARTED_PIDS+=("$pid")
+                wait_for_dns "$port" svc0.disco.internal
+                # Warm up: caches, lazily encoded answers.
+                client "$workers" -s 127.0.0.1 -p "$port" -d "$dir/queries.txt" -l 2 -c 20 >/dev/null 2>&1 || true
+                read -r qps lost cpu mean p99 < <(measure "$pid" "$port" "$dir/queries.txt" "$SECONDS_PER_RUN" "$workers")
+                read -r _ _ _ half_mean half_p99 < <(measure "$pid" "$port" "$dir/queries.txt" "$SECONDS_PER_RUN" \
+                    "$workers" $((qps / 2)))
+                rows[$server]+="$qps $lost $cpu $mean $p99 $half_mean $half_p99"$'\n'
+                cleanup
+            done
         done
+        local knot_qps="" knot_per_cpu=""
+        for server in $SERVERS; do
+            read -r qps lost cpu mean p99 half_mean half_p99 runs < <(median_row "${rows[$server]%$'\n'}")
+            local per_cpu="-"
+            ((cpu > 0)) && per_cpu=$((qps * 100 / cpu))
+            if [[ $server == knot ]]; then
+                knot_qps=$qps
+                knot_per_cpu=$per_cpu
+            fi
+            printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$server" "$workers" "$qps" \
+                "$lost" "$cpu" "$per_cpu" "$mean" "$p99" "$(ratio "$qps" "$knot_qps")" \
+                "$(ratio "$per_cpu" "$knot_per_cpu")" "$half_mean" "$half_p99" "$runs"
+        done
+        unset rows
     done
+}
+
+# a / b with two decimals, or "-" when either is unknown.
+ratio() {
+    [[ $1 =~ ^[0-9]+$ && $2 =~ ^[0-9]+$ && $2 -gt 0 ]] || {
+        echo -
+        return
+    }
+    awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'
 }
 
 echo "# Query throughput, $(nproc) cores, $(uname -r)"
