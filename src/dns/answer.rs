@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use hickory_proto::ProtoError;
-use hickory_proto::op::Query as HickoryQuery;
+use hickory_proto::op::{Message, Query as HickoryQuery, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
@@ -106,6 +106,22 @@ impl WireAnswer {
             answers: counts[0],
             authorities: counts[1],
             shuffle_stride,
+        }
+    }
+
+    /// Its records, read back: for an answer that continues another, as
+    /// when a zone file's CNAME points at a registered name.
+    pub fn sections(&self) -> Sections {
+        let message = Message::from_vec(&self.bytes).expect("encoded by `WireAnswer::encode`");
+        Sections {
+            answers: message.answers,
+            authorities: message.authorities,
+            additionals: message.additionals,
+            shuffle: self.shuffle_stride > 0,
+            rcode: match message.metadata.response_code {
+                ResponseCode::NXDomain => Rcode::NxDomain,
+                _ => Rcode::NoError,
+            },
         }
     }
 

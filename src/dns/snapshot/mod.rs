@@ -23,12 +23,12 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 pub use builder::SnapshotBuilder;
 pub use statics::Apex;
 
-use crate::dns::answer::WireAnswer;
+use crate::dns::answer::{Sections, WireAnswer};
 use crate::dns::packet::label_offsets;
 use crate::dns::records;
 use nodes::{InstanceNode, ReverseEntry, Subset, Zone, subset_sections};
@@ -121,6 +121,11 @@ impl Snapshot {
             return Lookup::Answer(answer);
         }
         let static_node = self.statics.nodes.get(key);
+        if let Some(chain) = static_node.and_then(|node| node.open_chain(qtype))
+            && let Some(answer) = self.continue_chain(chain, qtype)
+        {
+            return Lookup::Answer(Cow::Owned(answer));
+        }
         if let Some(answer) = static_node.and_then(|node| node.answer(qtype)) {
             return Lookup::Answer(Cow::Borrowed(answer));
         }
@@ -148,6 +153,31 @@ impl Snapshot {
             return Lookup::NoData(apex);
         }
         Lookup::NxDomain(apex)
+    }
+
+    /// A zone file's CNAME chain followed into what the rest of the
+    /// snapshot answers at its last target (RFC 1034 §4.3.2: an
+    /// authoritative server goes on at the canonical name), so that a stub
+    /// resolver, which never chases a CNAME itself, gets the addresses.
+    /// `None` when the target has no such data: the chain stands alone.
+    /// Encoded per query: the registered data changes under the static
+    /// chain.
+    fn continue_chain(&self, chain: &[Record], qtype: RecordType) -> Option<WireAnswer> {
+        let RData::CNAME(target) = &chain.last()?.data else {
+            return None;
+        };
+        // The target has no CNAME in the zone files (see `open_chain`), so
+        // this lookup does not come back here.
+        let Lookup::Answer(found) = self.lookup(&name_key(&target.0), qtype) else {
+            return None;
+        };
+        let found = found.sections();
+        let sections = Sections {
+            answers: chain.iter().cloned().chain(found.answers).collect(),
+            additionals: found.additionals,
+            ..Sections::default()
+        };
+        Some(WireAnswer::encode(&chain[0].name, qtype, &sections))
     }
 
     /// What native services say about a name in the served domain: an

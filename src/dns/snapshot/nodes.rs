@@ -337,10 +337,12 @@ pub(crate) fn subset_sections(
                         &target,
                         ttl,
                     ));
+                    // The target's address RRset, with the TTL it has at
+                    // its own name, not the SRV set's.
                     sections.additionals.push(records::address_record(
                         &target,
                         node.instance.address,
-                        ttl,
+                        node.ttl(zone.default_ttl),
                     ));
                 }
             }
@@ -420,4 +422,36 @@ fn reverse_answer(
         ..Sections::default()
     };
     encode(&owner, qtype, Some(sections))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::parse_native;
+
+    fn node(id: &str, json: &str) -> Arc<InstanceNode> {
+        let instance = parse_native("web", id, json.as_bytes()).unwrap();
+        Arc::new(InstanceNode::new(Arc::new(instance)))
+    }
+
+    #[test]
+    fn rfc2181_srv_answers_share_one_ttl_and_addresses_keep_their_own() {
+        let zone = Zone {
+            name: Name::from_ascii("disco.internal.").unwrap(),
+            default_ttl: 5,
+        };
+        let members = [
+            node("web-1", r#"{"address":"10.0.0.1","port":80,"ttl":3}"#),
+            node("web-2", r#"{"address":"10.0.0.2","port":80,"ttl":60}"#),
+        ];
+        let owner = Name::from_ascii("web.disco.internal.").unwrap();
+        let sections =
+            subset_sections(&owner, &members, |i| i.port, false, RecordType::SRV, &zone).unwrap();
+        let ttls = |records: &[hickory_proto::rr::Record]| {
+            records.iter().map(|r| r.ttl).collect::<Vec<_>>()
+        };
+        assert_eq!(ttls(&sections.answers), [3, 3]);
+        // As `web-2.web.disco.internal. A` is answered on its own.
+        assert_eq!(ttls(&sections.additionals), [3, 60]);
+    }
 }

@@ -91,14 +91,29 @@ impl Apex {
 pub(crate) struct StaticNode {
     rrsets: BTreeMap<RecordType, Vec<Record>>,
     answers: Vec<(RecordType, WireAnswer)>,
+    /// For a CNAME whose chain leaves the zone files' records before it
+    /// reaches data of a type: the type and the chain, which the registry
+    /// may complete at query time (see [`super::Snapshot::lookup`]).
+    open_chains: Vec<(RecordType, Vec<Record>)>,
 }
+
+/// What an ANY question is answered with, when the name has it (RFC 8482
+/// §4.1: one RRset): the types a client still asking ANY most likely wants
+/// (MTAs such as qmail ask it to find a CNAME or an MX), as hickory-server
+/// picks them.
+const ANY_FIRST: [RecordType; 4] = [
+    RecordType::CNAME,
+    RecordType::A,
+    RecordType::AAAA,
+    RecordType::MX,
+];
 
 impl StaticNode {
     /// The answer for `qtype`, or `None` when the name has no such records.
     pub(crate) fn answer(&self, qtype: RecordType) -> Option<&WireAnswer> {
         let wanted = if qtype == RecordType::ANY {
-            // RFC 8482: one RRset stands for the whole node.
-            *self.rrsets.keys().next()?
+            let likely = ANY_FIRST.into_iter().find(|t| self.rrsets.contains_key(t));
+            likely.or_else(|| self.rrsets.keys().next().copied())?
         } else {
             qtype
         };
@@ -116,6 +131,13 @@ impl StaticNode {
                 .then(|| find(RecordType::CNAME))
                 .flatten()
         })
+    }
+
+    /// The CNAME chain for `qtype` when the zone files leave it open: the
+    /// registry may have what its last target holds.
+    pub(crate) fn open_chain(&self, qtype: RecordType) -> Option<&[Record]> {
+        let (_, chain) = self.open_chains.iter().find(|(t, _)| *t == qtype)?;
+        Some(chain)
     }
 }
 
@@ -189,6 +211,7 @@ impl StaticData {
 
     fn encode_answers(&mut self) {
         let mut encoded = Vec::new();
+        let mut open_chains = Vec::new();
         for (key, node) in &self.nodes {
             for (&rtype, rrset) in &node.rrsets {
                 let mut sections = Sections {
@@ -206,6 +229,9 @@ impl StaticData {
             if let Some(cname) = node.rrsets.get(&RecordType::CNAME) {
                 for rtype in CHASED_TYPES {
                     let answers = self.chase(&cname[0], rtype);
+                    if self.is_open(&answers) {
+                        open_chains.push((key.clone(), rtype, answers.clone()));
+                    }
                     if answers.len() > 1 {
                         let sections = Sections {
                             answers,
@@ -227,6 +253,21 @@ impl StaticData {
                 .answers
                 .push((rtype, answer));
         }
+        for (key, rtype, chain) in open_chains {
+            let node = self.nodes.get_mut(&key).expect("chased from this map");
+            node.open_chains.push((rtype, chain));
+        }
+    }
+
+    /// Whether a chain from [`Self::chase`] ends at a name the zone files
+    /// have no data of its type at, nor a CNAME (the chain did not stop on
+    /// a loop): that name's data may come from the registry.
+    fn is_open(&self, chain: &[Record]) -> bool {
+        let Some(RData::CNAME(last)) = chain.last().map(|r| &r.data) else {
+            return false;
+        };
+        !(self.nodes.get(&name_key(&last.0)))
+            .is_some_and(|node| node.rrsets.contains_key(&RecordType::CNAME))
     }
 
     /// The CNAME chain from `cname` (at most 8 links, so loops end) and the
@@ -300,4 +341,63 @@ fn synthesised_apex(domain: &Name, default_ttl: u32) -> [Record; 2] {
         Record::from_rdata(domain.clone(), 3600, RData::SOA(soa)),
         Record::from_rdata(domain.clone(), 3600, RData::NS(NS(label("ns")))),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::SnapshotBuilder;
+    use crate::dns::snapshot::Lookup;
+    use crate::dns::zonefile::load_file;
+    use crate::model::parse_native;
+
+    fn zone_file(text: &str) -> ZoneFile {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disco.internal.zone");
+        std::fs::write(&path, text).unwrap();
+        load_file(&path).unwrap()
+    }
+
+    const APEX: &str = "$TTL 30\n@ IN SOA ns hostmaster 1 3600 600 86400 5\n@ IN NS ns\n";
+
+    /// The types of the answer section's records.
+    fn answered(answer: &WireAnswer) -> Vec<RecordType> {
+        let sections = answer.sections();
+        sections.answers.iter().map(Record::record_type).collect()
+    }
+
+    #[test]
+    fn rfc8482_any_prefers_what_clients_ask_it_for() {
+        let text = format!("{APEX}@ IN MX 10 mail\nmail IN A 192.0.2.25\n");
+        let domain = Name::from_ascii("disco.internal.").unwrap();
+        let data = StaticData::new(vec![zone_file(&text)], &domain, 5);
+        let apex = &data.nodes[&name_key(&domain)];
+        // MX rather than NS, the lowest type there.
+        assert_eq!(
+            answered(apex.answer(RecordType::ANY).unwrap()),
+            [RecordType::MX]
+        );
+    }
+
+    #[test]
+    fn rfc1034_a_cname_to_a_registered_name_is_followed_into_the_registry() {
+        let text = format!("{APEX}www IN CNAME web\n");
+        let mut builder = SnapshotBuilder::new("disco.internal.", vec![zone_file(&text)], 5);
+        let key = name_key(&Name::from_ascii("www.disco.internal.").unwrap());
+        let types = |builder: &SnapshotBuilder, qtype| match builder.snapshot().lookup(&key, qtype)
+        {
+            Lookup::Answer(answer) => answered(&answer),
+            _ => Vec::new(),
+        };
+        assert_eq!(types(&builder, RecordType::A), [RecordType::CNAME]);
+        let web_1 = parse_native("web", "web-1", br#"{"address":"10.0.0.1","port":80}"#);
+        builder.apply([(None, Some(Arc::new(web_1.unwrap())))]);
+        let types = |qtype| types(&builder, qtype);
+        assert_eq!(types(RecordType::A), [RecordType::CNAME, RecordType::A]);
+        assert_eq!(types(RecordType::SRV), [RecordType::CNAME, RecordType::SRV]);
+        // Nothing of that type at the target: the CNAME alone, for the
+        // resolver to ask about the target.
+        assert_eq!(types(RecordType::TXT), [RecordType::CNAME]);
+        assert_eq!(types(RecordType::CNAME), [RecordType::CNAME]);
+    }
 }
