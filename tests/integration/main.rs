@@ -6,6 +6,7 @@
 mod cli;
 mod endpoints;
 mod forwarding;
+mod hickory_parity;
 mod malformed;
 mod names;
 mod skydns;

@@ -13,6 +13,7 @@
 //! NXDOMAIN, for the types none of them answers.
 
 mod builder;
+mod listing;
 mod nodes;
 mod service;
 mod sharded;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 pub use builder::SnapshotBuilder;
+pub use listing::RrSet;
 pub use statics::Apex;
 
 use crate::dns::answer::{Sections, WireAnswer};

@@ -16,7 +16,7 @@ use std::borrow::Borrow;
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::rr::{Name, Record, RecordType};
 
 use crate::dns::answer::{Sections, WireAnswer};
 use crate::dns::records;
@@ -151,35 +151,37 @@ impl InstanceNode {
     pub(crate) fn answer(&self, qtype: RecordType, zone: &Zone) -> Option<&WireAnswer> {
         self.cache.get(slot(&INSTANCE_TYPES, qtype)?, || {
             let name = self.name(zone);
-            let i = &self.instance;
-            let ttl = self.ttl(zone.default_ttl);
-            let mut sections = Sections::default();
-            match qtype {
-                RecordType::A | RecordType::AAAA | RecordType::ANY
-                    if qtype == RecordType::ANY || address_type(i.address) == qtype =>
-                {
-                    sections
-                        .answers
-                        .push(records::address_record(&name, i.address, ttl));
-                }
-                RecordType::SRV => {
-                    let port = i.port?;
-                    sections
-                        .answers
-                        .push(records::srv_record(&name, i, port, &name, ttl));
-                    sections
-                        .additionals
-                        .push(records::address_record(&name, i.address, ttl));
-                }
-                RecordType::TXT => sections.answers.extend(records::meta_record(&name, i, ttl)),
-                _ => {}
-            }
-            encode(
-                &name,
-                qtype,
-                (!sections.answers.is_empty()).then_some(sections),
-            )
+            encode(&name, qtype, self.sections(&name, qtype, zone))
         })
+    }
+
+    /// The sections of its answer to `qtype` at its own name, `name`;
+    /// `None` for NODATA.
+    pub(crate) fn sections(&self, name: &Name, qtype: RecordType, zone: &Zone) -> Option<Sections> {
+        let i = &self.instance;
+        let ttl = self.ttl(zone.default_ttl);
+        let mut sections = Sections::default();
+        match qtype {
+            RecordType::A | RecordType::AAAA | RecordType::ANY
+                if qtype == RecordType::ANY || address_type(i.address) == qtype =>
+            {
+                sections
+                    .answers
+                    .push(records::address_record(name, i.address, ttl));
+            }
+            RecordType::SRV => {
+                let port = i.port?;
+                sections
+                    .answers
+                    .push(records::srv_record(name, i, port, name, ttl));
+                sections
+                    .additionals
+                    .push(records::address_record(name, i.address, ttl));
+            }
+            RecordType::TXT => sections.answers.extend(records::meta_record(name, i, ttl)),
+            _ => {}
+        }
+        (!sections.answers.is_empty()).then_some(sections)
     }
 
     /// The answer at its address's reverse name, for when it is the only
@@ -283,11 +285,20 @@ impl Subset {
     pub(crate) fn answer(&self, qtype: RecordType, zone: &Zone) -> Option<&WireAnswer> {
         self.cache.get(slot(&SUBSET_TYPES, qtype)?, || {
             let owner = self.owner(&zone.name);
-            let port_of = |i: &Instance| self.port_of(i);
-            let sections =
-                subset_sections(&owner, &self.members, port_of, self.srv_only(), qtype, zone);
-            encode(&owner, qtype, sections)
+            encode(&owner, qtype, self.sections(&owner, qtype, zone))
         })
+    }
+
+    /// The sections of its answer to `qtype` at its name, `owner`; `None`
+    /// for NODATA.
+    pub(crate) fn sections(
+        &self,
+        owner: &Name,
+        qtype: RecordType,
+        zone: &Zone,
+    ) -> Option<Sections> {
+        let port_of = |i: &Instance| self.port_of(i);
+        subset_sections(owner, &self.members, port_of, self.srv_only(), qtype, zone)
     }
 }
 
@@ -411,17 +422,32 @@ fn reverse_answer(
     qtype: RecordType,
     zone: &Zone,
 ) -> Option<WireAnswer> {
-    let members = || members.iter().map(Borrow::borrow);
     let owner = records::arpa_name(address);
-    let ttl = members().map(|n| n.ttl(zone.default_ttl)).min()?;
-    let answers = members()
-        .map(|n| records::ptr_record(&owner, &n.name(zone), ttl))
-        .collect();
+    let answers = ptr_records(&owner, members, zone);
+    if answers.is_empty() {
+        return None;
+    }
     let sections = Sections {
         answers,
         ..Sections::default()
     };
     encode(&owner, qtype, Some(sections))
+}
+
+/// The PTR records at `owner`, an address's reverse name: one per instance
+/// there, all with the smallest TTL among them.
+pub(crate) fn ptr_records(
+    owner: &Name,
+    members: &[impl Borrow<InstanceNode>],
+    zone: &Zone,
+) -> Vec<Record> {
+    let members = || members.iter().map(Borrow::borrow);
+    let Some(ttl) = members().map(|n| n.ttl(zone.default_ttl)).min() else {
+        return Vec::new();
+    };
+    members()
+        .map(|n| records::ptr_record(owner, &n.name(zone), ttl))
+        .collect()
 }
 
 #[cfg(test)]

@@ -70,6 +70,17 @@ impl ServiceNode {
         Some(&self.ports[at].1)
     }
 
+    /// Every subset: the whole service, its tags, its named ports, its RFC
+    /// 2782 names.
+    pub(crate) fn subsets(&self) -> impl Iterator<Item = &Arc<Subset>> {
+        let tags = self.tags.iter().map(|(_, subset)| subset);
+        let ports = self.ports.iter().map(|(_, subset)| subset);
+        std::iter::once(&self.all)
+            .chain(tags)
+            .chain(ports)
+            .chain(self.rfc2782.iter().flatten())
+    }
+
     /// Whether some instance has a named port speaking the protocol with
     /// SRV label `label` (`_tcp`), which makes `_tcp.<service>` a name.
     pub(crate) fn has_ports_over(&self, label: &str) -> bool {

@@ -50,6 +50,11 @@ impl<K: Hash + Ord + Clone, V: Clone> ShardedMap<K, V> {
         Some(&shard[at].1)
     }
 
+    /// Every entry, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &(K, V)> {
+        self.shards.iter().flat_map(|shard| shard.iter())
+    }
+
     /// Updates the entries `items` are about: `value` gets a key, the items
     /// with that key and the key's value now, and returns its value from
     /// now on (`None` removes it). Each shard touched is copied once,

@@ -201,6 +201,13 @@ impl StaticData {
         data
     }
 
+    /// Every RRset of the zone files and the served domain's apex.
+    pub(crate) fn rrsets(&self) -> impl Iterator<Item = &[Record]> {
+        (self.nodes.values())
+            .flat_map(|node| node.rrsets.values())
+            .map(Vec::as_slice)
+    }
+
     fn add(&mut self, record: Record) {
         let node = self.nodes.entry(name_key(&record.name)).or_default();
         node.rrsets
