@@ -3,7 +3,7 @@
 //! [`Snapshot`] per batch with a single atomic swap.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
@@ -14,6 +14,13 @@ use crate::registry::{Changes, Registry, SourceEvent, StatusBoard, Update};
 
 /// Most updates folded into one snapshot, so a flood still publishes often.
 const MAX_BATCH: usize = 4096;
+
+/// Least time between two snapshots. A change that comes alone is published
+/// at once; changes that come faster wait at most this long and are folded
+/// into one snapshot, so the work of rebuilding (a touched service is
+/// rebuilt whole, and its answers encoded again on their next query) is
+/// bounded by this rate rather than by the rate the store is written at.
+const MIN_PUBLISH_INTERVAL: Duration = Duration::from_millis(5);
 
 /// Applies updates until every sender is gone.
 pub async fn run(
@@ -26,15 +33,33 @@ pub async fn run(
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut listed = Vec::new();
+    let mut last_published: Option<Instant> = None;
     while events.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut changes = Changes::default();
-        for event in batch.drain(..) {
-            match &event.update {
-                Update::Reset(instances) => listed.push((event.source, instances.len())),
-                Update::ResetRecords(entries) => listed.push((event.source, entries.len())),
-                _ => {}
+        let mut fold = |batch: &mut Vec<SourceEvent>, changes: &mut Changes| {
+            for event in batch.drain(..) {
+                match &event.update {
+                    Update::Reset(instances) => listed.push((event.source, instances.len())),
+                    Update::ResetRecords(entries) => listed.push((event.source, entries.len())),
+                    _ => {}
+                }
+                apply(event, &mut registry, &status, changes);
             }
-            apply(event, &mut registry, &status, &mut changes);
+        };
+        fold(&mut batch, &mut changes);
+        if let Some(due) = last_published.map(|at| at + MIN_PUBLISH_INTERVAL)
+            && !changes.is_empty()
+            && Instant::now() < due
+        {
+            tokio::time::sleep_until(due.into()).await;
+            // What came meanwhile goes into the same snapshot.
+            while batch.len() < MAX_BATCH {
+                match events.try_recv() {
+                    Ok(event) => batch.push(event),
+                    Err(_) => break,
+                }
+            }
+            fold(&mut batch, &mut changes);
         }
         if !changes.is_empty() {
             // The whole batch at once: the builder rebuilds each service it
@@ -46,6 +71,7 @@ pub async fn run(
             let snapshot = builder.snapshot();
             metrics.record_snapshot(snapshot.instances());
             live.store(Arc::new(snapshot));
+            last_published = Some(Instant::now());
         }
         // Synced (and so ready) only once the listing is what DNS answers.
         for (source, count) in listed.drain(..) {
@@ -108,4 +134,65 @@ fn mark_current(status: &StatusBoard, source: usize) {
             s.stale_reason = None;
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::parse_native;
+    use crate::registry::Change;
+
+    fn put(id: usize) -> SourceEvent {
+        let value = format!(r#"{{"address": "10.0.{}.{}"}}"#, id / 256, id % 256);
+        let instance = parse_native("web", &format!("web-{id}"), value.as_bytes()).unwrap();
+        SourceEvent {
+            source: 0,
+            update: Update::Changes(vec![Change::Put(instance)]),
+        }
+    }
+
+    fn snapshots_published(metrics: &Metrics) -> u64 {
+        let text = metrics.render(&[]);
+        let line = text
+            .lines()
+            .find(|line| line.starts_with("disco_snapshot_updates_total "))
+            .expect("the counter is always rendered");
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    }
+
+    // Time is paused: it moves only when every task waits for a timer.
+    #[tokio::test(start_paused = true)]
+    async fn a_lone_change_is_published_at_once_and_a_burst_shares_one_snapshot() {
+        let (events, receiver) = mpsc::unbounded_channel();
+        let builder = SnapshotBuilder::new("disco.internal", Vec::new(), 5);
+        let live = Arc::new(ArcSwap::from_pointee(builder.snapshot()));
+        let status = Arc::new(StatusBoard::new(vec!["test".into()]));
+        let metrics = Arc::new(Metrics::new());
+        let started = tokio::time::Instant::now();
+        tokio::spawn(run(
+            receiver,
+            builder,
+            Registry::new(1),
+            live.clone(),
+            status,
+            metrics.clone(),
+        ));
+
+        events.send(put(0)).unwrap();
+        while live.load().instances() == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(started.elapsed(), Duration::ZERO, "the lone change waited");
+        assert_eq!(snapshots_published(&metrics), 1);
+
+        // A burst right after it: each change sent on its own, as a store's
+        // watch delivers them.
+        for id in 1..=100 {
+            events.send(put(id)).unwrap();
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(MIN_PUBLISH_INTERVAL * 2).await;
+        assert_eq!(live.load().instances(), 101);
+        assert_eq!(snapshots_published(&metrics), 2);
+    }
 }
