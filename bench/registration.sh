@@ -3,6 +3,7 @@
 # and resident memory with many instances, and answers/s under churn.
 #
 # Usage: bench/registration.sh [INSTANCES]    (default 100000)
+#   ROUNDS=3: rounds of the churn measurement (medians are printed)
 #
 # A ZooKeeper or registrar script adds its figures the same way: start the
 # store, load bench/gen_records.py's registrations through it, and reuse
@@ -70,26 +71,49 @@ echo "- resident memory: empty ${empty_rss} KiB, with $INSTANCES instances ${ful
 
 "$TOOLS" latency --etcd "$client" --prefix /disco --dns "127.0.0.1:$dns" --count 500 | sed 's/^/- /'
 
-# Churn: answers/s with and without 1,000 registrations per second.
+# Churn: answers/s with and without 1,000 registrations per second, in
+# three kinds of run that take turns for ROUNDS rounds (medians): no churn;
+# churn under a prefix disco does not watch (what etcd and the generator
+# cost on these shared cores); churn under disco's own prefix (that plus
+# disco's own work). Disco's share is the difference of the last two. The
+# churn goes into one service ("churn", up to 1,000 instances), the hardest
+# case for the updater: every snapshot rebuilds that service whole.
 queries="$dir/queries.txt"
 dnsperf -s 127.0.0.1 -p "$dns" -d "$queries" -l 3 -c 20 -q 100 >/dev/null 2>&1 || true
-quiet=$(dnsperf -s 127.0.0.1 -p "$dns" -d "$queries" -l 10 -c 20 -q 100 2>&1 | awk '/Queries per second/ {printf "%d", $4}')
-# Churn: answers/s while 1,000 registrations a second go through etcd, first
-# under a prefix disco does not watch (the cost of etcd and the generator
-# sharing the cores), then under disco's own (that plus disco's updates).
+qps_run() { # seconds
+    dnsperf -s 127.0.0.1 -p "$dns" -d "$queries" -l "$1" -c 20 -q 100 2>&1 | awk '/Queries per second/ {printf "%d", $4}'
+}
 churn_qps() { # prefix
-    "$TOOLS" churn --etcd "$client" --prefix "$1" --rate 1000 --seconds 12 >"$dir/churn.txt" &
+    "$TOOLS" churn --etcd "$client" --prefix "$1" --rate 1000 --seconds 8 >"$dir/churn.txt" &
     local churn_pid=$!
     sleep 1
-    dnsperf -s 127.0.0.1 -p "$dns" -d "$queries" -l 10 -c 20 -q 100 2>&1 | awk '/Queries per second/ {printf "%d", $4}'
+    qps_run 6
     wait "$churn_pid"
 }
-elsewhere=$(churn_qps /elsewhere)
-busy=$(churn_qps /disco)
-echo "- churn: $(sed 's/^churn: //' "$dir/churn.txt")"
-awk -v q="$quiet" -v e="$elsewhere" -v b="$busy" 'BEGIN {
-    printf "- answers/s: %d quiet; %d with churn disco does not watch (%.1f%% drop: etcd and the generator on the same cores); %d with churn disco applies (%.1f%% drop; %.1f%% of it disco'"'"'s own)\n",
-        q, e, (q - e) * 100 / q, b, (q - b) * 100 / q, (e - b) * 100 / q }'
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+quiet_runs="" elsewhere_runs="" busy_runs=""
+for _ in $(seq "${ROUNDS:-3}"); do
+    quiet_runs+=" $(qps_run 6)"
+    elsewhere_runs+=" $(churn_qps /elsewhere)"
+    busy_runs+=" $(churn_qps /disco)"
+done
+echo "- churn: $(sed 's/^churn: //' "$dir/churn.txt") per run, ${ROUNDS:-3} rounds"
+awk -v q="$(median "$quiet_runs")" -v e="$(median "$elsewhere_runs")" -v b="$(median "$busy_runs")" \
+    -v runs="quiet:$quiet_runs; elsewhere:$elsewhere_runs; disco:$busy_runs" 'BEGIN {
+    printf "- answers/s (medians): %d quiet; %d with churn disco does not watch (%.1f%% drop: etcd and the generator on the same cores); %d with churn disco applies (%.1f%% drop); disco'"'"'s own share %.1f%% (of answers/s under the same etcd load)\n",
+        q, e, (q - e) * 100 / q, b, (q - b) * 100 / q, (e - b) * 100 / e
+    printf "- answers/s of each run: %s\n", runs }'
+# Disco's own CPU for the same churn with no queries: the most it can take
+# from answering.
+"$TOOLS" churn --etcd "$client" --prefix /disco --rate 1000 --seconds 8 >/dev/null &
+churn_pid=$!
+sleep 1
+ticks=$(cpu_ticks "$pid")
+sleep 6
+ticks=$(($(cpu_ticks "$pid") - ticks))
+wait "$churn_pid"
+awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+    printf "- disco'"'"'s CPU while applying 1,000 registrations/s (no queries): %.1f%% of one core\n", t / hz / 6 * 100 }'
 
 # One service with 1,000 instances: its SRV answer over TCP.
 python3 - "$dir/wide.jsonl" <<'PY'
