@@ -82,11 +82,20 @@ wait_for_dns() {
     return 1
 }
 
-# CPU time (clock ticks) a process and its children have used so far
+# A process and all its descendants.
+process_tree() {
+    echo "$1"
+    local child
+    for child in $(pgrep -P "$1" || true); do
+        process_tree "$child"
+    done
+}
+
+# CPU time (clock ticks) a process and its descendants have used so far
 # (NSD serves from forked children).
 cpu_ticks() {
     local total=0 pid ticks
-    for pid in "$1" $(pgrep -P "$1" || true); do
+    for pid in $(process_tree "$1"); do
         # Fields after "pid (comm) ": utime and stime are the 12th and 13th.
         ticks=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13}')
         total=$((total + ${ticks:-0}))
