@@ -109,13 +109,14 @@ cores() { seq -s, 0 $(($1 - 1)); }
 # Resident memory of a pid, in KiB.
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
-# Starts a one-member etcd with its data in DIR/etcd; sets ETCD_CLIENT to
-# its client address and waits until it is healthy.
+# Starts a one-member etcd with its data in DIR/etcd (on ETCD_CORES if
+# set); sets ETCD_CLIENT to its client address and waits until it is
+# healthy.
 start_etcd() {
     local dir=$1 peer
     ETCD_CLIENT="127.0.0.1:$(free_port)"
     peer=$(free_port)
-    etcd --name bench --data-dir "$dir/etcd" --listen-client-urls "http://$ETCD_CLIENT" \
+    ${ETCD_CORES:+taskset -c "$ETCD_CORES"} etcd --name bench --data-dir "$dir/etcd" --listen-client-urls "http://$ETCD_CLIENT" \
         --advertise-client-urls "http://$ETCD_CLIENT" --listen-peer-urls "http://127.0.0.1:$peer" \
         --initial-advertise-peer-urls "http://127.0.0.1:$peer" --initial-cluster "bench=http://127.0.0.1:$peer" \
         --quota-backend-bytes 4294967296 --log-level error >"$dir/etcd.log" 2>&1 &

@@ -5,7 +5,7 @@
 #
 # Usage: bench/throughput.sh [SECONDS]     (default 10 s per measurement)
 #   SETS="services large" WORKERS="1 2" SERVERS="knot nsd hickory disco-zone disco-etcd"
-#   ROUNDS=3
+#   ROUNDS=3 SPLIT_SERVERS="knot disco-zone" (positive against negative answers; "" skips)
 #
 # Prints one table per record set: answers/s and lost queries at saturation,
 # the server's CPU use over that run and so its answers per CPU-second, mean
@@ -20,6 +20,7 @@ SETS=${SETS:-"services large"}
 WORKERS=${WORKERS:-"1 2"}
 SERVERS=${SERVERS:-"knot nsd hickory disco-zone disco-etcd"}
 ROUNDS=${ROUNDS:-3}
+SPLIT_SERVERS=${SPLIT_SERVERS-"knot disco-zone"}
 
 ensure_packages dnsperf=dnsperf knotd=knot nsd=nsd dig=dnsutils etcd=etcd-server
 ensure_hickory
@@ -149,7 +150,7 @@ measure() { # pid port queries seconds workers [max_qps]
     rm -f "$trace"
 }
 
-# The row of the run with the median answers/s, and every run's answers/s.
+# The row with the median first field, and every row's first field.
 median_row() { # rows, one per line: qps lost cpu mean p99 half_mean half_p99
     local sorted runs
     sorted=$(sort -n -k1,1 <<<"$1")
@@ -205,6 +206,43 @@ run_set() {
     done
 }
 
+# Negative answers against positive ones: each server at 1 worker, once on
+# the query file's existing names only, once on its NXDOMAIN and NODATA
+# questions only. Answers per CPU-second is the figure: a client-bound
+# answers/s would hide a difference.
+run_split() { # set
+    local dir="$BENCH_SCRATCH/$1"
+    grep -v -e '^missing' -e ' TXT$' "$dir/queries.txt" >"$dir/positive.txt"
+    grep -e '^missing' -e ' TXT$' "$dir/queries.txt" >"$dir/negative.txt"
+    printf '\n### %s: positive against negative answers, 1 worker, median of %s rounds\n\n' "$1" "$ROUNDS"
+    printf '| server | positive: answers/s | per CPU-s | negative: answers/s | per CPU-s | negative ÷ positive per CPU-s |\n'
+    printf '|---|---|---|---|---|---|\n'
+    for server in $SPLIT_SERVERS; do
+        declare -A split=()
+        for _ in $(seq "$ROUNDS"); do
+            local port
+            port=$(free_port)
+            rm -rf "$dir/etcd" "$dir/knot-db"
+            "start_${server//-/_}" "$dir" "$port" 1
+            local pid=$!
+            STARTED_PIDS+=("$pid")
+            wait_for_dns "$port" svc0.disco.internal
+            client 1 -s 127.0.0.1 -p "$port" -d "$dir/queries.txt" -l 2 -c 20 >/dev/null 2>&1 || true
+            for kind in positive negative; do
+                read -r qps _ cpu _ < <(measure "$pid" "$port" "$dir/$kind.txt" "$SECONDS_PER_RUN" 1)
+                # Per CPU-second first: the median is taken on it.
+                split[$kind]+="$((cpu > 0 ? qps * 100 / cpu : 0)) $qps"$'\n'
+            done
+            cleanup
+        done
+        read -r pos_cpu pos_qps _ < <(median_row "${split[positive]%$'\n'}")
+        read -r neg_cpu neg_qps _ < <(median_row "${split[negative]%$'\n'}")
+        printf '| %s | %s | %s | %s | %s | %s |\n' "$server" "$pos_qps" "$pos_cpu" "$neg_qps" "$neg_cpu" \
+            "$(ratio "$neg_cpu" "$pos_cpu")"
+        unset split
+    done
+}
+
 # a / b with two decimals, or "-" when either is unknown.
 ratio() {
     [[ $1 =~ ^[0-9]+$ && $2 =~ ^[0-9]+$ && $2 -gt 0 ]] || {
@@ -217,4 +255,5 @@ ratio() {
 echo "# Query throughput, $(nproc) cores, $(uname -r)"
 for set in $SETS; do
     run_set "$set"
+    [[ -n $SPLIT_SERVERS ]] && run_split "$set"
 done
