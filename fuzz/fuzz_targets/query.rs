@@ -23,7 +23,13 @@ fn responder() -> &'static Responder {
         std::fs::create_dir_all(&zone_dir).unwrap();
         let zone = zone_dir.join("example.internal.zone");
         std::fs::write(&zone, "$TTL 60\n@ IN SOA ns hostmaster 1 3600 600 86400 5\nwww IN A 192.0.2.1\nalias IN CNAME www\n").unwrap();
-        let zones: Vec<ZoneFile> = vec![disco::dns::zonefile::load_file(&zone).unwrap()];
+        // Zone-file CNAMEs into registered names are completed per query.
+        let own = zone_dir.join("disco.internal.zone");
+        std::fs::write(&own, "$TTL 60\n@ IN SOA ns hostmaster 1 3600 600 86400 5\nwww IN CNAME web\nold IN CNAME www\ntagged IN CNAME primary.web\ngone IN CNAME nothing\n").unwrap();
+        let zones: Vec<ZoneFile> = [&zone, &own]
+            .into_iter()
+            .map(|file| disco::dns::zonefile::load_file(file).unwrap())
+            .collect();
         let mut builder = SnapshotBuilder::new("disco.internal", zones, 5);
         for (service, id, json) in [
             ("web", "web-1", r#"{"address":"10.0.0.5","port":8080,"ports":{"http":8080},"tags":["v2","primary"],"meta":{"k":"v"}}"#),
