@@ -4,7 +4,7 @@
 use hickory_proto::rr::RecordType;
 
 use crate::cluster::Etcd;
-use crate::support::{Disco, ok, register};
+use crate::support::{Disco, assert_watches, ok, register};
 
 #[tokio::test]
 async fn answers_continue_while_etcd_is_down_and_resync_when_it_returns() {
@@ -32,15 +32,7 @@ async fn answers_continue_while_etcd_is_down_and_resync_when_it_returns() {
     assert!(body.contains("stale_reason"), "{body}");
 
     etcd.restart(0);
-    let mut client = etcd.client().await;
-    register(&mut client, "web", "web-2", "10.0.0.6", 8080).await;
-    disco
-        .until_answers(
-            "web.disco.internal.",
-            RecordType::A,
-            ok(&["10.0.0.5", "10.0.0.6"]),
-        )
-        .await;
+    assert_watches(&disco, &mut etcd.client().await).await;
     disco.until_ready_says("\"stale\":false").await;
     disco
         .until_metric(&format!("disco_registry_up{{registry=\"{url}\"}} 1"))

@@ -300,6 +300,12 @@ pub async fn assert_lists_then_watches(disco: &Disco, client: &mut Client) {
         disco.answers("web.disco.internal.", RecordType::A).await,
         ok(&["10.0.0.5"])
     );
+    assert_watches(disco, client).await;
+}
+
+/// Registers `web-2` at 10.0.0.6 through `client` and waits until disco
+/// answers it beside `web-1` at 10.0.0.5: the watch delivers changes.
+pub async fn assert_watches(disco: &Disco, client: &mut Client) {
     register(client, "web", "web-2", "10.0.0.6", 8080).await;
     disco
         .until_answers(
