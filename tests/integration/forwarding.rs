@@ -1,6 +1,7 @@
 //! Names outside disco's zones go upstream, for clients allowed to recurse.
 //! The upstream is a second DNS server started by the test on loopback.
 
+use disco::cli::ServeArgs;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
@@ -9,8 +10,22 @@ use crate::support::*;
 const UPSTREAM_ZONE: &str =
     "$TTL 60\n@ IN SOA ns hostmaster 1 3600 600 86400 30\nwww IN A 192.0.2.1\n";
 
-async fn upstream() -> TestServer {
-    TestServer::start_with(vec![], &[("example.test.zone", UPSTREAM_ZONE)], |_| {}).await
+/// An upstream on loopback serving `example.test.`, and a disco with `web-1`
+/// registered that forwards to it, its flags then adjusted by `adjust`.
+/// Returns both: the upstream stops when dropped.
+async fn upstream_and_disco(adjust: impl FnOnce(&mut ServeArgs)) -> (TestServer, TestServer) {
+    let upstream =
+        TestServer::start_with(vec![], &[("example.test.zone", UPSTREAM_ZONE)], |_| {}).await;
+    let server = TestServer::start_with(
+        vec![instance("web", "web-1", r#"{"address":"10.0.0.5"}"#)],
+        &[],
+        |args| {
+            args.upstream = vec![upstream.dns.to_string()];
+            adjust(args);
+        },
+    )
+    .await;
+    (upstream, server)
 }
 
 /// The upstream's query counters.
@@ -26,15 +41,7 @@ async fn queries_answered(server: &TestServer) -> Vec<String> {
 
 #[tokio::test]
 async fn other_names_are_forwarded_and_cached() {
-    let upstream = upstream().await;
-    let server = TestServer::start_with(
-        vec![instance("web", "web-1", r#"{"address":"10.0.0.5"}"#)],
-        &[],
-        |args| {
-            args.upstream = vec![upstream.dns.to_string()];
-        },
-    )
-    .await;
+    let (upstream, server) = upstream_and_disco(|_| {}).await;
     let forwarded = server.udp("www.example.test.", RecordType::A).await;
     assert_eq!(rcode(&forwarded), ResponseCode::NoError);
     assert_eq!(answers(&forwarded), ["192.0.2.1"]);
@@ -70,15 +77,9 @@ async fn other_names_are_forwarded_and_cached() {
 
 #[tokio::test]
 async fn clients_outside_allow_recursion_are_refused() {
-    let upstream = upstream().await;
-    let server = TestServer::start_with(
-        vec![instance("web", "web-1", r#"{"address":"10.0.0.5"}"#)],
-        &[],
-        |args| {
-            args.upstream = vec![upstream.dns.to_string()];
-            args.allow_recursion = vec!["10.0.0.0/8".into()];
-        },
-    )
+    let (_upstream, server) = upstream_and_disco(|args| {
+        args.allow_recursion = vec!["10.0.0.0/8".into()];
+    })
     .await;
     let refused = server.udp("www.example.test.", RecordType::A).await;
     assert_eq!(rcode(&refused), ResponseCode::Refused);
