@@ -18,6 +18,9 @@
 //! - [`cli`], [`config`]: flags and their validation (bad input exits 64
 //!   before any port is bound).
 //! - [`serve`]: wires it all together; [`http`] and [`metrics`] report on it.
+//! - [`registrar`]: the `disco registrar` sidecar, beside `serve`: health
+//!   checks, and the [`registrar::Publisher`] each store implements in its
+//!   backend folder to write what `serve` reads.
 //!
 //! The query path never touches a backend: a query is parsed, looked up in
 //! the current snapshot with a few hash probes, and answered from bytes
@@ -32,6 +35,7 @@ pub mod dns;
 pub mod http;
 pub mod metrics;
 pub mod model;
+pub mod registrar;
 pub mod registry;
 pub mod serve;
 pub mod updater;

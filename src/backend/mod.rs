@@ -7,6 +7,7 @@ pub mod etcd;
 use std::sync::Arc;
 
 use crate::config::{ConfigError, EtcdSettings, RegistryUrl};
+use crate::registrar::{Format, Publisher, Target};
 use crate::registry::Backend;
 
 /// The backend for one `--registry` URL.
@@ -19,4 +20,28 @@ pub fn for_url(url: &RegistryUrl, etcd: &EtcdSettings) -> Result<Arc<dyn Backend
         value: url.to_string(),
         reason: "this build has no backend for that scheme yet".to_owned(),
     })
+}
+
+/// The publisher `disco registrar` writes one service through, for its
+/// target's registry and format.
+pub fn publisher_for(
+    target: &Target,
+    etcd: &EtcdSettings,
+) -> Result<Box<dyn Publisher>, ConfigError> {
+    let _ = etcd;
+    let not_built = |what: &str| ConfigError::Invalid {
+        flag: "registry",
+        value: target.registry.to_string(),
+        reason: format!("{what} is not built yet"),
+    };
+    match (target.registry.is_etcd(), target.format) {
+        (true, Format::Nerve) => Err(ConfigError::Invalid {
+            flag: "format",
+            value: "nerve".to_owned(),
+            reason: "Nerve's format lives in ZooKeeper; use a zk:// registry".to_owned(),
+        }),
+        (true, _) => Err(not_built("publishing to etcd")),
+        // ZooKeeper: the zk engineer's publisher hooks in here.
+        (false, _) => Err(not_built("publishing to ZooKeeper")),
+    }
 }
