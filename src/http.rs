@@ -1,21 +1,140 @@
-//! `/health`, `/ready` and `/metrics` over a deliberately small HTTP/1.1
-//! server: one request per connection, GET only, bounded in size and time.
+//! `/health`, `/ready` and `/metrics`, served by hyper's HTTP/1.1 server
+//! (already built for etcd-client's gRPC stack): keep-alive, `HEAD`, 404 for
+//! unknown paths and 405 for other methods, and limits on what a client may
+//! send and how long it may take.
+//!
+//! The surface is small on purpose: a [`Router`] of paths to handlers, each
+//! returning a [`Reply`], and [`serve`]. `disco serve` routes
+//! [`Endpoints`]; `disco registrar` builds its own [`Router`].
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use http_body_util::Full;
+use hyper::body::{Body, Bytes, Incoming};
+use hyper::header::{ALLOW, CONNECTION, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::metrics::Metrics;
 use crate::registry::StatusBoard;
 
-const MAX_REQUEST: usize = 8192;
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest request head (request line and headers) accepted: larger gets 431.
+pub const MAX_REQUEST_HEAD: usize = 8192;
+/// Largest request body accepted (the endpoints read none): larger gets 413.
+pub const MAX_REQUEST_BODY: u64 = 8192;
+/// How long a client may take to send a request head, and how long an idle
+/// keep-alive connection stays open: then the connection is closed.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long open connections get to finish their request at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
-/// What the endpoints report on.
+/// The `Content-Type` of the Prometheus text format.
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// What a handler answers: a status, a content type and a body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// HTTP status code.
+    pub status: u16,
+    /// `Content-Type` header.
+    pub content_type: &'static str,
+    /// The body (left out for `HEAD`, its length still given).
+    pub body: String,
+}
+
+impl Reply {
+    /// A `text/plain` reply.
+    pub fn text(status: u16, body: impl Into<String>) -> Self {
+        Reply {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body: body.into(),
+        }
+    }
+
+    /// An `application/json` reply, the value followed by a newline.
+    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        Reply {
+            status,
+            content_type: "application/json",
+            body: value.to_string() + "\n",
+        }
+    }
+
+    /// A 200 reply in the Prometheus text format.
+    pub fn prometheus(body: String) -> Self {
+        Reply {
+            status: 200,
+            content_type: PROMETHEUS_TEXT,
+            body,
+        }
+    }
+}
+
+type Handler = Arc<dyn Fn() -> Reply + Send + Sync>;
+
+/// Paths and their handlers; every path answers `GET` and `HEAD`.
+#[derive(Clone, Default)]
+pub struct Router {
+    routes: Vec<(&'static str, Handler)>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let paths: Vec<&str> = self.routes.iter().map(|(path, _)| *path).collect();
+        f.debug_struct("Router").field("paths", &paths).finish()
+    }
+}
+
+impl Router {
+    /// A router with no paths (everything is 404).
+    pub fn new() -> Self {
+        Router::default()
+    }
+
+    /// Answers `path` (exact, query string ignored) with `handler`.
+    pub fn route(
+        mut self,
+        path: &'static str,
+        handler: impl Fn() -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        self.routes.push((path, Arc::new(handler)));
+        self
+    }
+
+    fn handler(&self, path: &str) -> Option<&Handler> {
+        (self.routes.iter())
+            .find(|(route, _)| *route == path)
+            .map(|(_, handler)| handler)
+    }
+
+    /// The reply to a request: the handler's, or 404, 405, 413.
+    fn reply(&self, request: &Request<Incoming>) -> (Reply, bool) {
+        let close = false;
+        let Some(handler) = self.handler(request.uri().path()) else {
+            let paths: Vec<&str> = self.routes.iter().map(|(path, _)| *path).collect();
+            let hint = format!("not found; try {}\n", paths.join(", "));
+            return (Reply::text(404, hint), close);
+        };
+        if request.method() != Method::GET && request.method() != Method::HEAD {
+            return (Reply::text(405, "only GET and HEAD\n"), close);
+        }
+        // Nothing here reads a body: refuse a large one rather than let
+        // the connection drain it, and close the connection after.
+        let body = request.body().size_hint();
+        if body.upper().is_none_or(|upper| upper > MAX_REQUEST_BODY) {
+            return (Reply::text(413, "request body too large\n"), true);
+        }
+        (handler(), close)
+    }
+}
+
+/// What `disco serve`'s endpoints report on.
 #[derive(Debug, Clone)]
 pub struct Endpoints {
     /// Query and snapshot metrics.
@@ -24,79 +143,81 @@ pub struct Endpoints {
     pub status: Arc<StatusBoard>,
 }
 
-/// Serves the endpoints on `listener` until `shutdown`.
+impl From<Endpoints> for Router {
+    fn from(endpoints: Endpoints) -> Router {
+        let Endpoints { metrics, status } = endpoints;
+        let for_ready = status.clone();
+        Router::new()
+            .route("/health", || Reply::text(200, "ok\n"))
+            .route("/ready", move || ready(&for_ready))
+            .route("/metrics", move || {
+                Reply::prometheus(metrics.render(&status.sources()))
+            })
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown`; each connection is a task
+/// on `tracker`, given a moment to finish its request at shutdown.
 pub async fn serve(
     listener: TcpListener,
-    endpoints: Endpoints,
+    router: impl Into<Router>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
+    let router = Arc::new(router.into());
     let accept = async {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
+                // Out of file descriptors, most likely: wait for some to close.
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             };
-            let endpoints = endpoints.clone();
-            tracker.spawn(async move {
-                let _ = tokio::time::timeout(REQUEST_TIMEOUT, handle(stream, &endpoints)).await;
-            });
+            let (router, shutdown) = (router.clone(), shutdown.clone());
+            tracker.spawn(serve_connection(stream, router, shutdown));
         }
     };
     shutdown.run_until_cancelled(accept).await;
 }
 
-async fn handle(mut stream: TcpStream, endpoints: &Endpoints) -> std::io::Result<()> {
-    let mut request = Vec::with_capacity(512);
-    let mut chunk = [0u8; 1024];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 || request.len() + n > MAX_REQUEST {
-            return Ok(());
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    router: Arc<Router>,
+    shutdown: CancellationToken,
+) {
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let (reply, close) = router.reply(&request);
+        let mut response = Response::new(Full::new(Bytes::from(reply.body)));
+        *response.status_mut() =
+            StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(reply.content_type));
+        if reply.status == 405 {
+            headers.insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         }
-        request.extend_from_slice(&chunk[..n]);
+        if close {
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        std::future::ready(Ok::<_, Infallible>(response))
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(REQUEST_TIMEOUT)
+        .max_header_size(MAX_REQUEST_HEAD)
+        .serve_connection(TokioIo::new(stream), service);
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => return,
+        () = shutdown.cancelled() => {}
     }
-    let line = request.split(|&b| b == b'\r').next().unwrap_or_default();
-    let mut parts = line.split(|&b| b == b' ');
-    let (method, path) = (
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    );
-    let (status, content_type, body) = if method != b"GET" {
-        (
-            "405 Method Not Allowed",
-            "text/plain",
-            "only GET\n".to_owned(),
-        )
-    } else {
-        match path {
-            b"/health" => ("200 OK", "text/plain", "ok\n".to_owned()),
-            b"/ready" => ready(endpoints),
-            b"/metrics" => (
-                "200 OK",
-                "text/plain; version=0.0.4",
-                endpoints.metrics.render(&endpoints.status.sources()),
-            ),
-            _ => (
-                "404 Not Found",
-                "text/plain",
-                "try /health, /ready or /metrics\n".to_owned(),
-            ),
-        }
-    };
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await
+    connection.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, connection).await;
 }
 
 /// Ready once every registry has delivered its first listing. A stale
 /// registry stays ready (disco answers from the last snapshot: stale beats
 /// down) and says so in the body.
-fn ready(endpoints: &Endpoints) -> (&'static str, &'static str, String) {
-    let sources = endpoints.status.sources();
+fn ready(status: &StatusBoard) -> Reply {
+    let sources = status.sources();
     let ready = sources.iter().all(|s| s.synced);
     let now = SystemTime::now();
     let details: Vec<serde_json::Value> = sources
@@ -120,14 +241,6 @@ fn ready(endpoints: &Endpoints) -> (&'static str, &'static str, String) {
             })
         })
         .collect();
-    let body = serde_json::json!({ "ready": ready, "registries": details }).to_string() + "\n";
-    (
-        if ready {
-            "200 OK"
-        } else {
-            "503 Service Unavailable"
-        },
-        "application/json",
-        body,
-    )
+    let body = serde_json::json!({ "ready": ready, "registries": details });
+    Reply::json(if ready { 200 } else { 503 }, &body)
 }

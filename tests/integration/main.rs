@@ -7,6 +7,7 @@ mod cli;
 mod endpoints;
 mod forwarding;
 mod hickory_parity;
+mod http;
 mod malformed;
 mod names;
 mod skydns;
