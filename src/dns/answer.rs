@@ -172,8 +172,8 @@ impl WireAnswer {
         if out.len() > room {
             self.cut(out, room);
         }
-        if opt_len > 0 {
-            push_opt(out, 0);
+        if let Some(edns) = query.edns {
+            push_opt(out, edns.reply());
         }
     }
 

@@ -11,7 +11,7 @@ use hickory_proto::rr::RecordType;
 use ipnet::IpNet;
 
 use super::answer::MAX_MESSAGE;
-use super::packet::{Query, Rcode, Rejection, error_response, response_flags};
+use super::packet::{Query, Rcode, Rejection, ReplyOpt, edns_of, error_response, response_flags};
 use super::snapshot::{Lookup, Snapshot};
 use crate::metrics::Metrics;
 
@@ -115,12 +115,13 @@ impl Responder {
                 return Outcome::Drop;
             }
             Err(Rejection::Error(rcode)) => {
-                error_response(packet, None, rcode, None, out);
+                let opt = edns_of(packet).map(|edns| edns.reply());
+                error_response(packet, None, rcode, opt, out);
                 self.metrics.record_query(0, rcode as u8, started.elapsed());
                 return Outcome::Reply;
             }
             Err(Rejection::BadOpt) => {
-                error_response(packet, None, Rcode::FormErr, Some(0), out);
+                error_response(packet, None, Rcode::FormErr, Some(ReplyOpt::default()), out);
                 self.metrics
                     .record_query(0, Rcode::FormErr as u8, started.elapsed());
                 return Outcome::Reply;
@@ -148,14 +149,18 @@ impl Responder {
             }
             _ => return self.error(query, Rcode::FormErr, out),
         }
-        if query.edns.is_some_and(|edns| edns.version > 0) {
+        if let Some(edns) = query.edns.filter(|edns| edns.version > 0) {
             // RFC 6891 §6.1.3: BADVERS is extended rcode 16: 1 in the OPT
             // record's upper bits, 0 in the header.
+            let opt = ReplyOpt {
+                extended_rcode: 1,
+                ..edns.reply()
+            };
             error_response(
                 query.packet(),
                 Some(query.question_bytes()),
                 Rcode::NoError,
-                Some(1),
+                Some(opt),
                 out,
             );
             return Outcome::Reply;
@@ -185,12 +190,12 @@ impl Responder {
     }
 
     fn error(&self, query: &Query<'_>, rcode: Rcode, out: &mut Vec<u8>) -> Outcome {
-        let edns = query.edns.map(|_| 0);
+        let opt = query.edns.map(|edns| edns.reply());
         error_response(
             query.packet(),
             Some(query.question_bytes()),
             rcode,
-            edns,
+            opt,
             out,
         );
         Outcome::Reply
@@ -204,10 +209,16 @@ pub fn servfail(packet: &[u8], out: &mut Vec<u8>) {
             packet,
             Some(query.question_bytes()),
             Rcode::ServFail,
-            query.edns.map(|_| 0),
+            query.edns.map(|edns| edns.reply()),
             out,
         ),
-        Err(_) => error_response(packet, None, Rcode::ServFail, None, out),
+        Err(_) => error_response(
+            packet,
+            None,
+            Rcode::ServFail,
+            edns_of(packet).map(|edns| edns.reply()),
+            out,
+        ),
     }
     let flags = response_flags(packet, false, true, Rcode::ServFail);
     out[2..4].copy_from_slice(&flags);

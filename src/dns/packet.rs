@@ -43,6 +43,28 @@ pub struct Edns {
     pub udp_payload: u16,
     /// EDNS version; only 0 exists.
     pub version: u8,
+    /// The DO bit (RFC 3225), copied into the response.
+    pub dnssec_ok: bool,
+}
+
+impl Edns {
+    /// The OPT record of the response to this query.
+    pub fn reply(&self) -> ReplyOpt {
+        ReplyOpt {
+            extended_rcode: 0,
+            dnssec_ok: self.dnssec_ok,
+        }
+    }
+}
+
+/// What disco's OPT record in a response carries besides its payload size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReplyOpt {
+    /// The upper eight bits of the response code (1 for BADVERS).
+    pub extended_rcode: u8,
+    /// The query's DO bit: RFC 3225 §3 says it "MUST be copied in the
+    /// response".
+    pub dnssec_ok: bool,
 }
 
 /// A query read from the wire. Borrows the packet; the name is copied,
@@ -143,11 +165,7 @@ impl<'a> Query<'a> {
                     // Two OPT records, or one not owned by the root (RFC 6891 §6.1.1).
                     return Err(Rejection::BadOpt);
                 }
-                let fields = &packet[record_start + 3..];
-                query.edns = Some(Edns {
-                    udp_payload: u16::from_be_bytes([fields[0], fields[1]]).max(512),
-                    version: fields[3],
-                });
+                query.edns = Some(read_opt(packet, record_start));
             }
             at = next;
         }
@@ -193,9 +211,61 @@ impl<'a> Query<'a> {
     }
 }
 
+/// The fields of the OPT record whose owner (the root) is at `at`, which
+/// [`skip_record`] has checked.
+fn read_opt(packet: &[u8], at: usize) -> Edns {
+    // Owner, TYPE, CLASS = payload size, TTL = extended rcode, version, flags.
+    let fields = &packet[at + 3..];
+    Edns {
+        udp_payload: u16::from_be_bytes([fields[0], fields[1]]).max(512),
+        version: fields[3],
+        dnssec_ok: fields[4] & 0x80 != 0,
+    }
+}
+
+/// The OPT record of a message [`Query::parse`] rejected before reading it
+/// (another opcode, no question or several): RFC 6891 §7 wants an OPT in
+/// the response to every query that has one. `None` when there is none or
+/// the message cannot be walked to it.
+pub fn edns_of(packet: &[u8]) -> Option<Edns> {
+    let count = |at: usize| u16::from_be_bytes([packet[at], packet[at + 1]]) as usize;
+    if packet.len() < HEADER_LEN {
+        return None;
+    }
+    let mut at = HEADER_LEN;
+    for _ in 0..count(4) {
+        at = skip_name(packet, at)? + 4;
+    }
+    for _ in 0..count(6) + count(8) {
+        at = skip_record(packet, at)?.0;
+    }
+    for _ in 0..count(10) {
+        let (next, rtype, start) = skip_record(packet, at)?;
+        if rtype == TYPE_OPT && packet[start] == 0 {
+            return Some(read_opt(packet, start));
+        }
+        at = next;
+    }
+    None
+}
+
 /// Skips one resource record starting at `at`. Returns the offset after it,
 /// its type, and the offset where its owner name starts.
 fn skip_record(packet: &[u8], at: usize) -> Option<(usize, u16, usize)> {
+    let start = at;
+    let at = skip_name(packet, at)?;
+    let fixed = packet.get(at..at + 10)?;
+    let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
+    let rdlen = u16::from_be_bytes([fixed[8], fixed[9]]) as usize;
+    let end = at + 10 + rdlen;
+    if end > packet.len() {
+        return None;
+    }
+    Some((end, rtype, start))
+}
+
+/// Skips a name starting at `at`; the offset after it.
+fn skip_name(packet: &[u8], at: usize) -> Option<usize> {
     let start = at;
     let mut at = at;
     loop {
@@ -222,14 +292,7 @@ fn skip_record(packet: &[u8], at: usize) -> Option<(usize, u16, usize)> {
             return None;
         }
     }
-    let fixed = packet.get(at..at + 10)?;
-    let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
-    let rdlen = u16::from_be_bytes([fixed[8], fixed[9]]) as usize;
-    let end = at + 10 + rdlen;
-    if end > packet.len() {
-        return None;
-    }
-    Some((end, rtype, start))
+    Some(at)
 }
 
 /// Header flags of a response: QR, the query's opcode (always 0 here), RD
@@ -252,14 +315,14 @@ pub fn response_flags(
 }
 
 /// Writes an error response to a packet that has at least a header: the
-/// question echoed when it could be read, and disco's OPT record with the
-/// given extended-rcode byte when the query used EDNS (RFC 6891 §7: a
-/// response to an EDNS query carries an OPT record).
+/// question echoed when it could be read, and disco's OPT record when the
+/// query used EDNS (RFC 6891 §7: a response to an EDNS query carries an OPT
+/// record).
 pub fn error_response(
     packet: &[u8],
     question: Option<&[u8]>,
     rcode: Rcode,
-    edns: Option<u8>,
+    opt: Option<ReplyOpt>,
     out: &mut Vec<u8>,
 ) {
     out.clear();
@@ -269,15 +332,30 @@ pub fn error_response(
     if let Some(question) = question {
         out.extend_from_slice(question);
     }
-    if let Some(extended_rcode) = edns {
-        push_opt(out, extended_rcode);
+    if let Some(opt) = opt {
+        push_opt(out, opt);
     }
 }
 
-/// Appends disco's OPT record, with the upper bits of an extended rcode.
-pub fn push_opt(out: &mut Vec<u8>, extended_rcode: u8) {
+/// Appends disco's OPT record: its payload size, no options (disco
+/// implements none, and ignores the query's: RFC 6891 §6.1.2), the
+/// extended rcode and DO bit of `opt`.
+pub fn push_opt(out: &mut Vec<u8>, opt: ReplyOpt) {
     let size = EDNS_UDP_PAYLOAD.to_be_bytes();
-    out.extend_from_slice(&[0, 0, 41, size[0], size[1], extended_rcode, 0, 0, 0, 0, 0]);
+    let flags = if opt.dnssec_ok { 0x80 } else { 0 };
+    out.extend_from_slice(&[
+        0,
+        0,
+        41,
+        size[0],
+        size[1],
+        opt.extended_rcode,
+        0,
+        flags,
+        0,
+        0,
+        0,
+    ]);
     let additionals = u16::from_be_bytes([out[10], out[11]]) + 1;
     out[10..12].copy_from_slice(&additionals.to_be_bytes());
 }
@@ -346,7 +424,8 @@ mod tests {
             q.edns,
             Some(Edns {
                 udp_payload: 4096,
-                version: 0
+                version: 0,
+                dnssec_ok: false,
             })
         );
         assert_eq!(q.udp_limit(), EDNS_UDP_PAYLOAD as usize);
@@ -388,6 +467,36 @@ mod tests {
         let mut response = query_bytes(b"\x00", 1, &[], 0);
         response[2] |= 0x80;
         assert_eq!(Query::parse(&response).unwrap_err(), Rejection::Drop);
+    }
+
+    #[test]
+    fn rfc3225_section3_the_do_bit_is_read_and_copied() {
+        let opt = [0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 0];
+        let packet = query_bytes(b"\x00", 1, &opt, 1);
+        let edns = Query::parse(&packet).unwrap().edns.unwrap();
+        assert!(edns.dnssec_ok);
+        let mut out = vec![0; 12];
+        push_opt(&mut out, edns.reply());
+        assert_eq!(&out[12..], &[0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 0]);
+        assert_eq!(out[11], 1, "ARCOUNT counts the OPT");
+    }
+
+    #[test]
+    fn rfc6891_section7_the_opt_of_a_rejected_query_is_found() {
+        let opt = [0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 0];
+        // No question at all (a cookie-only query, RFC 7873 §5.4).
+        let mut none = vec![0x12, 0x34, 0x01, 0x00, 0, 0, 0, 0, 0, 0, 0, 1];
+        none.extend_from_slice(&opt);
+        assert!(Query::parse(&none).is_err());
+        assert!(edns_of(&none).unwrap().dnssec_ok);
+        // Two questions, the second name compressed.
+        let mut two = query_bytes(b"\x03web\x00", 1, &[], 1);
+        two[5] = 2;
+        two.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
+        two.extend_from_slice(&opt);
+        assert!(edns_of(&two).is_some());
+        assert_eq!(edns_of(&query_bytes(b"\x00", 1, &[], 0)), None);
+        assert_eq!(edns_of(&[0; 5]), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use hickory_proto::rr::rdata::{A, AAAA, PTR, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record};
+use ipnet::IpNet;
 
 use crate::model::{Instance, Protocol, ServiceName};
 
@@ -100,6 +101,17 @@ pub fn arpa_name(address: IpAddr) -> Name {
 /// Reads the address out of a lowercase wire-format `in-addr.arpa.` or
 /// `ip6.arpa.` name; `None` for anything that is not one complete address.
 pub fn arpa_address(key: &[u8]) -> Option<IpAddr> {
+    arpa_prefix(key)
+        .filter(|net| net.prefix_len() == net.max_prefix_len())
+        .map(|net| net.addr())
+}
+
+/// The addresses a lowercase wire-format reverse name covers: one address
+/// for a complete one (`5.0.0.10.in-addr.arpa.`), a network for a name
+/// above it (`0.10.in-addr.arpa.` is 10.0.0.0/16). `None` for names that
+/// are not below `in-addr.arpa.` or `ip6.arpa.`, or not whole octets or
+/// nibbles.
+pub fn arpa_prefix(key: &[u8]) -> Option<IpNet> {
     const V4_SUFFIX: &[u8] = b"\x07in-addr\x04arpa\x00";
     const V6_SUFFIX: &[u8] = b"\x03ip6\x04arpa\x00";
     let labels = |bytes: &[u8]| -> Option<Vec<Vec<u8>>> {
@@ -114,7 +126,7 @@ pub fn arpa_address(key: &[u8]) -> Option<IpAddr> {
     };
     if let Some(prefix) = key.strip_suffix(V4_SUFFIX) {
         let labels = labels(prefix)?;
-        if labels.len() != 4 {
+        if labels.is_empty() || labels.len() > 4 {
             return None;
         }
         let mut octets = [0u8; 4];
@@ -125,11 +137,12 @@ pub fn arpa_address(key: &[u8]) -> Option<IpAddr> {
             }
             octets[i] = text.parse().ok()?;
         }
-        return Some(IpAddr::from(octets));
+        let len = 8 * labels.len() as u8;
+        return IpNet::new(IpAddr::from(octets), len).ok();
     }
     if let Some(prefix) = key.strip_suffix(V6_SUFFIX) {
         let labels = labels(prefix)?;
-        if labels.len() != 32 {
+        if labels.is_empty() || labels.len() > 32 {
             return None;
         }
         let mut bits: u128 = 0;
@@ -139,7 +152,9 @@ pub fn arpa_address(key: &[u8]) -> Option<IpAddr> {
             };
             bits = (bits << 4) | (*digit as char).to_digit(16)? as u128;
         }
-        return Some(IpAddr::from(bits.to_be_bytes()));
+        let len = 4 * labels.len() as u8;
+        let bits = bits.checked_shl(128 - len as u32).unwrap_or(0);
+        return IpNet::new(IpAddr::from(bits.to_be_bytes()), len).ok();
     }
     None
 }
@@ -228,5 +243,26 @@ mod tests {
             arpa_address(b"\x03256\x010\x010\x010\x07in-addr\x04arpa\x00"),
             None
         );
+    }
+
+    #[test]
+    fn names_above_a_reverse_name_cover_networks() {
+        let net = |key: &[u8]| arpa_prefix(key).map(|net| net.to_string());
+        assert_eq!(
+            net(b"\x010\x0210\x07in-addr\x04arpa\x00").as_deref(),
+            Some("10.0.0.0/16")
+        );
+        assert_eq!(
+            net(b"\x01d\x01f\x03ip6\x04arpa\x00").as_deref(),
+            Some("fd00::/8")
+        );
+        assert_eq!(
+            net(b"\x015\x010\x010\x0210\x07in-addr\x04arpa\x00").as_deref(),
+            Some("10.0.0.5/32")
+        );
+        // Not below the reverse trees, or not octets.
+        assert_eq!(net(b"\x07in-addr\x04arpa\x00"), None);
+        assert_eq!(net(b"\x03web\x07in-addr\x04arpa\x00"), None);
+        assert_eq!(net(b"\x0200\x07in-addr\x04arpa\x00"), None);
     }
 }

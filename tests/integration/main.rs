@@ -4,6 +4,7 @@
 //! about the bytes).
 
 mod cli;
+mod edns;
 mod endpoints;
 mod forwarding;
 mod hickory_parity;

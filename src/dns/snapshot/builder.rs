@@ -80,6 +80,7 @@ impl SnapshotBuilder {
                 statics,
                 names: imbl::HashMap::new(),
                 reverse: ShardedMap::new(),
+                addresses: imbl::OrdSet::new(),
                 skydns: SkyIndex::new(domain.clone(), default_ttl, apex_ns),
                 zone: Zone {
                     name: domain.clone(),
@@ -152,7 +153,16 @@ impl SnapshotBuilder {
     /// Updates the reverse index for the instance nodes a batch moved:
     /// each address they left or came to is rebuilt once.
     fn update_reverse(&mut self, moved: Vec<Moved>) {
-        (self.current.reverse).update(moved, |m| &m.address, reverse_entry_after);
+        let addresses = &mut self.current.addresses;
+        let entry_after = |address: &IpAddr, moved: &[Moved], entry: Option<&ReverseEntry>| {
+            let after = reverse_entry_after(address, moved, entry);
+            match after {
+                Some(_) => addresses.insert(*address),
+                None => addresses.remove(address),
+            };
+            after
+        };
+        (self.current.reverse).update(moved, |m| &m.address, entry_after);
     }
 
     /// Replaces the SkyDNS entry `old` (if any) of `source` with `new` (if

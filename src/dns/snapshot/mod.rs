@@ -25,6 +25,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use ipnet::IpNet;
 
 pub use builder::SnapshotBuilder;
 pub use listing::RrSet;
@@ -72,6 +73,9 @@ pub struct Snapshot {
     names: imbl::HashMap<NameKey, DynNode>,
     /// An entry per address, as many as instances: see `sharded`.
     reverse: ShardedMap<IpAddr, ReverseEntry>,
+    /// The same addresses, ordered: whether a network has any (the reverse
+    /// names above an address exist, RFC 8020).
+    addresses: imbl::OrdSet<IpAddr>,
     skydns: SkyIndex,
     zone: Zone,
     instances: usize,
@@ -109,7 +113,6 @@ impl Snapshot {
         let Some((apex, apex_at)) = apex else {
             return self
                 .lookup_reverse(key, qtype)
-                .or_else(|| self.skydns_reverse(key, qtype))
                 .unwrap_or(Lookup::NotAuthoritative);
         };
         // The zone's NS from `ns.dns.<zone>` entries, unless a zone file
@@ -145,11 +148,11 @@ impl Snapshot {
                 return Lookup::NoData(apex);
             }
         }
-        if let Some(lookup) = self
-            .lookup_reverse(key, qtype)
-            .or_else(|| self.skydns_reverse(key, qtype))
-        {
-            return lookup;
+        match self.lookup_reverse(key, qtype) {
+            Some(Lookup::Answer(answer)) => return Lookup::Answer(answer),
+            // A zone file serves this part of a reverse tree: its SOA.
+            Some(_) => return Lookup::NoData(apex),
+            None => {}
         }
         if static_node.is_some() {
             return Lookup::NoData(apex);
@@ -243,11 +246,6 @@ impl Snapshot {
         }
     }
 
-    fn skydns_reverse(&self, key: &[u8], qtype: RecordType) -> Option<Lookup<'_>> {
-        let others = |name: &Name, qtype| self.answered_before_entries(name, qtype);
-        self.skydns.reverse(key, qtype, &others).map(Lookup::Answer)
-    }
-
     fn answer_dynamic<'s>(
         &'s self,
         node: &'s DynNode,
@@ -328,11 +326,30 @@ impl Snapshot {
         })
     }
 
+    /// What registered addresses and SkyDNS reverse entries say about a
+    /// reverse name: PTR where one is registered, NODATA for its other
+    /// types and for the names above registered ones (RFC 8020: they
+    /// exist), `None` for the rest of the reverse trees, which are not
+    /// disco's.
     fn lookup_reverse(&self, key: &[u8], qtype: RecordType) -> Option<Lookup<'_>> {
-        let node = self.reverse.get(&records::arpa_address(key)?)?;
-        // Only PTR comes from the registry; other types at the name are
-        // the reverse zone owner's business.
-        let answer = node.answer(qtype, &self.zone)?;
-        Some(Lookup::Answer(Cow::Borrowed(answer)))
+        let network = records::arpa_prefix(key);
+        let native = (network.filter(|net| net.prefix_len() == net.max_prefix_len()))
+            .and_then(|net| self.reverse.get(&net.addr()));
+        if let Some(answer) = native.and_then(|node| node.answer(qtype, &self.zone)) {
+            return Some(Lookup::Answer(Cow::Borrowed(answer)));
+        }
+        let others = |name: &Name, qtype| self.answered_before_entries(name, qtype);
+        if let Some(answer) = self.skydns.reverse(key, qtype, &others) {
+            return Some(Lookup::Answer(answer));
+        }
+        let below = |net: IpNet| {
+            let mut addresses = self.addresses.range(net.network()..=net.broadcast());
+            addresses.next().is_some()
+        };
+        let exists = native.is_some() || network.is_some_and(below) || self.skydns.has_name(key);
+        exists
+            .then(|| self.statics.reverse_apex(key))
+            .flatten()
+            .map(Lookup::NoData)
     }
 }

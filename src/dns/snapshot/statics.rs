@@ -80,8 +80,8 @@ impl Apex {
         let apex_at = 12 + query.name_key().len() - self.key.len();
         out.extend_from_slice(&(0xc000 | apex_at as u16).to_be_bytes());
         out.extend_from_slice(&self.soa_tail);
-        if query.edns.is_some() {
-            push_opt(out, 0);
+        if let Some(edns) = query.edns {
+            push_opt(out, edns.reply());
         }
     }
 }
@@ -146,6 +146,11 @@ impl StaticNode {
 pub(crate) struct StaticData {
     pub(crate) apexes: HashMap<NameKey, Arc<Apex>>,
     pub(crate) nodes: HashMap<NameKey, StaticNode>,
+    /// `in-addr.arpa.` and `ip6.arpa.` with the served domain's SOA: the
+    /// SOA of the NODATA answers at registered addresses' reverse names
+    /// and the names above them. disco is no authority for the rest of
+    /// those trees, which it forwards.
+    reverse_apexes: Vec<Apex>,
 }
 
 impl StaticData {
@@ -197,8 +202,23 @@ impl StaticData {
                 data.apexes.insert(key, Arc::new(apex));
             }
         }
+        let domain_soa = &data.nodes[&name_key(domain)].rrsets[&RecordType::SOA][0];
+        data.reverse_apexes = ["in-addr.arpa.", "ip6.arpa."]
+            .into_iter()
+            .map(|tree| {
+                let mut soa = domain_soa.clone();
+                soa.name = Name::from_ascii(tree).expect("a valid name");
+                Apex::new(&soa)
+            })
+            .collect();
         data.encode_answers();
         data
+    }
+
+    /// The reverse tree (`in-addr.arpa.` or `ip6.arpa.`) `key` is below.
+    pub(crate) fn reverse_apex(&self, key: &[u8]) -> Option<&Apex> {
+        (self.reverse_apexes.iter())
+            .find(|apex| key.len() > apex.key.len() && key.ends_with(&apex.key))
     }
 
     /// Every RRset of the zone files and the served domain's apex.

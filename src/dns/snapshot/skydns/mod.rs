@@ -185,6 +185,11 @@ impl SkyIndex {
         }
     }
 
+    /// Whether entries are at or below `key`.
+    pub(crate) fn has_name(&self, key: &[u8]) -> bool {
+        self.nodes.contains_key(key)
+    }
+
     /// The PTR answer at `key` (any name, reverse zones included), if an
     /// entry there has a name for a host.
     pub(crate) fn reverse(
