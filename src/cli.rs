@@ -47,7 +47,7 @@ pub struct ServeArgs {
     )]
     pub registry: Vec<String>,
 
-    /// Upstream resolver for other names (repeatable), or "off" [default: /etc/resolv.conf's, minus disco].
+    /// Upstream resolver for other names (repeatable): IP[:PORT], tls://IP[:PORT]#NAME, https://IP[:PORT][/PATH]#NAME, or "off" [default: /etc/resolv.conf's, minus disco].
     #[arg(
         long,
         env = "DISCO_UPSTREAM",
@@ -55,6 +55,14 @@ pub struct ServeArgs {
         value_name = "ADDR"
     )]
     pub upstream: Vec<String>,
+
+    /// Extra CA certificates (PEM) for tls:// and https:// upstreams, besides Mozilla's roots.
+    #[arg(long, env = "DISCO_UPSTREAM_CA", value_name = "FILE")]
+    pub upstream_ca: Option<PathBuf>,
+
+    /// How long past their TTL forwarded answers may be served while no upstream answers (RFC 8767), 0 for never [default: 1d].
+    #[arg(long, env = "DISCO_SERVE_STALE", value_name = "DURATION")]
+    pub serve_stale: Option<String>,
 
     /// Clients allowed to resolve other names through disco (repeatable) [default: loopback and private ranges].
     #[arg(

@@ -10,6 +10,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::cli::{LogFormat, ServeArgs};
+use crate::dns::forward::Upstream;
 use crate::dns::{self, ZoneFile, ZoneFileError};
 
 /// Default `--listen`.
@@ -33,6 +34,8 @@ pub const DEFAULT_ALLOW_RECURSION: [&str; 9] = [
     "fc00::/7",
     "fe80::/10",
 ];
+/// Default `--serve-stale`: a day, as RFC 8767 §5 suggests at most.
+pub const DEFAULT_SERVE_STALE: Duration = Duration::from_secs(86_400);
 /// How long in-flight queries get to finish after SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -256,7 +259,11 @@ pub struct ServeConfig {
     /// TLS and credentials for the etcd registries.
     pub etcd: EtcdSettings,
     /// Upstream resolvers (empty: forwarding off, other names REFUSED).
-    pub upstreams: Vec<SocketAddr>,
+    pub upstreams: Vec<Upstream>,
+    /// Extra CA certificates (PEM, checked) for TLS and HTTPS upstreams.
+    pub upstream_ca: Option<Vec<u8>>,
+    /// How long past its TTL a forwarded answer may be served stale.
+    pub serve_stale: Duration,
     /// Clients that may recurse.
     pub allow_recursion: Vec<IpNet>,
     /// Default answer TTL, seconds.
@@ -283,6 +290,9 @@ struct FileSettings {
     registry: Vec<String>,
     #[serde(default)]
     upstream: Vec<String>,
+    upstream_ca: Option<PathBuf>,
+    /// `"1d"`, or plain seconds as a TOML integer.
+    serve_stale: Option<toml::Value>,
     #[serde(default)]
     allow_recursion: Vec<String>,
     /// `"5s"`, or plain seconds as a TOML integer.
@@ -369,13 +379,25 @@ impl ServeConfig {
         let upstream_values = pick(args.upstream, file.upstream);
         let upstreams = if upstream_values.is_empty() {
             upstreams_from_resolv_conf(Path::new("/etc/resolv.conf"), &listen)
+                .into_iter()
+                .map(Upstream::Plain)
+                .collect()
         } else if upstream_values == ["off"] {
             Vec::new()
         } else {
             upstream_values
                 .iter()
-                .map(|v| parse_socket_addr("upstream", v, Some(53)))
-                .collect::<Result<_, _>>()?
+                .map(|v| Upstream::parse(v).map_err(|reason| invalid("upstream", v, reason)))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        let upstream_ca = args
+            .upstream_ca
+            .or(file.upstream_ca)
+            .map(|path| read_pem("upstream-ca", &path, Pem::Certificates))
+            .transpose()?;
+        let serve_stale = match args.serve_stale.or(file.serve_stale.map(toml_text)) {
+            Some(text) => Duration::from_secs(parse_ttl("serve-stale", &text)?.into()),
+            None => DEFAULT_SERVE_STALE,
         };
         let acl_values = pick(args.allow_recursion, file.allow_recursion);
         let allow_recursion = if acl_values.is_empty() {
@@ -389,10 +411,7 @@ impl ServeConfig {
                 .map(|v| parse_net(v))
                 .collect::<Result<_, _>>()?
         };
-        let file_ttl = file.ttl.map(|value| match value {
-            toml::Value::String(text) => text,
-            other => other.to_string(),
-        });
+        let file_ttl = file.ttl.map(toml_text);
         let ttl = match args.ttl.or(file_ttl) {
             Some(text) => parse_ttl("ttl", &text)?,
             None => DEFAULT_TTL.as_secs() as u32,
@@ -423,6 +442,8 @@ impl ServeConfig {
             registries,
             etcd,
             upstreams,
+            upstream_ca,
+            serve_stale,
             allow_recursion,
             ttl,
             http_listen,
@@ -430,6 +451,14 @@ impl ServeConfig {
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             log_level,
         })
+    }
+}
+
+/// A duration from the config file: `"5s"`, or plain seconds.
+fn toml_text(value: toml::Value) -> String {
+    match value {
+        toml::Value::String(text) => text,
+        other => other.to_string(),
     }
 }
 

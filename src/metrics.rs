@@ -53,6 +53,7 @@ pub struct Metrics {
     forwarded: AtomicU64,
     forward_cache_hits: AtomicU64,
     forward_failures: AtomicU64,
+    forward_stale: AtomicU64,
     instances: AtomicU64,
     last_update_unix_ms: AtomicU64,
     updates: AtomicU64,
@@ -115,6 +116,12 @@ impl Metrics {
         if rcode == 2 {
             self.forward_failures.fetch_add(1, Relaxed);
         }
+    }
+
+    /// Counts one forwarded query answered from an expired cache entry
+    /// because no upstream answered (RFC 8767).
+    pub fn record_forward_stale(&self) {
+        self.forward_stale.fetch_add(1, Relaxed);
     }
 
     /// Records that a new snapshot with `instances` instances is live.
@@ -214,6 +221,13 @@ impl Metrics {
             "Forwarded queries no upstream answered (SERVFAIL).",
             "counter",
             self.forward_failures.load(Relaxed).to_string(),
+        );
+        gauge(
+            &mut out,
+            "disco_forward_stale_total",
+            "Forwarded queries answered from expired cache entries, no upstream answering (RFC 8767).",
+            "counter",
+            self.forward_stale.load(Relaxed).to_string(),
         );
         gauge(
             &mut out,

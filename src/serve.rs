@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{ConfigError, ServeConfig};
-use crate::dns::forward::Forwarder;
+use crate::dns::forward::{CacheLimits, ForwardSettings, Forwarder};
 use crate::dns::server::{self, DnsServer};
 use crate::dns::{RecursionAcl, Responder, SnapshotBuilder};
 use crate::http::{self, Endpoints};
@@ -146,8 +146,16 @@ pub async fn start(
     );
     tracker.spawn(shutdown.clone().run_until_cancelled_owned(updater));
 
+    let settings = ForwardSettings {
+        timeout: UPSTREAM_TIMEOUT,
+        limits: CacheLimits {
+            stale_window: config.serve_stale,
+            ..CacheLimits::default()
+        },
+        extra_roots: config.upstream_ca.clone(),
+    };
     let forwarder = (!config.upstreams.is_empty())
-        .then(|| Arc::new(Forwarder::new(config.upstreams.clone(), UPSTREAM_TIMEOUT)));
+        .then(|| Arc::new(Forwarder::new(config.upstreams.clone(), settings)));
     let responder = Arc::new(Responder::new(
         live,
         RecursionAcl::new(config.allow_recursion.clone()),
@@ -175,7 +183,7 @@ pub async fn start(
         dns = ?dns_addrs,
         http = ?http_addr,
         domain = %config.domain,
-        upstreams = ?config.upstreams,
+        upstreams = ?config.upstreams.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "disco serving"
     );
     Ok(Running {

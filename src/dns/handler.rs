@@ -6,14 +6,13 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use arc_swap::ArcSwap;
-use hickory_proto::rr::RecordType;
-use ipnet::IpNet;
-
 use super::answer::MAX_MESSAGE;
+pub use super::forward::RecursionAcl;
 use super::packet::{Query, Rcode, Rejection, ReplyOpt, edns_of, error_response, response_flags};
 use super::snapshot::{Lookup, Snapshot};
 use crate::metrics::Metrics;
+use arc_swap::ArcSwap;
+use hickory_proto::rr::RecordType;
 
 const CLASS_IN: u16 = 1;
 const CLASS_CHAOS: u16 = 3;
@@ -39,28 +38,6 @@ pub enum Outcome {
     Drop,
     /// Not disco's name and the client may recurse: forward the packet.
     Forward,
-}
-
-/// Who may use disco as a recursive resolver.
-#[derive(Debug, Clone)]
-pub struct RecursionAcl {
-    allowed: Vec<IpNet>,
-}
-
-impl RecursionAcl {
-    /// Clients inside `allowed` may have names forwarded.
-    pub fn new(allowed: Vec<IpNet>) -> Self {
-        RecursionAcl { allowed }
-    }
-
-    /// Whether `client` may recurse.
-    pub fn allows(&self, client: IpAddr) -> bool {
-        let client = match client {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(client, IpAddr::V4),
-            v4 => v4,
-        };
-        self.allowed.iter().any(|net| net.contains(&client))
-    }
 }
 
 /// Answers queries from the current snapshot.
@@ -222,20 +199,4 @@ pub fn servfail(packet: &[u8], out: &mut Vec<u8>) {
     }
     let flags = response_flags(packet, false, true, Rcode::ServFail);
     out[2..4].copy_from_slice(&flags);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_recursion_acl_matches_networks_and_mapped_addresses() {
-        let acl = RecursionAcl::new(vec![
-            "127.0.0.0/8".parse().unwrap(),
-            "10.0.0.0/8".parse().unwrap(),
-        ]);
-        assert!(acl.allows("127.0.0.1".parse().unwrap()));
-        assert!(acl.allows("::ffff:10.1.2.3".parse().unwrap()));
-        assert!(!acl.allows("192.0.2.1".parse().unwrap()));
-    }
 }

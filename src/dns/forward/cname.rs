@@ -1,0 +1,1 @@
+//! Completing CNAMEs whose target lies outside disco's zones.
