@@ -6,6 +6,8 @@
 mod cli;
 mod edns;
 mod endpoints;
+mod fake_upstream;
+mod forward_cache;
 mod forwarding;
 mod hickory_parity;
 mod http;
