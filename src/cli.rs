@@ -34,6 +34,15 @@ pub struct ServeArgs {
     #[arg(long, env = "DISCO_DOMAIN", value_name = "NAME")]
     pub domain: Option<String>,
 
+    /// Address of the synthesised name server ns.<domain> (repeatable) [default: the --listen addresses].
+    #[arg(
+        long,
+        env = "DISCO_NS_ADDRESS",
+        value_delimiter = ',',
+        value_name = "IP"
+    )]
+    pub ns_address: Vec<String>,
+
     /// Directory of `*.zone` master files served as static records [default: zones].
     #[arg(long, env = "DISCO_ZONES_DIR", value_name = "DIR")]
     pub zones_dir: Option<PathBuf>,

@@ -252,6 +252,9 @@ pub struct ServeConfig {
     pub listen: Vec<SocketAddr>,
     /// The served domain, without trailing dot.
     pub domain: String,
+    /// The A and AAAA records of the synthesised NS, `ns.<domain>`: the
+    /// `--ns-address` values, else the specific `--listen` addresses.
+    pub ns_addresses: Vec<IpAddr>,
     /// The parsed zone files.
     pub zones: Vec<ZoneFile>,
     /// Registries to watch.
@@ -285,6 +288,8 @@ struct FileSettings {
     #[serde(default)]
     listen: Vec<String>,
     domain: Option<String>,
+    #[serde(default)]
+    ns_address: Vec<String>,
     zones_dir: Option<PathBuf>,
     #[serde(default)]
     registry: Vec<String>,
@@ -351,6 +356,7 @@ impl ServeConfig {
             .unwrap_or_else(|| DEFAULT_DOMAIN.to_owned());
         let domain = domain.trim_end_matches('.').to_ascii_lowercase();
         dns::validate_domain(&domain).map_err(|reason| invalid("domain", &domain, reason))?;
+        let ns_addresses = ns_addresses(pick(args.ns_address, file.ns_address), &listen)?;
 
         let zones_dir_given = args.zones_dir.as_ref().or(file.zones_dir.as_ref()).cloned();
         let zones = match zones_dir_given {
@@ -438,6 +444,7 @@ impl ServeConfig {
         Ok(ServeConfig {
             listen,
             domain,
+            ns_addresses,
             zones,
             registries,
             etcd,
@@ -460,6 +467,38 @@ fn toml_text(value: toml::Value) -> String {
         toml::Value::String(text) => text,
         other => other.to_string(),
     }
+}
+
+/// The synthesised NS's addresses: `--ns-address`, else every `--listen`
+/// address but the wildcards (`0.0.0.0`, `::`), which no resolver can
+/// send to.
+fn ns_addresses(values: Vec<String>, listen: &[SocketAddr]) -> Result<Vec<IpAddr>, ConfigError> {
+    let mut addresses: Vec<IpAddr> = if values.is_empty() {
+        listen
+            .iter()
+            .map(SocketAddr::ip)
+            .filter(|ip| !ip.is_unspecified())
+            .collect()
+    } else {
+        values
+            .iter()
+            .map(|value| match value.parse::<IpAddr>() {
+                Ok(ip) if ip.is_unspecified() => {
+                    let reason = "a wildcard address cannot be reached; \
+                                  give the address resolvers reach disco at";
+                    Err(invalid("ns-address", value, reason))
+                }
+                Ok(ip) => Ok(ip),
+                Err(_) => {
+                    let reason = "not an IP address (e.g. 192.0.2.53 or 2001:db8::53)";
+                    Err(invalid("ns-address", value, reason))
+                }
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let mut seen = std::collections::HashSet::new();
+    addresses.retain(|ip| seen.insert(*ip));
+    Ok(addresses)
 }
 
 /// Where the etcd user is read from (never a flag: `ps` shows argv).

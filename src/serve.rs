@@ -121,7 +121,21 @@ pub async fn start(
     let status = Arc::new(StatusBoard::new(
         backends.iter().map(|b| b.name()).collect(),
     ));
-    let builder = SnapshotBuilder::new(&config.domain, config.zones, config.ttl);
+    let builder = SnapshotBuilder::new(
+        &config.domain,
+        config.zones,
+        config.ttl,
+        &config.ns_addresses,
+    );
+    for (zone, name_server) in builder.name_servers_without_address() {
+        tracing::warn!(
+            %zone,
+            %name_server,
+            "the zone's name server has no A or AAAA record: a resolver delegating to the zone \
+             cannot reach it (add its address to the zone file, or for the synthesised NS, \
+             pass --ns-address when disco listens on a wildcard address)"
+        );
+    }
     let live = Arc::new(ArcSwap::from_pointee(builder.snapshot()));
     metrics.record_snapshot(0);
 

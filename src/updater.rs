@@ -169,7 +169,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_lone_change_is_published_at_once_and_a_burst_shares_one_snapshot() {
         let (events, receiver) = mpsc::unbounded_channel();
-        let builder = SnapshotBuilder::new("disco.internal", Vec::new(), 5);
+        let builder = SnapshotBuilder::new("disco.internal", Vec::new(), 5, &[]);
         let live = Arc::new(ArcSwap::from_pointee(builder.snapshot()));
         let status = Arc::new(StatusBoard::new(vec!["test".into()]));
         let metrics = Arc::new(Metrics::new());

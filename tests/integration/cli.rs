@@ -181,6 +181,8 @@ fn bad_flag_values_exit_64_naming_the_flag() {
         ("--udp-sockets", "many", "many"),
         ("--log-format", "xml", "xml"),
         ("--log-level", "[[[", "[[["),
+        ("--ns-address", "ns.example", "ns.example"),
+        ("--ns-address", "0.0.0.0", "wildcard"),
     ];
     for &(flag, value, needle) in cases {
         let mut command = serve(dir.path(), &[flag]);
@@ -324,6 +326,7 @@ fn help_lists_every_serve_flag_and_exits_0() {
         "--registry",
         "--upstream",
         "--allow-recursion",
+        "--ns-address",
         "--ttl",
         "--http-listen",
         "--log-format",
@@ -580,4 +583,41 @@ fn a_config_file_configures_serve_and_sigint_stops_it() {
     let served = start(command);
     assert_eq!(served.ask_a("www.example.internal."), ["192.0.2.1"]);
     served.assert_clean_exit_on(libc::SIGINT);
+}
+
+#[test]
+fn a_name_server_without_an_address_is_warned_about_at_startup() {
+    // A resolver delegated to the zone gets ns1's name and no way to reach
+    // it; ns.example.com., outside the zone, needs no glue from disco.
+    let dir = tempfile::tempdir().unwrap();
+    let zone = "$TTL 60\n@ IN SOA ns1 hostmaster 1 3600 600 86400 30\n@ IN NS ns1\n@ IN NS ns.example.com.\n";
+    std::fs::write(dir.path().join("disco.internal.zone"), zone).unwrap();
+    let mut command = serve(dir.path(), &[]);
+    command.args(["--log-format", "json"]);
+    let served = start(command);
+    let warnings: Vec<&String> = (served.seen.iter())
+        .filter(|line| line.contains(r#""level":"WARN""#) && line.contains("name server"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{:#?}", served.seen);
+    assert!(
+        warnings[0].contains("ns1.disco.internal."),
+        "{}",
+        warnings[0]
+    );
+    served.assert_clean_exit_on(libc::SIGTERM);
+
+    // The synthesised NS of a disco listening on loopback has its address.
+    let empty = tempfile::tempdir().unwrap();
+    let mut command = serve(empty.path(), &[]);
+    command.args(["--log-format", "json"]);
+    let served = start(command);
+    assert!(
+        !served
+            .seen
+            .iter()
+            .any(|line| line.contains(r#""level":"WARN""#)),
+        "{:#?}",
+        served.seen
+    );
+    served.assert_clean_exit_on(libc::SIGTERM);
 }

@@ -179,7 +179,12 @@ fn snapshot(instances: &[Instance], zones: &[(&str, &str)]) -> Snapshot {
         std::fs::write(dir.path().join(name), text).unwrap();
     }
     let config = ServeConfig::from_args(test_args(dir.path())).unwrap();
-    let mut builder = SnapshotBuilder::new(&config.domain, config.zones, config.ttl);
+    let mut builder = SnapshotBuilder::new(
+        &config.domain,
+        config.zones,
+        config.ttl,
+        &config.ns_addresses,
+    );
     builder.apply(instances.iter().map(|i| (None, Some(Arc::new(i.clone())))));
     builder.snapshot()
 }

@@ -4,6 +4,7 @@
 //! about the bytes).
 
 mod cli;
+mod delegation;
 mod edns;
 mod endpoints;
 mod fake_upstream;

@@ -283,6 +283,53 @@ async fn the_apex_has_soa_and_ns_synthesised_without_a_zone_file() {
 }
 
 #[tokio::test]
+async fn the_synthesised_ns_resolves_to_the_listen_address_and_comes_with_glue() {
+    // A resolver priming a delegation to disco asks NS, then needs the
+    // name server's address: in the additional section, and asked for.
+    let server = TestServer::start(fleet()).await;
+    let ns = server.udp("disco.internal.", RecordType::NS).await;
+    assert_eq!(answers(&ns), ["ns.disco.internal."]);
+    let glue: Vec<String> = records_of(&ns.additionals, RecordType::A)
+        .iter()
+        .map(|r| format!("{} {}", r.name, r.data))
+        .collect();
+    assert_eq!(glue, ["ns.disco.internal. 127.0.0.1"]);
+    for transport in ["udp", "tcp"] {
+        let a = match transport {
+            "udp" => server.udp("ns.disco.internal.", RecordType::A).await,
+            _ => server.tcp("ns.disco.internal.", RecordType::A).await,
+        };
+        assert_eq!(answers(&a), ["127.0.0.1"], "{transport}");
+        assert!(a.metadata.authoritative);
+    }
+    let aaaa = server.udp("ns.disco.internal.", RecordType::AAAA).await;
+    assert_eq!(
+        (rcode(&aaaa), aaaa.answers.len()),
+        (ResponseCode::NoError, 0)
+    );
+}
+
+#[tokio::test]
+async fn ns_address_names_the_synthesised_ns_for_wildcard_or_nat_setups() {
+    let server = TestServer::start_with(fleet(), &[], |args| {
+        args.ns_address = vec!["192.0.2.53".into(), "2001:db8::53".into()];
+    })
+    .await;
+    let ns = server.udp("disco.internal.", RecordType::NS).await;
+    let mut glue: Vec<String> = ns.additionals.iter().map(|r| r.data.to_string()).collect();
+    glue.sort();
+    assert_eq!(glue, ["192.0.2.53", "2001:db8::53"]);
+    assert_eq!(
+        answers(&server.udp("ns.disco.internal.", RecordType::AAAA).await),
+        ["2001:db8::53"]
+    );
+    assert_eq!(
+        answers(&server.udp("ns.disco.internal.", RecordType::A).await),
+        ["192.0.2.53"]
+    );
+}
+
+#[tokio::test]
 async fn the_apex_comes_from_the_zone_file_when_there_is_one() {
     let zone = "$TTL 60\n@ IN SOA ns1.disco.internal. ops.example. 7 3600 600 86400 15\n@ IN NS ns1.disco.internal.\nns1 IN A 192.0.2.53\n";
     let server = TestServer::start_with(fleet(), &[("disco.internal.zone", zone)], |_| {}).await;

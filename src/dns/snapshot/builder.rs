@@ -64,8 +64,15 @@ pub struct SnapshotBuilder {
 
 impl SnapshotBuilder {
     /// A builder serving `domain` (checked by [`crate::dns::validate_domain`]),
-    /// with the static zones and no instances.
-    pub fn new(domain: &str, zone_files: Vec<ZoneFile>, default_ttl: u32) -> Self {
+    /// with the static zones and no instances. Without a zone file for
+    /// `domain`, its NS is synthesised as `ns.<domain>` with `ns_addresses`
+    /// as its A and AAAA records.
+    pub fn new(
+        domain: &str,
+        zone_files: Vec<ZoneFile>,
+        default_ttl: u32,
+        ns_addresses: &[IpAddr],
+    ) -> Self {
         let mut domain = Name::from_ascii(domain).expect("domain validated with the configuration");
         domain.set_fqdn(true);
         let domain = &domain;
@@ -74,7 +81,12 @@ impl SnapshotBuilder {
         let apex_ns = !zone_files.iter().flat_map(|f| &f.records).any(|r| {
             matches!(r.record_type(), RecordType::SOA | RecordType::NS) && r.name == *domain
         });
-        let statics = Arc::new(StaticData::new(zone_files, domain, default_ttl));
+        let statics = Arc::new(StaticData::new(
+            zone_files,
+            domain,
+            default_ttl,
+            ns_addresses,
+        ));
         SnapshotBuilder {
             current: Snapshot {
                 statics,
@@ -91,6 +103,13 @@ impl SnapshotBuilder {
             services: HashMap::new(),
             empty_refs: HashMap::new(),
         }
+    }
+
+    /// The name servers of the static zones (the served domain's included)
+    /// that have no address in them: a resolver delegated to such a zone
+    /// cannot reach it. Each as (zone, name server).
+    pub fn name_servers_without_address(&self) -> Vec<(String, String)> {
+        self.current.statics.name_servers_without_address()
     }
 
     /// The snapshot as of the last change: cheap, it shares every node.
@@ -253,7 +272,7 @@ mod tests {
     }
 
     fn builder() -> SnapshotBuilder {
-        SnapshotBuilder::new("disco.internal.", Vec::new(), 30)
+        SnapshotBuilder::new("disco.internal.", Vec::new(), 30, &[])
     }
 
     /// What the snapshot answers, as text: the encoded answer, or the kind

@@ -108,7 +108,7 @@ mod tests {
         let zone = "@ 30 IN SOA ns hostmaster 1 3600 600 86400 5\nweb 30 IN A 192.0.2.1\n";
         std::fs::write(&path, zone).unwrap();
         let mut builder =
-            SnapshotBuilder::new("disco.internal.", vec![load_file(&path).unwrap()], 5);
+            SnapshotBuilder::new("disco.internal.", vec![load_file(&path).unwrap()], 5, &[]);
         let web_1 = parse_native(
             "web",
             "web-1",

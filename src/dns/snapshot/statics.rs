@@ -2,6 +2,7 @@
 //! records from zone files, with their answers encoded once at load time.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use hickory_proto::rr::rdata::{NS, SOA};
@@ -151,12 +152,19 @@ pub(crate) struct StaticData {
     /// and the names above them. disco is no authority for the rest of
     /// those trees, which it forwards.
     reverse_apexes: Vec<Apex>,
+    /// The zones' names.
+    origins: Vec<Name>,
 }
 
 impl StaticData {
     /// Indexes the zone files, and synthesises SOA and NS for the served
     /// `domain` when no zone file provides them.
-    pub(crate) fn new(zone_files: Vec<ZoneFile>, domain: &Name, default_ttl: u32) -> Self {
+    pub(crate) fn new(
+        zone_files: Vec<ZoneFile>,
+        domain: &Name,
+        default_ttl: u32,
+        ns_addresses: &[IpAddr],
+    ) -> Self {
         let mut data = StaticData::default();
         let mut origins = Vec::new();
         for file in zone_files {
@@ -171,7 +179,7 @@ impl StaticData {
             .is_some_and(|n| n.rrsets.contains_key(&RecordType::SOA))
         {
             origins.push(domain.clone());
-            for record in synthesised_apex(domain, default_ttl) {
+            for record in synthesised_apex(domain, default_ttl, ns_addresses) {
                 data.add(record);
             }
         }
@@ -211,8 +219,35 @@ impl StaticData {
                 Apex::new(&soa)
             })
             .collect();
+        data.origins = origins;
         data.encode_answers();
         data
+    }
+
+    /// In-zone name servers of the zones with no A or AAAA record here,
+    /// as (zone, name server). One outside its zone needs no glue.
+    pub(crate) fn name_servers_without_address(&self) -> Vec<(String, String)> {
+        let mut missing = Vec::new();
+        for origin in &self.origins {
+            let apex = self.nodes.get(&name_key(origin));
+            for record in apex
+                .and_then(|n| n.rrsets.get(&RecordType::NS))
+                .into_iter()
+                .flatten()
+            {
+                let RData::NS(NS(target)) = &record.data else {
+                    continue;
+                };
+                let has_address = self.nodes.get(&name_key(target)).is_some_and(|node| {
+                    node.rrsets.contains_key(&RecordType::A)
+                        || node.rrsets.contains_key(&RecordType::AAAA)
+                });
+                if origin.zone_of(target) && !has_address {
+                    missing.push((origin.to_ascii(), target.to_ascii()));
+                }
+            }
+        }
+        missing
     }
 
     /// The reverse tree (`in-addr.arpa.` or `ip6.arpa.`) `key` is below.
@@ -345,8 +380,9 @@ impl StaticData {
     }
 }
 
-/// SOA and NS for a served domain that has no zone file.
-fn synthesised_apex(domain: &Name, default_ttl: u32) -> [Record; 2] {
+/// SOA and NS for a served domain that has no zone file, and the NS's
+/// addresses (the glue a delegating resolver needs).
+fn synthesised_apex(domain: &Name, default_ttl: u32, ns_addresses: &[IpAddr]) -> Vec<Record> {
     let label = |l: &str| {
         Name::from_ascii(l)
             .and_then(|n| n.append_domain(domain))
@@ -364,10 +400,19 @@ fn synthesised_apex(domain: &Name, default_ttl: u32) -> [Record; 2] {
         86400,
         default_ttl,
     );
-    [
+    let mut records = vec![
         Record::from_rdata(domain.clone(), 3600, RData::SOA(soa)),
         Record::from_rdata(domain.clone(), 3600, RData::NS(NS(label("ns")))),
-    ]
+    ];
+    for &address in ns_addresses {
+        // The NS's TTL: a resolver keeps glue as long as the delegation.
+        records.push(crate::dns::records::address_record(
+            &label("ns"),
+            address,
+            3600,
+        ));
+    }
+    records
 }
 
 #[cfg(test)]
@@ -397,7 +442,7 @@ mod tests {
     fn rfc8482_any_prefers_what_clients_ask_it_for() {
         let text = format!("{APEX}@ IN MX 10 mail\nmail IN A 192.0.2.25\n");
         let domain = Name::from_ascii("disco.internal.").unwrap();
-        let data = StaticData::new(vec![zone_file(&text)], &domain, 5);
+        let data = StaticData::new(vec![zone_file(&text)], &domain, 5, &[]);
         let apex = &data.nodes[&name_key(&domain)];
         // MX rather than NS, the lowest type there.
         assert_eq!(
@@ -407,9 +452,28 @@ mod tests {
     }
 
     #[test]
+    fn a_name_server_without_glue_is_reported() {
+        let domain = Name::from_ascii("disco.internal.").unwrap();
+        // Listening on a wildcard only: the synthesised NS has no address.
+        let data = StaticData::new(Vec::new(), &domain, 5, &[]);
+        let missing = [(
+            "disco.internal.".to_owned(),
+            "ns.disco.internal.".to_owned(),
+        )];
+        assert_eq!(data.name_servers_without_address(), missing);
+        let address = "192.0.2.53".parse().unwrap();
+        let data = StaticData::new(Vec::new(), &domain, 5, &[address]);
+        assert_eq!(data.name_servers_without_address(), []);
+        // The zone file's NS has its address.
+        let text = format!("{APEX}ns IN AAAA 2001:db8::53\n");
+        let data = StaticData::new(vec![zone_file(&text)], &domain, 5, &[]);
+        assert_eq!(data.name_servers_without_address(), []);
+    }
+
+    #[test]
     fn rfc1034_a_cname_to_a_registered_name_is_followed_into_the_registry() {
         let text = format!("{APEX}www IN CNAME web\n");
-        let mut builder = SnapshotBuilder::new("disco.internal.", vec![zone_file(&text)], 5);
+        let mut builder = SnapshotBuilder::new("disco.internal.", vec![zone_file(&text)], 5, &[]);
         let key = name_key(&Name::from_ascii("www.disco.internal.").unwrap());
         let types = |builder: &SnapshotBuilder, qtype| match builder.snapshot().lookup(&key, qtype)
         {
