@@ -17,9 +17,14 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+// Parsed once at startup: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Serve DNS for registered services and static zones.
     Serve(ServeArgs),
+    /// Health-check services and publish them to etcd or ZooKeeper while
+    /// they pass.
+    Registrar(RegistrarArgs),
 }
 
 /// Flags of `disco serve`. Unset flags fall back to the config file, then to
@@ -142,4 +147,133 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// Flags of `disco registrar`. Unset flags fall back to the config file's
+/// `[registrar]` table, then to the defaults documented in the README.
+/// Values are strings here and checked in [`crate::registrar::config`], so
+/// that every bad value, from a flag or the file, gets the same message.
+#[derive(Debug, Args, Default)]
+pub struct RegistrarArgs {
+    /// Registry to publish to, e.g. etcd://127.0.0.1:2379/disco or zk://h1:2181/disco (-d in the DockStack form).
+    #[arg(long, short = 'd', env = "DISCO_REGISTRY", value_name = "URL")]
+    pub registry: Option<String>,
+
+    /// The service's name (one or more DNS labels).
+    #[arg(long, env = "DISCO_SERVICE", value_name = "NAME")]
+    pub service: Option<String>,
+
+    /// The service's port (1 to 65535).
+    #[arg(long, env = "DISCO_PORT", value_name = "N")]
+    pub port: Option<String>,
+
+    /// The instance id, a DNS label unique within the service [default: HOSTNAME-PORT].
+    #[arg(long, env = "DISCO_INSTANCE", value_name = "ID")]
+    pub instance: Option<String>,
+
+    /// The address registered: "auto" (the default route's interface, else the host name's) or an IP [default: auto].
+    #[arg(long, env = "DISCO_ADDRESS", value_name = "auto|IP")]
+    pub address: Option<String>,
+
+    /// A name for the port (answered as _NAME._tcp.SERVICE SRV).
+    #[arg(long, env = "DISCO_PORT_NAME", value_name = "NAME")]
+    pub port_name: Option<String>,
+
+    /// A tag, a DNS label other than the instance id (repeatable).
+    #[arg(long, env = "DISCO_TAG", value_delimiter = ',', value_name = "T")]
+    pub tag: Vec<String>,
+
+    /// Metadata answered as TXT key=value (repeatable).
+    #[arg(long, env = "DISCO_META", value_delimiter = ',', value_name = "K=V")]
+    pub meta: Vec<String>,
+
+    /// A check: tcp, tcp://HOST:PORT, http://…, https://…, exec:CMD (repeatable; all must pass) [default: tcp].
+    #[arg(long, env = "DISCO_CHECK", value_name = "CHECK")]
+    pub check: Vec<String>,
+
+    /// Text the body of every http(s) check must contain.
+    #[arg(long, env = "DISCO_HTTP_BODY", value_name = "TEXT")]
+    pub http_body: Option<String>,
+
+    /// Host header sent by every http(s) check.
+    #[arg(long, env = "DISCO_HTTP_HOST", value_name = "NAME")]
+    pub http_host: Option<String>,
+
+    /// Time between checks, e.g. 2s or 500ms [default: 2s].
+    #[arg(long, env = "DISCO_INTERVAL", value_name = "DURATION")]
+    pub interval: Option<String>,
+
+    /// Time a check may take, at most the interval [default: 1s].
+    #[arg(long, env = "DISCO_TIMEOUT", value_name = "DURATION")]
+    pub timeout: Option<String>,
+
+    /// Consecutive passing checks to become healthy [default: 2].
+    #[arg(long, env = "DISCO_RISE", value_name = "N")]
+    pub rise: Option<String>,
+
+    /// Consecutive failing checks to become unhealthy [default: 3].
+    #[arg(long, env = "DISCO_FALL", value_name = "N")]
+    pub fall: Option<String>,
+
+    /// Lease TTL (etcd) or session timeout (ZooKeeper): how long a killed registrar's registration lives [default: 10s].
+    #[arg(long, env = "DISCO_TTL", value_name = "DURATION")]
+    pub ttl: Option<String>,
+
+    /// What to write: native, skydns (CoreDNS etcd keys) or nerve (Nerve znodes) [default: native].
+    #[arg(long, env = "DISCO_FORMAT", value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// The DNS zone SkyDNS keys spell [default: disco.internal].
+    #[arg(long, env = "DISCO_DOMAIN", value_name = "NAME")]
+    pub domain: Option<String>,
+
+    /// While this file exists every registration is withdrawn (checks keep running).
+    #[arg(long, env = "DISCO_MAINTENANCE_FILE", value_name = "PATH")]
+    pub maintenance_file: Option<PathBuf>,
+
+    /// After SIGTERM, time between withdrawing and exiting [default: 0s].
+    #[arg(long, env = "DISCO_DRAIN", value_name = "DURATION")]
+    pub drain: Option<String>,
+
+    /// Address for /health, /ready and /metrics, or "off" [default: off].
+    #[arg(long, env = "DISCO_HTTP_LISTEN", value_name = "ADDR")]
+    pub http_listen: Option<String>,
+
+    /// DockStack service spec name:type:container:port:/path (repeatable; with -d).
+    #[arg(
+        long = "dockstack",
+        short = 's',
+        env = "DISCO_DOCKSTACK",
+        value_delimiter = ',',
+        value_name = "SPEC"
+    )]
+    pub dockstack: Vec<String>,
+
+    /// Log format [default: text].
+    #[arg(long, env = "DISCO_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+
+    /// Log filter, e.g. info or disco=debug [default: info].
+    #[arg(long, env = "DISCO_LOG_LEVEL", value_name = "FILTER")]
+    pub log_level: Option<String>,
+
+    /// CA certificate (PEM) of the etcd servers; needed by etcds:// registries.
+    #[arg(long, env = "DISCO_ETCD_CA", value_name = "FILE")]
+    pub etcd_ca: Option<PathBuf>,
+
+    /// Client certificate (PEM) for etcds:// registries that require one; with --etcd-key.
+    #[arg(long, env = "DISCO_ETCD_CERT", value_name = "FILE")]
+    pub etcd_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of --etcd-cert.
+    #[arg(long, env = "DISCO_ETCD_KEY", value_name = "FILE")]
+    pub etcd_key: Option<PathBuf>,
+
+    /// File holding the etcd password (user from DISCO_ETCD_USER); or set DISCO_ETCD_PASSWORD.
+    #[arg(long, env = "DISCO_ETCD_PASSWORD_FILE", value_name = "FILE")]
+    pub etcd_password_file: Option<PathBuf>,
+
+    /// TOML file with the same settings under [registrar] and services under [[registrar.service]]; flags and env win.
+    #[arg(long, env = "DISCO_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }

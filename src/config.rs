@@ -520,6 +520,27 @@ struct EtcdSources {
     password: Option<Secret>,
 }
 
+/// The etcd TLS files and credentials of `disco registrar`, read and
+/// checked as `disco serve`'s are: the same flags, the user and password
+/// from the same variables.
+pub fn etcd_settings_for(
+    files: [Option<PathBuf>; 4],
+    registries: &[RegistryUrl],
+) -> Result<EtcdSettings, ConfigError> {
+    let [ca, cert, key, password_file] = files;
+    etcd_settings(
+        EtcdSources {
+            ca,
+            cert,
+            key,
+            password_file,
+            user: env_value(ETCD_USER_VAR),
+            password: env_value(ETCD_PASSWORD_VAR).map(Secret::new),
+        },
+        registries,
+    )
+}
+
 /// Reads the files a flag names; the error names the flag and the file.
 fn read_flag_file(flag: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
     let shown = path.display().to_string();

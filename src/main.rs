@@ -3,8 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use disco::cli::{Cli, Command, LogFormat, ServeArgs};
+use disco::cli::{Cli, Command, LogFormat, RegistrarArgs, ServeArgs};
 use disco::config::{SHUTDOWN_GRACE, ServeConfig};
+use disco::registrar::{self, RegistrarError, config::RegistrarConfig};
 use disco::serve::{self, ServeError};
 
 /// Bad usage or configuration (sysexits EX_USAGE).
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve(args) => run_serve(args),
+        Command::Registrar(args) => run_registrar(args),
     }
 }
 
@@ -72,6 +74,52 @@ fn run_serve(args: ServeArgs) -> ExitCode {
         if !running.stop(SHUTDOWN_GRACE).await {
             tracing::warn!(grace = ?SHUTDOWN_GRACE, "in-flight work did not finish within the grace period");
         }
+        ExitCode::SUCCESS
+    })
+}
+
+fn run_registrar(args: RegistrarArgs) -> ExitCode {
+    let config = match RegistrarConfig::from_args(args, &registrar::address::auto) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("disco registrar: {err}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    init_logging(config.log_format, &config.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("disco registrar: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let signals = match Signals::new() {
+            Ok(signals) => signals,
+            Err(err) => {
+                eprintln!("disco registrar: cannot install signal handlers: {err}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let running = match registrar::start(config).await {
+            Ok(running) => running,
+            Err(RegistrarError::Config(err)) => {
+                eprintln!("disco registrar: {err}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+            Err(err) => {
+                tracing::error!("{err}");
+                return ExitCode::FAILURE;
+            }
+        };
+        signals.wait().await;
+        tracing::info!("shutting down: withdrawing");
+        running.stop().await;
         ExitCode::SUCCESS
     })
 }

@@ -2,6 +2,7 @@
 //! the [`crate::registry`] contract. A backend's store types stay inside its
 //! module; nothing outside `backend::etcd` sees an etcd type.
 
+pub(crate) mod backoff;
 pub mod etcd;
 
 use std::sync::Arc;
@@ -28,7 +29,6 @@ pub fn publisher_for(
     target: &Target,
     etcd: &EtcdSettings,
 ) -> Result<Box<dyn Publisher>, ConfigError> {
-    let _ = etcd;
     let not_built = |what: &str| ConfigError::Invalid {
         flag: "registry",
         value: target.registry.to_string(),
@@ -40,7 +40,7 @@ pub fn publisher_for(
             value: "nerve".to_owned(),
             reason: "Nerve's format lives in ZooKeeper; use a zk:// registry".to_owned(),
         }),
-        (true, _) => Err(not_built("publishing to etcd")),
+        (true, _) => Ok(Box::new(etcd::publish::EtcdPublisher::new(target, etcd))),
         // ZooKeeper: the zk engineer's publisher hooks in here.
         (false, _) => Err(not_built("publishing to ZooKeeper")),
     }

@@ -12,8 +12,8 @@ use std::net::IpAddr;
 
 pub use meta::Meta;
 pub use name::{InstanceId, NameError, ServiceName};
-pub use native::{NativeError, parse_native};
-pub use skydns::{SkyEntry, SkyError, parse_skydns, skydns_name};
+pub use native::{NativeError, native_value, parse_native};
+pub use skydns::{SkyEntry, SkyError, parse_skydns, skydns_key, skydns_name, skydns_value};
 pub use small_map::SmallMap;
 
 /// Transport protocol an instance's ports speak, used in SRV owner names

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Instance, InstanceId, NameError, Protocol, ServiceName, SmallMap};
 
@@ -102,6 +102,49 @@ pub fn parse_native(service: &str, instance: &str, value: &[u8]) -> Result<Insta
     Ok(instance)
 }
 
+/// What `disco registrar` writes: the same shape, defaults left out.
+#[derive(Serialize)]
+struct Written<'a> {
+    address: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port: Option<u16>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    ports: BTreeMap<&'a str, u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    protocol: Option<&'static str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tags: &'a [Box<str>],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    priority: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    weight: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttl: Option<u32>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    meta: BTreeMap<&'a str, &'a str>,
+}
+
+/// The native value of `instance`, as [`parse_native`] reads it back (the
+/// key carries its service and id).
+pub fn native_value(instance: &Instance) -> Vec<u8> {
+    let written = Written {
+        address: instance.address.to_string(),
+        port: instance.port,
+        ports: instance
+            .ports
+            .iter()
+            .map(|(name, port)| (name, *port))
+            .collect(),
+        protocol: (instance.protocol == Protocol::Udp).then_some("udp"),
+        tags: &instance.tags,
+        priority: (instance.priority != super::DEFAULT_PRIORITY).then_some(instance.priority),
+        weight: (instance.weight != super::DEFAULT_WEIGHT).then_some(instance.weight),
+        ttl: instance.ttl,
+        meta: instance.meta.iter().collect(),
+    };
+    serde_json::to_vec(&written).expect("a map of strings always serialises")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +161,18 @@ mod tests {
         assert_eq!(*i.tags, ["v2".into(), "primary".into()]);
         assert_eq!(i.ttl, Some(5));
         assert_eq!(&i.meta["version"], "1.4.2");
+    }
+
+    #[test]
+    fn what_is_written_reads_back_the_same() {
+        let value = br#"{"address":"10.0.0.5","port":8080,"ports":{"http":8080,"metrics":9100},
+            "protocol":"udp","tags":["v2","primary"],"priority":3,"weight":7,"ttl":5,
+            "meta":{"version":"1.4.2"}}"#;
+        let instance = parse_native("web", "web-1", value).unwrap();
+        let written = native_value(&instance);
+        assert_eq!(parse_native("web", "web-1", &written).unwrap(), instance);
+        let minimal = parse_native("web", "w", br#"{"address":"fd00::1"}"#).unwrap();
+        assert_eq!(native_value(&minimal), br#"{"address":"fd00::1"}"#);
     }
 
     #[test]

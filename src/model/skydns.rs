@@ -34,7 +34,9 @@ pub struct SkyEntry {
     pub lease_ttl: Option<u32>,
 }
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+use super::Instance;
 
 /// Why a SkyDNS entry was skipped.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +96,49 @@ pub fn skydns_name(prefix: &str, key: &str) -> Option<String> {
     )
 }
 
+/// The key `disco registrar --format skydns` writes `instance` at:
+/// `<instance>.<service>.<domain>` in reversed labels below `prefix`
+/// (`/skydns/internal/disco/web/web-1`), the inverse of [`skydns_name`].
+pub fn skydns_key(prefix: &str, domain: &str, instance: &Instance) -> String {
+    let name = format!("{}.{}.{}", instance.id, instance.service, domain);
+    let mut key = prefix.trim_end_matches('/').to_owned();
+    for label in name.trim_end_matches('.').rsplit('.') {
+        key.push('/');
+        key.push_str(label);
+    }
+    key
+}
+
+/// What the registrar writes: only the fields CoreDNS reads that the
+/// registration sets.
+#[derive(Serialize)]
+struct WrittenEntry {
+    host: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    priority: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    weight: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttl: Option<u32>,
+}
+
+/// The SkyDNS value of `instance`: its address as `host`, its primary port,
+/// and priority, weight and TTL when they differ from the native defaults
+/// (CoreDNS reads a priority of 0 as its own default, 10, so 0 is left
+/// out). Tags, named ports and metadata have no place in the format.
+pub fn skydns_value(instance: &Instance) -> Vec<u8> {
+    let entry = WrittenEntry {
+        host: instance.address.to_string(),
+        port: instance.port,
+        priority: (instance.priority != super::DEFAULT_PRIORITY).then_some(instance.priority),
+        weight: (instance.weight != super::DEFAULT_WEIGHT).then_some(instance.weight),
+        ttl: instance.ttl,
+    };
+    serde_json::to_vec(&entry).expect("plain fields always serialise")
+}
+
 /// Parses the entry stored at `key` below `prefix`.
 pub fn parse_skydns(
     prefix: &str,
@@ -144,6 +189,31 @@ mod tests {
         assert_eq!(skydns_name("/skydns", "/skydns/internal//x"), None);
         assert_eq!(skydns_name("/skydns", "/skydns/"), None);
         assert_eq!(skydns_name("/skydns", "/skydns/internal//"), None);
+    }
+
+    #[test]
+    fn written_entries_read_back_at_their_name() {
+        use crate::model::{InstanceId, ServiceName};
+        let mut instance = Instance::new(
+            ServiceName::new("web").unwrap(),
+            InstanceId::new("web-1").unwrap(),
+            "10.0.0.5".parse().unwrap(),
+        );
+        instance.port = Some(8080);
+        instance.weight = 5;
+        let key = skydns_key("/skydns/", "disco.internal", &instance);
+        assert_eq!(key, "/skydns/internal/disco/web/web-1");
+        let entry = parse_skydns("/skydns", &key, &skydns_value(&instance), None).unwrap();
+        assert_eq!(entry.name, "web-1.web.disco.internal");
+        assert_eq!(
+            (
+                entry.host.as_str(),
+                entry.port,
+                entry.priority,
+                entry.weight
+            ),
+            ("10.0.0.5", 8080, None, Some(5))
+        );
     }
 
     #[test]

@@ -1,16 +1,248 @@
-//! `disco registrar`: the sidecar that health-checks a service and publishes
-//! or withdraws its registration in etcd or ZooKeeper (DESIGN §5).
+//! `disco registrar`: the sidecar that health-checks services and publishes
+//! or withdraws their registrations in etcd or ZooKeeper (DESIGN §5).
 //!
 //! # Layout
 //!
 //! - [`publisher`]: the store-agnostic [`Publisher`] contract each store
 //!   implements in its backend folder (`backend::etcd::publish`, …), and
 //!   the [`Target`] it publishes to.
+//! - [`config`]: flags, environment, the config file and `-s` specs merged
+//!   into validated services (bad input exits 64 before anything is
+//!   published); [`dockstack`] parses `-s`, [`address`] answers
+//!   `--address auto`.
+//! - [`check`]: the checks, one file per kind behind one trait.
+//! - [`health`]: the rise/fall state machine (pure).
+//! - [`checker`]: runs the checks every interval, with jitter, into the
+//!   state machine.
+//! - [`publishing`]: the publisher loop, following health and maintenance.
+//! - [`maintenance`], [`docker`], [`endpoints`], [`status`]: the
+//!   maintenance file, the DockStack port lookup, `/health` `/ready`
+//!   `/metrics`, and what they report.
 //!
-//! The rest (checks, the rise/fall state machine, the publisher loop, the
-//! DockStack `-s` parser, maintenance, drain, the endpoints) lands beside
-//! it.
+//! Each service runs two tasks: its checker, which keeps checking whatever
+//! the store does, and its publisher loop, which makes the store agree
+//! with the checker (and the maintenance file) and retries while the store
+//! is away.
 
+pub mod address;
+pub mod check;
+pub mod checker;
+pub mod config;
+pub mod docker;
+pub mod dockstack;
+pub mod endpoints;
+pub mod health;
+pub mod maintenance;
 pub mod publisher;
+pub mod publishing;
+pub mod status;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use publisher::{Format, PublishError, Publisher, PublisherFuture, Target};
+
+use check::CheckSpec;
+use config::{RegistrarConfig, ServiceConfig};
+use dockstack::DockStackCheck;
+use status::{CheckStatus, ServiceStatus};
+
+/// Why the registrar could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistrarError {
+    /// Bad configuration found while preparing (exit 64).
+    #[error("{0}")]
+    Config(String),
+    /// A runtime failure such as a port in use (exit 1).
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// A running registrar.
+pub struct Running {
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    publishers: TaskTracker,
+    drain: Duration,
+    /// Where the endpoints listen, if they do.
+    pub http_addr: Option<SocketAddr>,
+}
+
+impl Running {
+    /// Withdraws every registration (and ends the leases or sessions),
+    /// waits `--drain`, and stops.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.publishers.close();
+        self.publishers.wait().await;
+        if !self.drain.is_zero() {
+            tracing::info!(drain = ?self.drain, "withdrawn; draining before exit");
+            tokio::time::sleep(self.drain).await;
+        }
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+/// Resolves a DockStack service: the published port from Docker, else the
+/// container field as the host; the check from the spec's type.
+async fn resolve_dockstack(service: &mut ServiceConfig) -> Result<(), RegistrarError> {
+    let Some(spec) = service.dockstack.clone() else {
+        return Ok(());
+    };
+    let (host, port) = match docker::published_port(&spec.container, spec.port).await {
+        Ok(published) => {
+            let host = match std::env::var("SERVICE_HOST").ok().filter(|h| !h.is_empty()) {
+                Some(host) => host,
+                None => address::auto()
+                    .map_err(|e| {
+                        RegistrarError::Config(format!(
+                            "-s {}: set SERVICE_HOST, the host's address ({e})",
+                            spec.name
+                        ))
+                    })?
+                    .to_string(),
+            };
+            tracing::info!(container = %spec.container, port = spec.port, published, "Docker publishes the container's port");
+            (host, published)
+        }
+        Err(reason) => {
+            tracing::info!(container = %spec.container, %reason, "no Docker container; checking and registering the field as a host");
+            (
+                spec.container.trim_matches(['[', ']']).to_owned(),
+                spec.port,
+            )
+        }
+    };
+    let address = resolve_host(&host).await.map_err(|e| {
+        RegistrarError::Config(format!("-s {}: cannot resolve {host:?}: {e}", spec.name))
+    })?;
+    let target = SocketAddr::new(address, port).to_string();
+    service.registration.address = address;
+    service.registration.port = Some(port);
+    service.checks = vec![match spec.check {
+        DockStackCheck::Tcp => CheckSpec::Tcp { target },
+        DockStackCheck::Http => CheckSpec::Http {
+            url: format!("http://{target}/"),
+            body: None,
+            host: None,
+        },
+    }];
+    Ok(())
+}
+
+async fn resolve_host(host: &str) -> Result<IpAddr, String> {
+    if let Ok(ip) = host.parse() {
+        return Ok(ip);
+    }
+    tokio::net::lookup_host((host, 0))
+        .await
+        .map_err(|e| e.to_string())?
+        .map(|a| a.ip())
+        .next()
+        .ok_or_else(|| "no address".to_owned())
+}
+
+/// Starts checking and publishing every service, and the endpoints.
+/// Nothing is published before the publishers are built and the
+/// maintenance file has been looked at.
+pub async fn start(mut config: RegistrarConfig) -> Result<Running, RegistrarError> {
+    for service in &mut config.services {
+        resolve_dockstack(service).await?;
+    }
+    let mut prepared = Vec::new();
+    for service in config.services {
+        let publisher = crate::backend::publisher_for(&service.target, &config.etcd)
+            .map_err(|e| RegistrarError::Config(e.to_string()))?;
+        let checks = service
+            .checks
+            .iter()
+            .map(|spec| spec.build(service.timeout))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(RegistrarError::Config)?;
+        prepared.push((service, publisher, checks));
+    }
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let publishers = TaskTracker::new();
+    let in_maintenance = config
+        .maintenance_file
+        .as_deref()
+        .is_some_and(maintenance::exists);
+    let (maintenance_tx, maintenance_rx) = watch::channel(in_maintenance);
+    if in_maintenance {
+        tracing::warn!("maintenance file present: nothing is published until it is removed");
+    }
+    if let Some(path) = config.maintenance_file.clone() {
+        tracker.spawn(maintenance::follow(path, maintenance_tx, shutdown.clone()));
+    }
+    let mut statuses = Vec::new();
+    for (service, publisher, checks) in prepared {
+        let registration = service.registration;
+        let name = format!("{}/{}", registration.service, registration.id);
+        let check_status = checks
+            .iter()
+            .map(|c| CheckStatus::new(c.describe()))
+            .collect();
+        let status = Arc::new(ServiceStatus::new(name, publisher.describe(), check_status));
+        status.set_maintenance(in_maintenance);
+        statuses.push(status.clone());
+        let (healthy_tx, healthy_rx) = watch::channel(false);
+        let checker = checker::Checker {
+            checks,
+            interval: service.interval,
+            thresholds: service.thresholds,
+            status: status.clone(),
+        };
+        tracker.spawn(checker.run(healthy_tx, shutdown.clone()));
+        let mut maintenance = maintenance_rx.clone();
+        let for_status = status.clone();
+        let shutdown_for_maintenance = shutdown.clone();
+        tracker.spawn(async move {
+            let follow = async {
+                while maintenance.changed().await.is_ok() {
+                    for_status.set_maintenance(*maintenance.borrow());
+                }
+            };
+            shutdown_for_maintenance.run_until_cancelled(follow).await;
+        });
+        tracing::info!(service = %status.name, target = %status.target, address = %registration.address, port = ?registration.port, "checking");
+        let publishing = publishing::Publishing {
+            publisher,
+            registration,
+            status,
+        };
+        publishers.spawn(publishing.run(healthy_rx, maintenance_rx.clone(), shutdown.clone()));
+    }
+    let http_addr = match config.http_listen {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| RegistrarError::Runtime(format!("cannot listen on {addr}: {e}")))?;
+            let local = listener.local_addr().ok();
+            let router = endpoints::router(statuses.into());
+            tracker.spawn(crate::http::serve(
+                listener,
+                router,
+                shutdown.clone(),
+                tracker.clone(),
+            ));
+            local
+        }
+        None => None,
+    };
+    Ok(Running {
+        shutdown,
+        tracker,
+        publishers,
+        drain: config.drain,
+        http_addr,
+    })
+}

@@ -14,13 +14,14 @@
 //! - `listing`: the paged range read at one revision.
 //! - `watch`: the listing-and-watch loop, resyncs, staleness.
 //! - `leases`: granted lease TTLs for SkyDNS entries.
-//! - `skips`, `backoff`: bounded logging of skipped keys; retry delays.
+//! - `skips`: bounded logging of skipped keys.
+//! - [`publish`]: the other direction, what `disco registrar` writes.
 
-mod backoff;
 mod connect;
 mod keys;
 mod leases;
 mod listing;
+pub mod publish;
 mod skips;
 mod watch;
 

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 use etcd_client::{Client, EventType, WatchOptions, WatchResponse};
 
 use super::EtcdBackend;
-use super::backoff::Backoff;
 use super::connect::{MAX_RESPONSE, REQUEST_TIMEOUT, describe};
 use super::keys::{Entry, Layout, Skip};
 use super::leases::LeaseTtls;
 use super::listing::{self, ListError, Listed};
 use super::skips::SkipLog;
+use crate::backend::backoff::Backoff;
 use crate::registry::{Change, Sink, Update};
 
 /// A watch that ran this long was healthy: the next break retries at once

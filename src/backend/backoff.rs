@@ -1,5 +1,5 @@
-//! How long to wait before trying etcd again: 100 ms doubling to 5 s, with
-//! jitter so that many disco replicas do not retry in step.
+//! How long to wait before trying a store again: 100 ms doubling to 5 s, with
+//! jitter so that many disco replicas (or registrars) do not retry in step.
 
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ const MAX: Duration = Duration::from_secs(5);
 
 /// Exponential backoff with jitter.
 #[derive(Debug)]
-pub(super) struct Backoff {
+pub(crate) struct Backoff {
     next: Duration,
 }
 

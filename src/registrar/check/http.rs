@@ -1,0 +1,121 @@
+//! `http://…` and `https://…`: a GET answered 2xx or 3xx, optionally with a
+//! body containing a text. Redirects are not followed (a 3xx passes, as in
+//! HAProxy and Consul). HTTPS certificates are verified against the system's
+//! roots.
+
+use std::time::Duration;
+
+use reqwest::header::{HOST, HeaderValue};
+
+use super::{Check, CheckFuture, shorten};
+
+/// How much of the body is searched for the expected text: health pages are
+/// small, and a check must not read a stream forever.
+const MAX_BODY: usize = 64 * 1024;
+
+pub(super) struct HttpCheck {
+    client: reqwest::Client,
+    url: String,
+    body: Option<String>,
+    host: Option<HeaderValue>,
+    described: String,
+}
+
+impl HttpCheck {
+    pub fn new(
+        url: &str,
+        body: Option<String>,
+        host: Option<String>,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        install_crypto_provider();
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            // A health check asks the service itself, never a proxy from
+            // the environment.
+            .no_proxy()
+            .user_agent(concat!("disco-registrar/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+        let host = host
+            .map(|h| {
+                HeaderValue::from_str(&h).map_err(|_| format!("{h:?} is not a valid Host header"))
+            })
+            .transpose()?;
+        let mut described = format!("GET {url}");
+        if let Some(host) = &host {
+            described.push_str(&format!(" (Host: {})", host.to_str().unwrap_or("?")));
+        }
+        Ok(HttpCheck {
+            client,
+            url: url.to_owned(),
+            body,
+            host,
+            described,
+        })
+    }
+
+    async fn get(&self) -> Result<(), String> {
+        let mut request = self.client.get(&self.url);
+        if let Some(host) = &self.host {
+            request = request.header(HOST, host.clone());
+        }
+        let mut response = request.send().await.map_err(|e| describe(&e))?;
+        let status = response.status();
+        if !(status.is_success() || status.is_redirection()) {
+            return Err(format!("answered {status}"));
+        }
+        let Some(expected) = &self.body else {
+            return Ok(());
+        };
+        let mut body = Vec::new();
+        while body.len() < MAX_BODY {
+            match response.chunk().await.map_err(|e| describe(&e))? {
+                Some(chunk) => body.extend_from_slice(&chunk),
+                None => break,
+            }
+        }
+        if String::from_utf8_lossy(&body).contains(expected.as_str()) {
+            Ok(())
+        } else {
+            Err(format!(
+                "answered {status} without {expected:?} in the body: {}",
+                shorten(&String::from_utf8_lossy(&body), 80)
+            ))
+        }
+    }
+}
+
+impl Check for HttpCheck {
+    fn describe(&self) -> &str {
+        &self.described
+    }
+
+    fn run(&self) -> CheckFuture<'_> {
+        Box::pin(self.get())
+    }
+}
+
+/// The error and its causes on one line ("error sending request: … connection refused").
+fn describe(error: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    shorten(&text, 200)
+}
+
+/// reqwest is built without a crypto provider of its own (its default,
+/// aws-lc-rs, is a long C build); rustls's ring provider is already built
+/// for etcd-client's TLS. Installing twice is harmless.
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,0 +1,141 @@
+//! What each service's tasks report, read by `/ready` and `/metrics`:
+//! relaxed atomics written by the checker and the publisher, never a lock.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// The results of one check.
+#[derive(Debug)]
+pub struct CheckStatus {
+    /// What it checks (`tcp 127.0.0.1:8080`).
+    pub name: String,
+    passed: AtomicU64,
+    failed: AtomicU64,
+    last_passed: AtomicBool,
+    /// Sum of run times, microseconds (with the counts, a mean).
+    duration_sum_us: AtomicU64,
+    last_duration_us: AtomicU64,
+}
+
+impl CheckStatus {
+    /// No result yet.
+    pub fn new(name: &str) -> Self {
+        CheckStatus {
+            name: name.to_owned(),
+            passed: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            last_passed: AtomicBool::new(false),
+            duration_sum_us: AtomicU64::new(0),
+            last_duration_us: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one run.
+    pub fn record(&self, passed: bool, took: Duration) {
+        let counter = if passed { &self.passed } else { &self.failed };
+        counter.fetch_add(1, Relaxed);
+        self.last_passed.store(passed, Relaxed);
+        let micros = took.as_micros() as u64;
+        self.duration_sum_us.fetch_add(micros, Relaxed);
+        self.last_duration_us.store(micros, Relaxed);
+    }
+
+    /// Runs that passed and failed.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.passed.load(Relaxed), self.failed.load(Relaxed))
+    }
+
+    /// Whether the last run passed.
+    pub fn last_passed(&self) -> bool {
+        self.last_passed.load(Relaxed)
+    }
+
+    /// Total and last run time.
+    pub fn durations(&self) -> (Duration, Duration) {
+        (
+            Duration::from_micros(self.duration_sum_us.load(Relaxed)),
+            Duration::from_micros(self.last_duration_us.load(Relaxed)),
+        )
+    }
+}
+
+/// The state of one registered service.
+#[derive(Debug)]
+pub struct ServiceStatus {
+    /// `service/instance`.
+    pub name: String,
+    /// Where it is published (the publisher's description).
+    pub target: String,
+    /// One per check, in the order configured.
+    pub checks: Vec<CheckStatus>,
+    healthy: AtomicBool,
+    published: AtomicBool,
+    maintenance: AtomicBool,
+    store_errors: AtomicU64,
+    publishes: AtomicU64,
+}
+
+impl ServiceStatus {
+    /// Unhealthy and unpublished.
+    pub fn new(name: String, target: String, checks: Vec<CheckStatus>) -> Self {
+        ServiceStatus {
+            name,
+            target,
+            checks,
+            healthy: AtomicBool::new(false),
+            published: AtomicBool::new(false),
+            maintenance: AtomicBool::new(false),
+            store_errors: AtomicU64::new(0),
+            publishes: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether the checks say healthy.
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(Relaxed)
+    }
+
+    /// Sets what the checks say.
+    pub fn set_healthy(&self, healthy: bool) {
+        self.healthy.store(healthy, Relaxed);
+    }
+
+    /// Whether the store holds the registration (as far as the registrar
+    /// knows).
+    pub fn published(&self) -> bool {
+        self.published.load(Relaxed)
+    }
+
+    /// Sets whether the store holds it; counts each publish.
+    pub fn set_published(&self, published: bool) {
+        if published && !self.published.swap(true, Relaxed) {
+            self.publishes.fetch_add(1, Relaxed);
+        }
+        self.published.store(published, Relaxed);
+    }
+
+    /// Whether maintenance withdraws it.
+    pub fn maintenance(&self) -> bool {
+        self.maintenance.load(Relaxed)
+    }
+
+    /// Sets maintenance.
+    pub fn set_maintenance(&self, on: bool) {
+        self.maintenance.store(on, Relaxed);
+    }
+
+    /// Counts a failed store request.
+    pub fn record_store_error(&self) {
+        self.store_errors.fetch_add(1, Relaxed);
+    }
+
+    /// Failed store requests so far.
+    pub fn store_errors(&self) -> u64 {
+        self.store_errors.load(Relaxed)
+    }
+
+    /// Times the registration was written after being absent.
+    pub fn publishes(&self) -> u64 {
+        self.publishes.load(Relaxed)
+    }
+}
