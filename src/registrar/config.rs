@@ -749,7 +749,14 @@ fn dockstack_service(
     }
     let mut common = common(origin, &shared)?;
     let base = common.target.registry.path.trim_end_matches('/');
-    common.target.path = Some(format!("{base}{}", spec.path));
+    let path = format!("{base}{}", spec.path);
+    if common.target.registry.is_etcd() {
+        // etcd has no node directory: the path is the key prefix, read
+        // back by `--registry etcd://…/base/path`.
+        common.target.registry.path = path;
+    } else {
+        common.target.path = Some(path);
+    }
     let name =
         ServiceName::new(&spec.name).map_err(|e| origin.invalid("service", &spec.name, e))?;
     let id = instance_id(origin, None, spec.port)?;

@@ -227,6 +227,9 @@ pub async fn start(mut config: RegistrarConfig) -> Result<Running, RegistrarErro
                 .await
                 .map_err(|e| RegistrarError::Runtime(format!("cannot listen on {addr}: {e}")))?;
             let local = listener.local_addr().ok();
+            if let Some(local) = local {
+                tracing::info!("endpoints on {local} (/health, /ready, /metrics)");
+            }
             let router = endpoints::router(statuses.into());
             tracker.spawn(crate::http::serve(
                 listener,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use etcd_client::{Client, ConnectOptions};
 
-use crate::tls::Certs;
+use crate::certs::Certs;
 
 /// How long a member gets to start answering.
 const START_TIMEOUT: Duration = Duration::from_secs(20);

@@ -29,7 +29,7 @@ type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a [&'a str]);
 
 #[test]
 fn bad_etcd_settings_exit_64_naming_what_is_wrong() {
-    let certs = crate::tls::Certs::new();
+    let certs = crate::certs::Certs::new();
     let ca = certs.ca.to_str().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let not_pem = dir.path().join("not.pem");

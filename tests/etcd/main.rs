@@ -5,6 +5,7 @@
 //! etcd-client and asks over real UDP with hickory's client.
 
 mod auth;
+mod certs;
 mod cluster;
 mod config;
 mod failover;

@@ -3,7 +3,7 @@
 //! endpoints read over a plain socket.
 
 #[path = "../common/http.rs"]
-mod http;
+pub mod http;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -1,0 +1,228 @@
+//! The registrar side of the harness: the real `disco registrar` binary as a
+//! child process, and the services it checks.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::support::{CONVERGE, Disco, ok};
+
+/// The flags every test registrar gets: fast checks, and the address
+/// given rather than found, so answers are predictable.
+pub const FAST: [&str; 10] = [
+    "--interval",
+    "200ms",
+    "--timeout",
+    "150ms",
+    "--rise",
+    "2",
+    "--fall",
+    "2",
+    "--address",
+    "127.0.0.1",
+];
+
+/// A running `disco registrar`.
+pub struct Registrar {
+    child: Option<Child>,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Registrar {
+    /// Starts `disco registrar ARGS` with its log in a temporary file.
+    pub fn start(args: &[&str]) -> Registrar {
+        Registrar::start_with_env(args, &[])
+    }
+
+    /// The same with extra environment variables.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Registrar {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("registrar.log");
+        let file = std::fs::File::create(&log).unwrap();
+        let child = command(args, env)
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .expect("disco registrar starts");
+        Registrar {
+            child: Some(child),
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// Sends `signal` to the registrar.
+    pub fn signal(&self, signal: Signal) {
+        let pid = self.child.as_ref().expect("running").id();
+        kill(Pid::from_raw(pid as i32), signal).unwrap();
+    }
+
+    /// Waits (at most `limit`) for the registrar to exit.
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        let child = self.child.as_mut().expect("running");
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the registrar did not exit within {limit:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// What the registrar logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Registrar {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `disco registrar ARGS`, with no `DISCO_*` variable from the test's own
+/// environment.
+pub fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_disco"));
+    command.arg("registrar").args(args).stdin(Stdio::null());
+    for (name, _) in std::env::vars() {
+        if name.starts_with("DISCO_") {
+            command.env_remove(name);
+        }
+    }
+    command.envs(env.iter().copied());
+    command
+}
+
+/// A service the registrar checks: answers HTTP `GET` with `200 ok` (or
+/// 503 while set unhealthy), and can be stopped and started again on the
+/// same port.
+pub struct TestService {
+    pub addr: SocketAddr,
+    healthy: Arc<AtomicBool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestService {
+    /// An HTTP service on a free loopback port.
+    pub async fn start() -> TestService {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let healthy = Arc::new(AtomicBool::new(true));
+        let task = tokio::spawn(serve(listener, healthy.clone()));
+        TestService {
+            addr,
+            healthy,
+            task: Some(task),
+        }
+    }
+
+    /// The port, as a flag value.
+    pub fn port(&self) -> String {
+        self.addr.port().to_string()
+    }
+
+    /// Its health URL.
+    pub fn url(&self) -> String {
+        format!("http://{}/health", self.addr)
+    }
+
+    /// Stops listening: connections are refused.
+    pub fn stop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    /// Listens again on the same port.
+    pub async fn restart(&mut self) {
+        self.stop();
+        let deadline = Instant::now() + CONVERGE;
+        let listener = loop {
+            match TcpListener::bind(self.addr).await {
+                Ok(listener) => break listener,
+                Err(e) => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "cannot listen on {} again: {e}",
+                        self.addr
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        };
+        self.task = Some(tokio::spawn(serve(listener, self.healthy.clone())));
+    }
+
+    /// Whether it answers 200 (else 503).
+    pub fn set_healthy(&self, healthy: bool) {
+        self.healthy.store(healthy, Relaxed);
+    }
+}
+
+impl Drop for TestService {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn serve(listener: TcpListener, healthy: Arc<AtomicBool>) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let healthy = healthy.clone();
+        tokio::spawn(async move {
+            let mut request = [0u8; 2048];
+            let _ = stream.read(&mut request).await;
+            let response: &[u8] = if healthy.load(Relaxed) {
+                b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
+            } else {
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\nConnection: close\r\n\r\ndown\n"
+            };
+            let _ = stream.write_all(response).await;
+            let _ = stream.shutdown().await;
+        });
+    }
+}
+
+/// Waits until disco answers `name` A with 127.0.0.1.
+pub async fn until_answered(disco: &Disco, name: &str) {
+    disco
+        .until_answers(name, RecordType::A, ok(&["127.0.0.1"]))
+        .await;
+}
+
+/// Waits until disco says NXDOMAIN for `name` A.
+pub async fn until_gone(disco: &Disco, name: &str) {
+    disco
+        .until_answers(name, RecordType::A, Err(ResponseCode::NXDomain))
+        .await;
+}
+
+/// `Ok(127.0.0.1)` or NXDOMAIN, now.
+pub async fn answered(disco: &Disco, name: &str) -> bool {
+    disco.answers(name, RecordType::A).await == ok(&["127.0.0.1"])
+}

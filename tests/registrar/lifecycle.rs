@@ -1,0 +1,112 @@
+//! A service's life as the registrar sees it: published after `rise`
+//! passing checks, withdrawn after `fall` failures, back when it is; gone
+//! at once at SIGTERM (exit 0, after `--drain`); gone with the lease after
+//! SIGKILL.
+
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use crate::cluster::Etcd;
+use crate::harness::{FAST, Registrar, TestService, answered, until_answered, until_gone};
+use crate::support::Disco;
+
+const NAME: &str = "web-1.web.disco.internal.";
+
+/// etcd, disco watching it, a web service and a registrar checking it.
+async fn setup(extra: &[&str]) -> (Etcd, Disco, TestService, Registrar) {
+    let etcd = Etcd::start();
+    let registry = etcd.url("etcd", "/disco");
+    let disco = Disco::start(std::slice::from_ref(&registry)).await;
+    let web = TestService::start().await;
+    let (port, url) = (web.port(), web.url());
+    let mut args = vec![
+        "--registry",
+        &registry,
+        "--service",
+        "web",
+        "--instance",
+        "web-1",
+        "--port",
+        &port,
+        "--check",
+        &url,
+        "--http-body",
+        "ok",
+        "--check",
+        "tcp",
+    ];
+    args.extend(FAST);
+    args.extend(extra);
+    let registrar = Registrar::start(&args);
+    (etcd, disco, web, registrar)
+}
+
+#[tokio::test]
+async fn published_after_rise_withdrawn_after_fall_and_back_again() {
+    let (_etcd, disco, mut web, registrar) = setup(&[]).await;
+    until_answered(&disco, NAME).await;
+
+    web.stop();
+    let stopped = Instant::now();
+    until_gone(&disco, NAME).await;
+    // fall (2) × interval (200 ms), plus the check and the watch.
+    assert!(
+        stopped.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        stopped.elapsed()
+    );
+
+    web.restart().await;
+    until_answered(&disco, NAME).await;
+
+    // Answering, but not 2xx: failed too.
+    web.set_healthy(false);
+    until_gone(&disco, NAME).await;
+    web.set_healthy(true);
+    until_answered(&disco, NAME).await;
+    let log = registrar.log();
+    assert!(
+        log.contains("unhealthy") && log.contains("answered 503"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_withdraws_at_once_then_drains_and_exits_0() {
+    let (_etcd, disco, _web, mut registrar) = setup(&["--drain", "1s"]).await;
+    until_answered(&disco, NAME).await;
+    let sent = Instant::now();
+    registrar.signal(Signal::SIGTERM);
+    until_gone(&disco, NAME).await;
+    let withdrawn = sent.elapsed();
+    assert!(
+        withdrawn < Duration::from_millis(900),
+        "withdrawn after {withdrawn:?}"
+    );
+    let status = registrar.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status}:\n{}", registrar.log());
+    assert!(
+        sent.elapsed() >= Duration::from_secs(1),
+        "exited before --drain"
+    );
+}
+
+#[tokio::test]
+async fn sigkill_leaves_the_registration_to_expire_with_its_lease() {
+    let (_etcd, disco, _web, mut registrar) = setup(&["--ttl", "2s"]).await;
+    until_answered(&disco, NAME).await;
+    let killed = Instant::now();
+    registrar.signal(Signal::SIGKILL);
+    registrar.wait_exit(Duration::from_secs(5));
+    assert!(
+        answered(&disco, NAME).await,
+        "gone before the lease expired"
+    );
+    until_gone(&disco, NAME).await;
+    let took = killed.elapsed();
+    assert!(
+        took <= Duration::from_secs(3),
+        "gone {took:?} after SIGKILL, TTL 2 s"
+    );
+}

@@ -1,0 +1,26 @@
+//! `disco registrar` tests: a separate binary, a module per topic. Each test
+//! starts its own etcd (Debian's `etcd-server`), the services it checks (a
+//! real HTTP server and a real TCP listener on 127.0.0.1), `disco serve`
+//! in-process watching that etcd, and the real `disco registrar` binary;
+//! it then asks disco over real UDP what a client would see.
+
+// The etcd binary's harness, shared as is: its helpers this binary does not
+// call are not dead code there.
+#[allow(dead_code)]
+#[path = "../etcd/certs.rs"]
+mod certs;
+#[allow(dead_code)]
+#[path = "../etcd/cluster.rs"]
+mod cluster;
+
+#[allow(dead_code)]
+#[path = "../etcd/support.rs"]
+mod support;
+
+mod bad_input;
+mod formats;
+mod harness;
+mod lifecycle;
+mod maintenance;
+mod recovery;
+mod services;

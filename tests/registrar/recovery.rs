@@ -1,0 +1,90 @@
+//! What silently drops a registration, and the registrar putting it back
+//! without a restart: etcd restarted, the lease expired while the
+//! registrar was frozen, the key deleted by hand.
+
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::cluster::Etcd;
+use crate::harness::{FAST, Registrar, TestService, until_answered, until_gone};
+use crate::support::{CONVERGE, Disco, eventually, key};
+
+const NAME: &str = "web-1.web.disco.internal.";
+
+async fn setup(etcd: &Etcd, disco: &Disco, web: &TestService, ttl: &str) -> Registrar {
+    let registry = etcd.url("etcd", "/disco");
+    let port = web.port();
+    let mut args = vec![
+        "--registry",
+        &registry,
+        "--service",
+        "web",
+        "--instance",
+        "web-1",
+        "--port",
+        &port,
+        "--ttl",
+        ttl,
+        "--http-listen",
+        "127.0.0.1:0",
+    ];
+    args.extend(FAST);
+    let registrar = Registrar::start(&args);
+    until_answered(disco, NAME).await;
+    registrar
+}
+
+#[tokio::test]
+async fn a_key_deleted_by_hand_is_put_back() {
+    let etcd = Etcd::start();
+    let disco = Disco::start(&[etcd.url("etcd", "/disco")]).await;
+    let web = TestService::start().await;
+    let registrar = setup(&etcd, &disco, &web, "10s").await;
+    let mut client = etcd.client().await;
+    client.delete(key("web", "web-1"), None).await.unwrap();
+    // disco sees the delete, then the registrar's new put.
+    until_answered(&disco, NAME).await;
+    eventually("the registrar logs the loss", CONVERGE, || async {
+        registrar.log().contains("lost the registration")
+    })
+    .await;
+    let stored = client.get(key("web", "web-1"), None).await.unwrap();
+    assert_eq!(stored.kvs().len(), 1, "{}", registrar.log());
+    assert_ne!(stored.kvs()[0].lease(), 0, "put back without a lease");
+}
+
+#[tokio::test]
+async fn a_lease_expired_while_frozen_is_replaced_on_waking() {
+    let etcd = Etcd::start();
+    let disco = Disco::start(&[etcd.url("etcd", "/disco")]).await;
+    let web = TestService::start().await;
+    let registrar = setup(&etcd, &disco, &web, "2s").await;
+    registrar.signal(Signal::SIGSTOP);
+    until_gone(&disco, NAME).await;
+    registrar.signal(Signal::SIGCONT);
+    until_answered(&disco, NAME).await;
+    // And it stays: the new lease is kept alive.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    until_answered(&disco, NAME).await;
+}
+
+#[tokio::test]
+async fn an_etcd_restart_is_ridden_out_and_the_registration_stays() {
+    let mut etcd = Etcd::start();
+    let disco = Disco::start(&[etcd.url("etcd", "/disco")]).await;
+    let web = TestService::start().await;
+    let registrar = setup(&etcd, &disco, &web, "2s").await;
+    etcd.kill(0);
+    // Longer than the TTL: the old lease is gone from the registrar's view.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    etcd.restart(0);
+    until_answered(&disco, NAME).await;
+    // Kept alive on its new lease, not expiring with the old one.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    until_answered(&disco, NAME).await;
+    let log = registrar.log();
+    let warnings = log.matches("retrying with backoff").count();
+    assert_eq!(warnings, 1, "one warning per outage:\n{log}");
+    assert!(log.contains("store reachable again"), "{log}");
+}

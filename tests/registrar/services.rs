@@ -1,0 +1,108 @@
+//! Several services from one config file, each with its own checks: one
+//! failing does not touch the others. The endpoints say which is which.
+
+use std::time::Duration;
+
+use crate::cluster::Etcd;
+use crate::harness::{Registrar, TestService, answered, until_answered};
+use crate::support::{CONVERGE, Disco, eventually, http};
+
+#[tokio::test]
+async fn a_config_file_registers_several_services_and_one_failing_stays_out() {
+    let etcd = Etcd::start();
+    let registry = etcd.url("etcd", "/disco");
+    let disco = Disco::start(std::slice::from_ref(&registry)).await;
+    let web = TestService::start().await;
+    // A plain TCP listener for the database, and a port nothing listens on.
+    let db = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let db_port = db.local_addr().unwrap().port();
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("registrar.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[registrar]
+registry = "{registry}"
+interval = "200ms"
+timeout = "150ms"
+rise = 2
+fall = 2
+http-listen = "127.0.0.1:0"
+
+[[registrar.service]]
+service = "web"
+instance = "web-1"
+address = "127.0.0.1"
+port = {web_port}
+tags = ["v2"]
+meta = {{ version = "1.4.2" }}
+checks = [{{ url = "{web_url}", body = "ok" }}, "tcp"]
+
+[[registrar.service]]
+service = "db"
+instance = "db-1"
+address = "127.0.0.1"
+port = {db_port}
+checks = ["tcp"]
+
+[[registrar.service]]
+service = "cache"
+instance = "cache-1"
+address = "127.0.0.1"
+port = {closed_port}
+checks = ["tcp"]
+interval = "100ms"
+timeout = "50ms"
+"#,
+            web_port = web.port(),
+            web_url = web.url(),
+        ),
+    )
+    .unwrap();
+    let registrar = Registrar::start(&["--config", config.to_str().unwrap()]);
+    until_answered(&disco, "web-1.web.disco.internal.").await;
+    until_answered(&disco, "v2.web.disco.internal.").await;
+    until_answered(&disco, "db-1.db.disco.internal.").await;
+    let txt = disco
+        .answers(
+            "web-1.web.disco.internal.",
+            hickory_proto::rr::RecordType::TXT,
+        )
+        .await;
+    assert_eq!(txt, Ok(vec!["version=1.4.2".to_owned()]));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!answered(&disco, "cache-1.cache.disco.internal.").await);
+    drop(db);
+
+    // The endpoints: not ready (one service is not published), and why.
+    let log = registrar.log();
+    let http_addr = log
+        .lines()
+        .find_map(|l| l.split("endpoints on ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no endpoints address in the log:\n{log}"));
+    let (status, body) = http::get(http_addr, "/ready").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains(r#""service":"cache/cache-1""#), "{body}");
+    let (status, _) = http::get(http_addr, "/health").await;
+    assert_eq!(status, 200);
+    eventually(
+        "db withdrawn once its listener closed",
+        CONVERGE,
+        || async { !answered(&disco, "db-1.db.disco.internal.").await },
+    )
+    .await;
+    assert!(answered(&disco, "web-1.web.disco.internal.").await);
+    let (_, metrics) = http::get(http_addr, "/metrics").await;
+    assert!(
+        metrics.contains(r#"disco_registrar_published{service="web/web-1"} 1"#)
+            && metrics.contains(r#"disco_registrar_published{service="cache/cache-1"} 0"#),
+        "{metrics}"
+    );
+}
