@@ -32,6 +32,10 @@ pub struct WireAnswer {
     /// fixed-size chunks, which keeps every compression pointer valid
     /// because they all point into the question.
     shuffle_stride: usize,
+    /// Whether the answer section ends in a CNAME: for any type but CNAME
+    /// (a lone CNAME answers every type), a chain whose end disco does not
+    /// have, which the forwarder may complete (`forward::cname`).
+    ends_in_cname: bool,
 }
 
 /// The sections of an answer, as hickory records.
@@ -99,6 +103,8 @@ impl WireAnswer {
         for (i, count) in counts.iter().enumerate() {
             bytes[6 + 2 * i..8 + 2 * i].copy_from_slice(&count.to_be_bytes());
         }
+        let ends_in_cname =
+            (sections.answers.last()).is_some_and(|r| r.record_type() == RecordType::CNAME);
         WireAnswer {
             bytes: bytes.into_boxed_slice(),
             question_end,
@@ -106,6 +112,7 @@ impl WireAnswer {
             answers: counts[0],
             authorities: counts[1],
             shuffle_stride,
+            ends_in_cname,
         }
     }
 
@@ -123,6 +130,12 @@ impl WireAnswer {
                 _ => Rcode::NoError,
             },
         }
+    }
+
+    /// Whether the answer section ends in a CNAME: asked for another type,
+    /// a chain whose end someone else may know.
+    pub fn ends_in_cname(&self) -> bool {
+        self.ends_in_cname
     }
 
     /// Number of records in the answer section.

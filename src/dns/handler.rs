@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use super::answer::MAX_MESSAGE;
 pub use super::forward::RecursionAcl;
+use super::forward::cname;
 use super::packet::{Query, Rcode, Rejection, ReplyOpt, edns_of, error_response, response_flags};
 use super::snapshot::{Lookup, Snapshot};
 use crate::metrics::Metrics;
@@ -38,6 +39,10 @@ pub enum Outcome {
     Drop,
     /// Not disco's name and the client may recurse: forward the packet.
     Forward,
+    /// `out` holds a CNAME whose target lies outside disco's zones, for a
+    /// client that may recurse: complete it through the forwarder
+    /// (`forward::cname::complete`), then send it.
+    Complete,
 }
 
 /// Answers queries from the current snapshot.
@@ -105,7 +110,7 @@ impl Responder {
             }
         };
         let outcome = self.answer(&query, client, transport, out);
-        if outcome == Outcome::Reply {
+        if matches!(outcome, Outcome::Reply | Outcome::Complete) {
             self.metrics
                 .record_query(query.qtype, out[3] & 0x0f, started.elapsed());
         }
@@ -157,7 +162,16 @@ impl Responder {
         };
         let snapshot = self.snapshot.load();
         match snapshot.lookup(query.name_key(), qtype) {
-            Lookup::Answer(answer) => answer.write(query, recursion, limit, out),
+            Lookup::Answer(answer) => {
+                answer.write(query, recursion, limit, out);
+                if recursion
+                    && answer.ends_in_cname()
+                    && !matches!(qtype, RecordType::CNAME | RecordType::ANY)
+                    && cname::leaves(out, &snapshot, qtype)
+                {
+                    return Outcome::Complete;
+                }
+            }
             Lookup::NoData(apex) => apex.write_negative(query, Rcode::NoError, recursion, out),
             Lookup::NxDomain(apex) => apex.write_negative(query, Rcode::NxDomain, recursion, out),
             Lookup::NotAuthoritative if recursion => return Outcome::Forward,

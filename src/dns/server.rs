@@ -182,6 +182,12 @@ impl DnsServer {
                 {
                     Outcome::Reply => true,
                     Outcome::Drop => false,
+                    Outcome::Complete => {
+                        let limit =
+                            forward::wire::ClientQuery::parse(query).map_or(512, |q| q.udp_limit);
+                        self.spawn_complete(out.clone(), limit, client, socket.clone(), &runtime);
+                        false
+                    }
                     Outcome::Forward if self.answer_cached(query, out) => true,
                     Outcome::Forward => {
                         self.spawn_forward(query.to_vec(), client, socket.clone(), &runtime);
@@ -210,6 +216,34 @@ impl DnsServer {
             }
             None => false,
         }
+    }
+
+    /// Completes a CNAME answer through the forwarder on the runtime, then
+    /// sends it (see [`forward::cname`]).
+    fn spawn_complete(
+        &self,
+        answer: Vec<u8>,
+        limit: usize,
+        peer: SocketAddr,
+        socket: Arc<UdpSocket>,
+        runtime: &Handle,
+    ) {
+        let Some(forwarder) = self.forwarder.clone() else {
+            let _ = socket.send_to(&answer, peer);
+            return;
+        };
+        let Ok(permit) = self.forwards.clone().try_acquire_owned() else {
+            let _ = socket.send_to(&answer, peer);
+            return;
+        };
+        self.tracker.spawn_on(
+            async move {
+                let out = forward::cname::complete(&forwarder, &answer, limit).await;
+                drop(permit);
+                let _ = socket.send_to(&out, peer);
+            },
+            runtime,
+        );
     }
 
     fn spawn_forward(
@@ -318,6 +352,13 @@ impl DnsServer {
                     out = self.forward(query, MAX_MESSAGE).await;
                     &out[..]
                 }
+                Outcome::Complete => match &self.forwarder {
+                    Some(forwarder) => {
+                        out = forward::cname::complete(forwarder, &out, MAX_MESSAGE).await;
+                        &out[..]
+                    }
+                    None => &out[..],
+                },
             };
             let mut framed = Vec::with_capacity(2 + response.len());
             framed.extend_from_slice(&(response.len() as u16).to_be_bytes());

@@ -4,6 +4,7 @@
 //! about the bytes).
 
 mod cli;
+mod cname_completion;
 mod delegation;
 mod edns;
 mod endpoints;
