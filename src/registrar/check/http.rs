@@ -119,3 +119,83 @@ fn describe(error: &reqwest::Error) -> String {
 fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A one-connection-at-a-time server answering `status` and `body`,
+    /// and reporting each request's head.
+    async fn server(
+        status: &'static str,
+        body: &'static str,
+    ) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/health", listener.local_addr().unwrap());
+        let (sender, requests) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut head = vec![0u8; 4096];
+                let n = stream.read(&mut head).await.unwrap_or(0);
+                let _ = sender.send(String::from_utf8_lossy(&head[..n]).into_owned());
+                let response = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            }
+        });
+        (url, requests)
+    }
+
+    #[tokio::test]
+    async fn the_host_header_and_the_expected_body_are_checked() {
+        let (url, mut requests) = server("200 OK", "status: ok").await;
+        let timeout = Duration::from_secs(2);
+        let check = HttpCheck::new(
+            &url,
+            Some("ok".into()),
+            Some("web.internal".into()),
+            timeout,
+        )
+        .unwrap();
+        assert_eq!(check.get().await, Ok(()));
+        let head = requests.recv().await.unwrap().to_ascii_lowercase();
+        assert!(head.contains("host: web.internal\r\n"), "{head}");
+        let wrong_body = HttpCheck::new(&url, Some("ready".into()), None, timeout).unwrap();
+        let failed = wrong_body.get().await.unwrap_err();
+        assert!(failed.contains("without \"ready\""), "{failed}");
+    }
+
+    #[tokio::test]
+    async fn redirects_pass_and_errors_fail() {
+        let timeout = Duration::from_secs(2);
+        let (redirect, _) = server("302 Found", "").await;
+        assert_eq!(
+            HttpCheck::new(&redirect, None, None, timeout)
+                .unwrap()
+                .get()
+                .await,
+            Ok(())
+        );
+        let (broken, _) = server("500 Internal Server Error", "").await;
+        let failed = HttpCheck::new(&broken, None, None, timeout)
+            .unwrap()
+            .get()
+            .await
+            .unwrap_err();
+        assert!(failed.contains("500"), "{failed}");
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}/", listener.local_addr().unwrap())
+        };
+        let refused = HttpCheck::new(&closed, None, None, timeout)
+            .unwrap()
+            .get()
+            .await
+            .unwrap_err();
+        assert!(refused.to_lowercase().contains("refused"), "{refused}");
+    }
+}
