@@ -1,0 +1,129 @@
+//! Merging and checking the registrar's settings.
+
+use super::*;
+use crate::registrar::Format;
+use crate::registrar::check::CheckSpec;
+use crate::registrar::health::Thresholds;
+
+fn auto() -> Result<IpAddr, String> {
+    Ok("10.0.0.5".parse().unwrap())
+}
+
+fn flags(extra: &[&str]) -> RegistrarArgs {
+    use clap::Parser;
+    let mut argv = vec![
+        "disco",
+        "registrar",
+        "--registry",
+        "etcd://127.0.0.1:2379/disco",
+    ];
+    argv.extend(extra);
+    match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+        crate::cli::Command::Registrar(args) => args,
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn flags_make_one_service_with_the_defaults() {
+    let config = RegistrarConfig::from_args(
+        flags(&["--service", "Web", "--port", "8080", "--tag", "v2"]),
+        &auto,
+    )
+    .unwrap();
+    let service = &config.services[0];
+    assert_eq!(service.registration.service.as_str(), "web");
+    assert_eq!(
+        service.registration.address,
+        "10.0.0.5".parse::<IpAddr>().unwrap()
+    );
+    assert!(service.registration.id.as_str().ends_with("-8080"));
+    assert_eq!(
+        service.checks,
+        [CheckSpec::Tcp {
+            target: "10.0.0.5:8080".into()
+        }]
+    );
+    assert_eq!(
+        (service.interval, service.timeout),
+        (DEFAULT_INTERVAL, DEFAULT_TIMEOUT)
+    );
+    assert_eq!(service.thresholds, Thresholds { rise: 2, fall: 3 });
+    assert_eq!(service.target.ttl, DEFAULT_TTL);
+    assert_eq!(service.target.registry.path, "/disco");
+    assert_eq!(config.drain, Duration::ZERO);
+}
+
+#[test]
+fn a_service_in_the_file_wins_over_flags_which_win_over_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.toml");
+    std::fs::write(
+        &path,
+        r#"
+[registrar]
+interval = "5s"
+rise = 4
+fall = 4
+[[registrar.service]]
+service = "a"
+port = 1
+address = "fd00::1"
+[[registrar.service]]
+service = "b"
+port = 2
+address = "10.0.0.2"
+fall = 7
+checks = [{ url = "http://10.0.0.2:2/h", body = "ok", host = "b.internal" }]
+"#,
+    )
+    .unwrap();
+    let path_text = path.to_str().unwrap();
+    let config =
+        RegistrarConfig::from_args(flags(&["--config", path_text, "--rise", "3"]), &auto).unwrap();
+    let [a, b] = &config.services[..] else {
+        panic!("two services")
+    };
+    assert_eq!(a.interval, Duration::from_secs(5));
+    assert_eq!(a.thresholds, Thresholds { rise: 3, fall: 4 });
+    assert_eq!(b.thresholds, Thresholds { rise: 3, fall: 7 });
+    assert_eq!(
+        a.checks,
+        [CheckSpec::Tcp {
+            target: "[fd00::1]:1".into()
+        }]
+    );
+    assert_eq!(
+        b.checks,
+        [CheckSpec::Http {
+            url: "http://10.0.0.2:2/h".into(),
+            body: Some("ok".into()),
+            host: Some("b.internal".into())
+        }]
+    );
+}
+
+#[test]
+fn the_scheme_of_a_reader_sets_the_format() {
+    let mut args = flags(&["--service", "web", "--port", "80"]);
+    args.registry = Some("skydns+etcd://127.0.0.1:2379".into());
+    let config = RegistrarConfig::from_args(args, &auto).unwrap();
+    let target = &config.services[0].target;
+    assert_eq!(
+        (target.format, target.registry.scheme.as_str()),
+        (Format::SkyDns, "etcd")
+    );
+    assert_eq!(target.registry.path, "/skydns");
+}
+
+#[test]
+fn without_an_address_auto_cannot_find_it_says_what_to_do() {
+    let none = || Err("no default route".to_owned());
+    let error = RegistrarConfig::from_args(flags(&["--service", "web", "--port", "80"]), &none)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("--address") && error.contains("no default route"),
+        "{error}"
+    );
+}
