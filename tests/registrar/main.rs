@@ -18,6 +18,7 @@ mod cluster;
 mod support;
 
 mod bad_input;
+mod docker;
 mod formats;
 mod harness;
 mod lifecycle;
