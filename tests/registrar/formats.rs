@@ -5,7 +5,7 @@
 use hickory_proto::rr::RecordType;
 
 use crate::cluster::Etcd;
-use crate::harness::{FAST, Registrar, TestService, until_answered, until_gone};
+use crate::harness::{FAST, Registrar, TestService, until_answered, until_gone, web_registrar};
 use crate::support::{Disco, srv};
 
 #[tokio::test]
@@ -14,20 +14,7 @@ async fn skydns_keys_are_answered_by_the_skydns_reader() {
     let disco = Disco::start(&[etcd.url("skydns+etcd", "/skydns")]).await;
     let mut web = TestService::start().await;
     let (registry, port) = (etcd.url("etcd", "/skydns"), web.port());
-    let mut args = vec![
-        "--registry",
-        &registry,
-        "--format",
-        "skydns",
-        "--service",
-        "web",
-        "--instance",
-        "web-1",
-        "--port",
-        &port,
-    ];
-    args.extend(FAST);
-    let _registrar = Registrar::start(&args);
+    let _registrar = web_registrar(&registry, &port, &["--format", "skydns"]);
     until_answered(&disco, "web.disco.internal.").await;
     let message = disco.query("web.disco.internal.", RecordType::SRV).await;
     assert_eq!(

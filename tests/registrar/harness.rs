@@ -33,6 +33,24 @@ pub const FAST: [&str; 10] = [
     "127.0.0.1",
 ];
 
+/// Starts a registrar of `web`/`web-1` at 127.0.0.1:`port` publishing to
+/// `registry`, with the [`FAST`] flags and `extra`.
+pub fn web_registrar(registry: &str, port: &str, extra: &[&str]) -> Registrar {
+    let mut args = vec![
+        "--registry",
+        registry,
+        "--service",
+        "web",
+        "--instance",
+        "web-1",
+        "--port",
+        port,
+    ];
+    args.extend(FAST);
+    args.extend(extra);
+    Registrar::start(&args)
+}
+
 /// A running `disco registrar`.
 pub struct Registrar {
     child: Option<Child>,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use crate::cluster::Etcd;
-use crate::harness::{FAST, Registrar, TestService, answered, until_answered, until_gone};
+use crate::harness::{Registrar, TestService, answered, until_answered, until_gone, web_registrar};
 use crate::support::Disco;
 
 const NAME: &str = "web-1.web.disco.internal.";
@@ -20,25 +20,9 @@ async fn setup(extra: &[&str]) -> (Etcd, Disco, TestService, Registrar) {
     let disco = Disco::start(std::slice::from_ref(&registry)).await;
     let web = TestService::start().await;
     let (port, url) = (web.port(), web.url());
-    let mut args = vec![
-        "--registry",
-        &registry,
-        "--service",
-        "web",
-        "--instance",
-        "web-1",
-        "--port",
-        &port,
-        "--check",
-        &url,
-        "--http-body",
-        "ok",
-        "--check",
-        "tcp",
-    ];
-    args.extend(FAST);
-    args.extend(extra);
-    let registrar = Registrar::start(&args);
+    let mut flags = vec!["--check", &url, "--http-body", "ok", "--check", "tcp"];
+    flags.extend(extra);
+    let registrar = web_registrar(&registry, &port, &flags);
     (etcd, disco, web, registrar)
 }
 

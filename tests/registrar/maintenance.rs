@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::cluster::Etcd;
-use crate::harness::{FAST, Registrar, TestService, answered, until_answered, until_gone};
+use crate::harness::{TestService, answered, until_answered, until_gone, web_registrar};
 use crate::support::Disco;
 
 const NAME: &str = "web-1.web.disco.internal.";
@@ -18,20 +18,8 @@ async fn withdrawn_while_the_file_exists_even_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("maintenance");
     let (port, file_arg) = (web.port(), file.display().to_string());
-    let mut args = vec![
-        "--registry",
-        &registry,
-        "--service",
-        "web",
-        "--instance",
-        "web-1",
-        "--port",
-        &port,
-        "--maintenance-file",
-        &file_arg,
-    ];
-    args.extend(FAST);
-    let registrar = Registrar::start(&args);
+    let flags = ["--maintenance-file", file_arg.as_str()];
+    let registrar = web_registrar(&registry, &port, &flags);
     until_answered(&disco, NAME).await;
 
     std::fs::write(&file, "").unwrap();
@@ -39,7 +27,7 @@ async fn withdrawn_while_the_file_exists_even_across_a_restart() {
     drop(registrar);
 
     // Restarted during maintenance: healthy, but never published.
-    let registrar = Registrar::start(&args);
+    let registrar = web_registrar(&registry, &port, &flags);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
         !answered(&disco, NAME).await,

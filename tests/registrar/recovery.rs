@@ -7,7 +7,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use crate::cluster::Etcd;
-use crate::harness::{FAST, Registrar, TestService, until_answered, until_gone};
+use crate::harness::{Registrar, TestService, until_answered, until_gone, web_registrar};
 use crate::support::{CONVERGE, Disco, eventually, key};
 
 const NAME: &str = "web-1.web.disco.internal.";
@@ -15,22 +15,7 @@ const NAME: &str = "web-1.web.disco.internal.";
 async fn setup(etcd: &Etcd, disco: &Disco, web: &TestService, ttl: &str) -> Registrar {
     let registry = etcd.url("etcd", "/disco");
     let port = web.port();
-    let mut args = vec![
-        "--registry",
-        &registry,
-        "--service",
-        "web",
-        "--instance",
-        "web-1",
-        "--port",
-        &port,
-        "--ttl",
-        ttl,
-        "--http-listen",
-        "127.0.0.1:0",
-    ];
-    args.extend(FAST);
-    let registrar = Registrar::start(&args);
+    let registrar = web_registrar(&registry, &port, &["--ttl", ttl]);
     until_answered(disco, NAME).await;
     registrar
 }

@@ -84,7 +84,7 @@ impl Shared {
 }
 
 /// The `[registrar]` table. serde cannot refuse unknown keys of a table it
-/// also flattens, so the shared keys are refused by hand (`KNOWN_KEYS`).
+/// also flattens, so unknown keys are refused by hand (`REGISTRAR_KEYS`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub(super) struct FileRegistrar {
@@ -99,17 +99,9 @@ pub(super) struct FileRegistrar {
     pub(super) shared: Shared,
 }
 
-/// The keys of a `[[registrar.service]]` entry (serde cannot refuse the
-/// unknown ones itself: the shared keys are flattened in).
-pub(super) const SERVICE_KEYS: [&str; 18] = [
-    "service",
-    "port",
-    "instance",
-    "address",
-    "port-name",
-    "tags",
-    "meta",
-    "checks",
+/// The keys of [`Shared`], which both tables take. serde cannot refuse
+/// unknown keys beside a flattened struct, so they are checked by hand.
+const SHARED_KEYS: [&str; 10] = [
     "registry",
     "interval",
     "timeout",
@@ -122,23 +114,26 @@ pub(super) const SERVICE_KEYS: [&str; 18] = [
     "http-host",
 ];
 
-pub(super) const KNOWN_KEYS: [&str; 16] = [
+/// The other keys of a `[[registrar.service]]` entry.
+const SERVICE_KEYS: [&str; 8] = [
+    "service",
+    "port",
+    "instance",
+    "address",
+    "port-name",
+    "tags",
+    "meta",
+    "checks",
+];
+
+/// The other keys of the `[registrar]` table.
+const REGISTRAR_KEYS: [&str; 6] = [
     "service",
     "maintenance-file",
     "drain",
     "http-listen",
     "log-format",
     "log-level",
-    "registry",
-    "interval",
-    "timeout",
-    "rise",
-    "fall",
-    "ttl",
-    "format",
-    "domain",
-    "http-body",
-    "http-host",
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -162,7 +157,7 @@ pub(super) fn read_file(
 ) -> Result<(FileRegistrar, Vec<Settings>), RegistrarConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| file_error(path, e))?;
     let file: ConfigFile = toml::from_str(&text).map_err(|e| file_error(path, e))?;
-    refuse_unknown_keys(path, "[registrar]", &file.registrar, &KNOWN_KEYS)?;
+    refuse_unknown_keys(path, "[registrar]", &file.registrar, &REGISTRAR_KEYS)?;
     let registrar: FileRegistrar = toml::Value::Table(file.registrar)
         .try_into()
         .map_err(|e| file_error(path, format!("[registrar]: {e}")))?;
@@ -190,6 +185,7 @@ pub(super) fn refuse_unknown_keys(
     table: &toml::Table,
     known: &[&str],
 ) -> Result<(), RegistrarConfigError> {
+    let known: Vec<&str> = known.iter().chain(&SHARED_KEYS).copied().collect();
     match table.keys().find(|k| !known.contains(&k.as_str())) {
         Some(key) => Err(file_error(
             path,
