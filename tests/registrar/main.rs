@@ -17,6 +17,7 @@ mod cluster;
 #[path = "../etcd/support.rs"]
 mod support;
 
+mod address;
 mod bad_input;
 mod docker;
 mod formats;
