@@ -95,6 +95,10 @@ pub struct ServeArgs {
     #[arg(long, env = "DISCO_HTTP_LISTEN", value_name = "ADDR")]
     pub http_listen: Option<String>,
 
+    /// At most N answer records per UDP response, without TC, for clients that never retry over TCP [default: as many as fit].
+    #[arg(long, env = "DISCO_UDP_ANSWER_LIMIT", value_name = "N")]
+    pub udp_answer_limit: Option<usize>,
+
     /// UDP sockets per listen address, each served by its own task [default: one per core].
     #[arg(long, env = "DISCO_UDP_SOCKETS", value_name = "N")]
     pub udp_sockets: Option<usize>,

@@ -275,6 +275,8 @@ pub struct ServeConfig {
     pub http_listen: Option<SocketAddr>,
     /// UDP sockets per listen address.
     pub udp_sockets: usize,
+    /// At most this many answer records per UDP response.
+    pub udp_answer_limit: Option<usize>,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter.
@@ -304,6 +306,7 @@ struct FileSettings {
     ttl: Option<toml::Value>,
     http_listen: Option<String>,
     udp_sockets: Option<usize>,
+    udp_answer_limit: Option<usize>,
     log_format: Option<LogFormat>,
     log_level: Option<String>,
     etcd_ca: Option<PathBuf>,
@@ -435,6 +438,10 @@ impl ServeConfig {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
+        let udp_answer_limit = args.udp_answer_limit.or(file.udp_answer_limit);
+        if udp_answer_limit == Some(0) {
+            return Err(invalid("udp-answer-limit", "0", "must be at least 1"));
+        }
         let log_level = args
             .log_level
             .or(file.log_level)
@@ -455,6 +462,7 @@ impl ServeConfig {
             ttl,
             http_listen,
             udp_sockets,
+            udp_answer_limit,
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             log_level,
         })

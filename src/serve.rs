@@ -170,12 +170,15 @@ pub async fn start(
     };
     let forwarder = (!config.upstreams.is_empty())
         .then(|| Arc::new(Forwarder::new(config.upstreams.clone(), settings)));
-    let responder = Arc::new(Responder::new(
-        live,
-        RecursionAcl::new(config.allow_recursion.clone()),
-        forwarder.is_some(),
-        metrics.clone(),
-    ));
+    let responder = Arc::new(
+        Responder::new(
+            live,
+            RecursionAcl::new(config.allow_recursion.clone()),
+            forwarder.is_some(),
+            metrics.clone(),
+        )
+        .with_udp_answer_limit(config.udp_answer_limit),
+    );
     let dns = DnsServer::new(responder, forwarder, shutdown.clone(), tracker.clone());
     for (sockets, &addr) in bound.into_iter().zip(&config.listen) {
         dns.spawn(sockets)

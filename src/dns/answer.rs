@@ -10,6 +10,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
 use super::packet::{OPT_RECORD_LEN, Query, Rcode, push_opt, response_flags};
+use super::rotation::{Layout, POINTER_REACH, Rotated, Rotation};
 use super::snapshot::name_key;
 
 type ProtoResult<T> = Result<T, ProtoError>;
@@ -36,6 +37,8 @@ pub struct WireAnswer {
     /// (a lone CNAME answers every type), a chain whose end disco does not
     /// have, which the forwarder may complete (`forward::cname`).
     ends_in_cname: bool,
+    /// How an SRV answer is rotated per response, when it can be.
+    rotation: Option<Rotation>,
 }
 
 /// The sections of an answer, as hickory records.
@@ -105,6 +108,13 @@ impl WireAnswer {
         }
         let ends_in_cname =
             (sections.answers.last()).is_some_and(|r| r.record_type() == RecordType::CNAME);
+        let layout = Layout {
+            question_end,
+            record_ends: &record_ends,
+            answers: counts[0] as usize,
+            authorities: counts[1] as usize,
+        };
+        let rotation = Rotation::plan(&bytes, layout, sections);
         WireAnswer {
             bytes: bytes.into_boxed_slice(),
             question_end,
@@ -113,6 +123,16 @@ impl WireAnswer {
             authorities: counts[1],
             shuffle_stride,
             ends_in_cname,
+            rotation,
+        }
+    }
+
+    fn layout(&self) -> Layout<'_> {
+        Layout {
+            question_end: self.question_end,
+            record_ends: &self.record_ends,
+            answers: self.answers as usize,
+            authorities: self.authorities as usize,
         }
     }
 
@@ -138,20 +158,34 @@ impl WireAnswer {
         self.ends_in_cname
     }
 
+    /// Its length on the wire, as encoded.
+    pub fn wire_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether its records are rotated per response (SRV sets).
+    pub fn rotates(&self) -> bool {
+        self.rotation.is_some()
+    }
+
     /// Number of records in the answer section.
     pub fn answer_count(&self) -> usize {
         self.answers as usize
     }
 
-    /// Writes the response to `query` into `out`, at most `limit` bytes:
-    /// additional records that do not fit are dropped (RFC 2181 §9); when the
-    /// answer itself does not fit, as many answer records as fit are sent
-    /// with TC set, so the client retries over TCP.
+    /// Writes the response to `query` into `out`, at most `limit` bytes
+    /// and `max_answers` answer records: A and AAAA records shuffled, SRV
+    /// records rotated. Additional records that do not fit are dropped (RFC
+    /// 2181 §9); when the answer itself does not fit, as many answer records
+    /// as fit are sent with TC set, so the client retries over TCP. Answers
+    /// past `max_answers` are left out without TC, with their additional
+    /// records (`--udp-answer-limit`).
     pub fn write(
         &self,
         query: &Query<'_>,
         recursion_available: bool,
         limit: usize,
+        max_answers: usize,
         out: &mut Vec<u8>,
     ) {
         out.clear();
@@ -182,43 +216,78 @@ impl WireAnswer {
                 self.shuffle_stride,
             );
         }
-        if out.len() > room {
-            self.cut(out, room);
+        let mut rotated = Rotated::default();
+        if let Some(rotation) = &self.rotation
+            && (room <= POINTER_REACH || self.bytes.len() <= POINTER_REACH)
+        {
+            let first = fast_random(self.answers as usize);
+            rotated = rotation.rotate(self.layout(), first, out);
+        }
+        if out.len() > room || self.answers as usize > max_answers {
+            self.cut(out, room, max_answers, rotated);
         }
         if let Some(edns) = query.edns {
             push_opt(out, edns.reply());
         }
     }
 
-    /// Drops records from the end until the message fits in `room`.
-    fn cut(&self, out: &mut Vec<u8>, room: usize) {
-        let fitting = self
-            .record_ends
-            .partition_point(|&end| end as usize <= room);
-        let complete = self.answers as usize + self.authorities as usize;
-        let (answers, authorities, additionals, truncated) = if fitting >= complete {
-            (
-                self.answers,
-                self.authorities,
-                (fitting - complete) as u16,
-                false,
-            )
-        } else {
-            (fitting.min(self.answers as usize) as u16, 0, 0, true)
-        };
-        let kept = answers as usize + authorities as usize + additionals as usize;
-        let end = if kept == 0 {
-            self.question_end
-        } else {
-            self.record_ends[kept - 1] as usize
-        };
-        out.truncate(end);
-        if truncated {
-            out[2] |= 0x02;
+    /// Keeps the records that fit in `room`, at most `max_answers` answer
+    /// records, in the order `rotated` left them.
+    fn cut(&self, out: &mut Vec<u8>, room: usize, max_answers: usize, rotated: Rotated) {
+        let layout = self.layout();
+        let (answers, authorities) = (layout.answers, layout.authorities);
+        let additionals = layout.additionals();
+        let wanted = answers.min(max_answers);
+        let mut end = self.question_end;
+        let mut kept = 0;
+        while kept < wanted {
+            let len = layout.len((rotated.answer + kept) % answers);
+            if end + len > room {
+                break;
+            }
+            end += len;
+            kept += 1;
         }
-        out[6..8].copy_from_slice(&answers.to_be_bytes());
-        out[8..10].copy_from_slice(&authorities.to_be_bytes());
-        out[10..12].copy_from_slice(&additionals.to_be_bytes());
+        let authority_len = layout.start(answers + authorities) - layout.start(answers);
+        let limited = kept < answers;
+        if kept < wanted || (!limited && end + authority_len > room) {
+            out.truncate(end);
+            out[2] |= 0x02; // TC
+            self.set_counts(out, [kept, 0, 0]);
+            return;
+        }
+        let mut counts = [kept, authorities, 0];
+        if limited {
+            // Left out by `max_answers`: the other answers, and the
+            // authority records, which may name them.
+            out.drain(end..layout.start(answers + authorities));
+            counts[1] = 0;
+        } else {
+            end += authority_len;
+        }
+        // The additional records of the answers kept come first.
+        let candidates = match &self.rotation {
+            _ if !limited => additionals,
+            Some(rotation) => rotation.additionals_of(rotated, kept, answers),
+            None => 0,
+        };
+        let first_additional = layout.first_additional();
+        while counts[2] < candidates {
+            let len = layout.len(first_additional + (rotated.additional + counts[2]) % additionals);
+            if end + len > room {
+                break;
+            }
+            end += len;
+            counts[2] += 1;
+        }
+        out.truncate(end);
+        self.set_counts(out, counts);
+    }
+
+    fn set_counts(&self, out: &mut [u8], counts: [usize; 3]) {
+        for (i, count) in counts.into_iter().enumerate() {
+            out[6 + 2 * i..8 + 2 * i].copy_from_slice(&(count as u16).to_be_bytes());
+        }
     }
 }
 

@@ -52,6 +52,8 @@ pub struct Responder {
     acl: RecursionAcl,
     can_forward: bool,
     metrics: Arc<Metrics>,
+    /// At most this many answer records per UDP response.
+    udp_answer_limit: usize,
 }
 
 impl Responder {
@@ -68,7 +70,15 @@ impl Responder {
             acl,
             can_forward,
             metrics,
+            udp_answer_limit: usize::MAX,
         }
+    }
+
+    /// Sends at most `limit` answer records per UDP response (`None`: as
+    /// many as fit), for clients that ignore TC and never retry over TCP.
+    pub fn with_udp_answer_limit(mut self, limit: Option<usize>) -> Self {
+        self.udp_answer_limit = limit.unwrap_or(usize::MAX);
+        self
     }
 
     /// The metrics this responder records into.
@@ -156,14 +166,14 @@ impl Responder {
             _ => {}
         }
         let recursion = self.may_recurse(client);
-        let limit = match transport {
-            Transport::Udp => query.udp_limit(),
-            Transport::Tcp => MAX_MESSAGE,
+        let (limit, max_answers) = match transport {
+            Transport::Udp => (query.udp_limit(), self.udp_answer_limit),
+            Transport::Tcp => (MAX_MESSAGE, usize::MAX),
         };
         let snapshot = self.snapshot.load();
         match snapshot.lookup(query.name_key(), qtype) {
             Lookup::Answer(answer) => {
-                answer.write(query, recursion, limit, out);
+                answer.write(query, recursion, limit, max_answers, out);
                 if recursion
                     && answer.ends_in_cname()
                     && !matches!(qtype, RecordType::CNAME | RecordType::ANY)

@@ -1,7 +1,8 @@
 //! Everything DNS: the only module that uses hickory's types.
 //!
 //! - [`packet`]: reading queries and writing headers by hand (the query path).
-//! - [`answer`]: answers encoded once with hickory, patched per response.
+//! - [`answer`]: answers encoded once with hickory, patched per response
+//!   (A and AAAA shuffled, SRV rotated on the wire: `rotation`).
 //! - [`records`]: pure record building from the registry model.
 //! - [`snapshot`]: the immutable index the query path reads.
 //! - [`zonefile`]: static records from `*.zone` files.
@@ -14,6 +15,7 @@ pub mod forward;
 pub mod handler;
 pub mod packet;
 pub mod records;
+mod rotation;
 pub mod server;
 pub mod snapshot;
 pub mod udp_batch;

@@ -183,6 +183,8 @@ fn bad_flag_values_exit_64_naming_the_flag() {
         ("--log-level", "[[[", "[[["),
         ("--ns-address", "ns.example", "ns.example"),
         ("--ns-address", "0.0.0.0", "wildcard"),
+        ("--udp-answer-limit", "0", "at least 1"),
+        ("--udp-answer-limit", "all", "all"),
     ];
     for &(flag, value, needle) in cases {
         let mut command = serve(dir.path(), &[flag]);
@@ -327,6 +329,7 @@ fn help_lists_every_serve_flag_and_exits_0() {
         "--upstream",
         "--allow-recursion",
         "--ns-address",
+        "--udp-answer-limit",
         "--ttl",
         "--http-listen",
         "--log-format",

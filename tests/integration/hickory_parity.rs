@@ -344,14 +344,15 @@ fn normalise(
     mut hickory: Wire,
 ) -> Result<(Wire, Wire), String> {
     // disco shuffles A and AAAA RRsets per response (DESIGN §2) by swapping
-    // their records, each a fixed-size chunk; hickory sends them in zone
-    // order. Such an answer is compared as a multiset of records.
+    // their records, each a fixed-size chunk, and rotates SRV sets; hickory
+    // sends them in zone order. Such an answer is compared as a multiset of
+    // records.
     for wire in [&mut disco, &mut hickory] {
         let answers = &mut wire.sections[ANSWER];
+        let types = || answers.iter().map(|r| rtype_of(r));
         if answers.len() > 1
-            && answers
-                .iter()
-                .all(|r| matches!(rtype_of(r), RecordType::A | RecordType::AAAA))
+            && (types().all(|t| matches!(t, RecordType::A | RecordType::AAAA))
+                || types().all(|t| t == RecordType::SRV))
         {
             answers.sort();
         }

@@ -92,3 +92,95 @@ async fn rfc2181_section9_additional_records_are_dropped_before_answers() {
     assert!(message.additionals.len() < 20);
     assert!(bytes.len() <= 1232);
 }
+
+/// A service of `n` instances, each with a port: its SRV set passes 512
+/// bytes from about ten instances on.
+fn service_of(n: usize) -> Vec<disco::model::Instance> {
+    (0..n)
+        .map(|i| {
+            let json = format!(r#"{{"address":"10.0.1.{i}","port":8080}}"#);
+            instance("web", &format!("web-{i}"), &json)
+        })
+        .collect()
+}
+
+/// The SRV targets of an answer, as instance ids.
+fn srv_ids(message: &Message) -> Vec<String> {
+    (message.answers.iter())
+        .map(|r| match &r.data {
+            hickory_proto::rr::RData::SRV(srv) => {
+                let target = srv.target.to_lowercase().to_ascii();
+                target.split('.').next().unwrap().to_owned()
+            }
+            other => panic!("not SRV: {other}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn truncated_srv_answers_leave_out_different_instances_and_every_one_appears() {
+    // HAProxy's resolver ignores TC: with a fixed order, the instances past
+    // the first UDP answer were never routed to.
+    let server = TestServer::start(service_of(30)).await;
+    let mut left_out = std::collections::BTreeSet::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..200 {
+        let bytes = server
+            .raw(&query_message("web.disco.internal.", RecordType::SRV, None))
+            .await
+            .unwrap();
+        let message = Message::from_vec(&bytes).unwrap();
+        assert!(message.metadata.truncation && bytes.len() <= 512);
+        let ids = srv_ids(&message);
+        assert!(ids.len() > 5 && ids.len() < 30, "{ids:?}");
+        let mut missing: Vec<String> = (0..30)
+            .map(|i| format!("web-{i}"))
+            .filter(|id| !ids.contains(id))
+            .collect();
+        missing.sort();
+        left_out.insert(missing);
+        seen.extend(ids);
+    }
+    assert_eq!(
+        seen.len(),
+        30,
+        "every instance is answered sometimes: {seen:?}"
+    );
+    assert!(
+        left_out.len() > 10,
+        "{} different sets left out",
+        left_out.len()
+    );
+}
+
+#[tokio::test]
+async fn udp_answer_limit_sends_that_many_answers_with_their_addresses_and_no_tc() {
+    let server = TestServer::start_with(service_of(30), &[], |args| {
+        args.udp_answer_limit = Some(4);
+    })
+    .await;
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..100 {
+        let message = server.udp("web.disco.internal.", RecordType::SRV).await;
+        assert!(!message.metadata.truncation);
+        let ids = srv_ids(&message);
+        assert_eq!(ids.len(), 4);
+        // The additional section holds the addresses of these four.
+        let owners: Vec<String> = (message.additionals.iter())
+            .filter(|r| r.record_type() == RecordType::A)
+            .map(|r| r.name.to_lowercase().to_ascii())
+            .collect();
+        let targets: Vec<String> = ids
+            .iter()
+            .map(|id| format!("{id}.web.disco.internal."))
+            .collect();
+        assert_eq!(owners, targets);
+        seen.extend(ids);
+        let a = server.udp("web.disco.internal.", RecordType::A).await;
+        assert_eq!(a.answers.len(), 4);
+    }
+    assert_eq!(seen.len(), 30);
+    // TCP is not limited.
+    let tcp = server.tcp("web.disco.internal.", RecordType::SRV).await;
+    assert_eq!(tcp.answers.len(), 30);
+}
