@@ -265,7 +265,7 @@ fn skip_record(packet: &[u8], at: usize) -> Option<(usize, u16, usize)> {
 }
 
 /// Skips a name starting at `at`; the offset after it.
-fn skip_name(packet: &[u8], at: usize) -> Option<usize> {
+pub(crate) fn skip_name(packet: &[u8], at: usize) -> Option<usize> {
     let start = at;
     let mut at = at;
     loop {

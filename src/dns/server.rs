@@ -208,8 +208,7 @@ impl DnsServer {
         let Some(forwarder) = &self.forwarder else {
             return false;
         };
-        let limit = forward::wire::ClientQuery::parse(query).map_or(512, |q| q.udp_limit);
-        match forwarder.answer_from_cache(query, limit, out) {
+        match forwarder.answer_from_cache(query, out) {
             Some(rcode) => {
                 self.responder.metrics().record_forwarded(true, rcode);
                 true

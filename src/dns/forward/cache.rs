@@ -273,13 +273,20 @@ mod tests {
         }
     }
 
+    /// A cache holding the answer to `name` stored at the instant returned,
+    /// and the query that asks for it.
+    fn holding(name: &str, negative: bool) -> (WireCache, Vec<u8>, Instant) {
+        let cache = WireCache::new(limits());
+        let (query, answer) = prepared(name, negative);
+        let now = Instant::now();
+        cache.insert(ClientQuery::parse(&query).unwrap().key(), answer, now);
+        (cache, query, now)
+    }
+
     #[test]
     fn answers_are_fresh_for_their_ttl_then_stale_for_the_window() {
-        let cache = WireCache::new(limits());
-        let (query, answer) = prepared("a.example.", false);
+        let (cache, query, now) = holding("a.example.", false);
         let client = ClientQuery::parse(&query).unwrap();
-        let now = Instant::now();
-        cache.insert(client.key(), answer, now);
         let mut out = Vec::new();
         let at = |secs| now + Duration::from_secs(secs);
         assert_eq!(
@@ -302,11 +309,8 @@ mod tests {
 
     #[test]
     fn negative_answers_live_for_the_soa_minimum() {
-        let cache = WireCache::new(limits());
-        let (query, answer) = prepared("gone.example.", true);
+        let (cache, query, now) = holding("gone.example.", true);
         let client = ClientQuery::parse(&query).unwrap();
-        let now = Instant::now();
-        cache.insert(client.key(), answer, now);
         let mut out = Vec::new();
         let at = |secs| now + Duration::from_secs(secs);
         assert_eq!(

@@ -107,12 +107,13 @@ impl Forwarder {
         self.upstreams.list()
     }
 
-    /// Answers `packet` from a live cache entry into `out`, if there is
-    /// one: synchronous, and without allocating once `out` has grown to the
-    /// answer's size. `limit` is the size the client accepts. Returns the
-    /// rcode written.
-    pub fn answer_from_cache(&self, packet: &[u8], limit: usize, out: &mut Vec<u8>) -> Option<u8> {
+    /// Answers `packet`, a query that came over UDP, from a live cache
+    /// entry into `out`, if there is one: synchronous, and without
+    /// allocating once `out` has grown to the answer's size. The client's
+    /// EDNS size (or 512) bounds the answer. Returns the rcode written.
+    pub fn answer_from_cache(&self, packet: &[u8], out: &mut Vec<u8>) -> Option<u8> {
         let client = ClientQuery::parse(packet)?;
+        let limit = client.udp_limit;
         match self
             .cache
             .write_fresh(&client, Instant::now(), limit, out)?

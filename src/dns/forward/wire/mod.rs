@@ -8,7 +8,9 @@
 //! against unbound and dnsmasq. Every read is bounds-checked; nothing an
 //! upstream or a client sends can panic here (`fuzz/` feeds both).
 
-use crate::dns::packet::{EDNS_UDP_PAYLOAD, MAX_NAME_LEN, OPT_RECORD_LEN, ReplyOpt, push_opt};
+use crate::dns::packet::{
+    EDNS_UDP_PAYLOAD, MAX_NAME_LEN, OPT_RECORD_LEN, ReplyOpt, push_opt, skip_name,
+};
 
 /// DNS header length.
 pub const HEADER_LEN: usize = 12;
@@ -325,32 +327,10 @@ impl RecordAt {
     }
 }
 
-/// Skips the record starting at `start`. Compression pointers must point
-/// backwards (RFC 1035 §4.1.4); anything else is not read.
+/// Skips the record starting at `start` (its name read as the query parser
+/// reads names: pointers only backwards).
 fn skip_record(packet: &[u8], start: usize) -> Option<RecordAt> {
-    let mut at = start;
-    loop {
-        let len = usize::from(*packet.get(at)?);
-        match len & 0xc0 {
-            0x00 if len == 0 => {
-                at += 1;
-                break;
-            }
-            0x00 => at += 1 + len,
-            0xc0 => {
-                let target = (len & 0x3f) << 8 | usize::from(*packet.get(at + 1)?);
-                if target >= start {
-                    return None;
-                }
-                at += 2;
-                break;
-            }
-            _ => return None,
-        }
-        if at - start > MAX_NAME_LEN {
-            return None;
-        }
-    }
+    let at = skip_name(packet, start)?;
     let fixed = packet.get(at..at + 10)?;
     let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
     let rdlength = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
