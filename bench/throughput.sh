@@ -121,43 +121,6 @@ client() { # workers dnsperf-args...
     fi
 }
 
-# dnsperf at saturation (with the server's CPU time over the run), then again
-# with every query's latency, then at a fixed rate.
-# Prints: qps lost cpu_percent mean_ms p99_ms
-measure() { # pid port queries seconds workers [max_qps]
-    local pid=$1 port=$2 queries=$3 seconds=$4 workers=$5 limit=${6:-}
-    local args=(-s 127.0.0.1 -p "$port" -d "$queries" -l "$seconds" -c 20 -q 100 -t 2)
-    [[ -n $limit ]] && args+=(-Q "$limit")
-    local summary ticks_before ticks_after
-    ticks_before=$(cpu_ticks "$pid")
-    summary=$(client "$workers" "${args[@]}" 2>&1)
-    ticks_after=$(cpu_ticks "$pid")
-    local qps lost cpu
-    qps=$(awk '/Queries per second/ {printf "%d", $4}' <<<"$summary")
-    lost=$(awk '/Queries lost/ {print $3}' <<<"$summary")
-    cpu=$(awk -v t=$((ticks_after - ticks_before)) -v hz="$(getconf CLK_TCK)" -v s="$seconds" \
-        'BEGIN {printf "%d", t / hz / s * 100}')
-    # Per-query latencies (-v) for the mean and p99, from a shorter run. They
-    # go to a file and are sorted afterwards: a pipe would have the sort
-    # compete with dnsperf and the server for the same cores.
-    local trace="$BENCH_SCRATCH/latencies.txt"
-    client "$workers" "${args[@]}" -l "$(((seconds + 1) / 2))" -v >"$trace" 2>/dev/null || true
-    awk '/^> / {print $NF}' "$trace" | sort -g | awk -v qps="$qps" -v lost="$lost" -v cpu="$cpu" '
-        { v[NR] = $1; sum += $1 }
-        END { if (NR == 0) { print qps, lost, cpu, "-", "-"; exit }
-              i = int(NR * 0.99); if (i < 1) i = 1
-              printf "%s %s %s %.3f %.3f\n", qps, lost, cpu, sum / NR * 1000, v[i] * 1000 }'
-    rm -f "$trace"
-}
-
-# The row with the median first field, and every row's first field.
-median_row() { # rows, one per line: qps lost cpu mean p99 half_mean half_p99
-    local sorted runs
-    sorted=$(sort -n -k1,1 <<<"$1")
-    runs=$(awk '{print $1}' <<<"$1" | paste -sd/)
-    awk -v runs="$runs" '{ row[NR] = $0 } END { print row[int((NR + 1) / 2)], runs }' <<<"$sorted"
-}
-
 run_set() {
     local set=$1 shape=${SET_SHAPE[$1]} dir="$BENCH_SCRATCH/$1"
     rm -rf "$dir" && mkdir -p "$dir"
@@ -241,15 +204,6 @@ run_split() { # set
             "$(ratio "$neg_cpu" "$pos_cpu")"
         unset split
     done
-}
-
-# a / b with two decimals, or "-" when either is unknown.
-ratio() {
-    [[ $1 =~ ^[0-9]+$ && $2 =~ ^[0-9]+$ && $2 -gt 0 ]] || {
-        echo -
-        return
-    }
-    awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'
 }
 
 echo "# Query throughput, $(nproc) cores, $(uname -r)"
