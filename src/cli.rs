@@ -137,6 +137,20 @@ pub struct ServeArgs {
     #[arg(skip)]
     pub etcd_password: Option<crate::config::Secret>,
 
+    /// File holding the ZooKeeper digest password (user from DISCO_ZK_USER); or set DISCO_ZK_PASSWORD.
+    #[arg(long, env = "DISCO_ZK_PASSWORD_FILE", value_name = "FILE")]
+    pub zk_password_file: Option<PathBuf>,
+
+    /// The ZooKeeper user. Never a flag: read from DISCO_ZK_USER when left
+    /// unset here.
+    #[arg(skip)]
+    pub zk_user: Option<String>,
+
+    /// The ZooKeeper password. Never a flag: read from DISCO_ZK_PASSWORD
+    /// (or --zk-password-file) when left unset here.
+    #[arg(skip)]
+    pub zk_password: Option<crate::config::Secret>,
+
     /// TOML file with the same settings (under [serve]); flags and env win.
     #[arg(long, env = "DISCO_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,

@@ -99,6 +99,29 @@ fn endpoint(host: &str, default_port: u16) -> Option<String> {
     Some(format!("{name}:{port}"))
 }
 
+/// Checks a ZooKeeper chroot (the URL's path after its first `/`): names
+/// separated by single slashes, none `.` or `..`, no control characters,
+/// as ZooKeeper requires of a path.
+fn zookeeper_path(path: &str) -> Result<(), String> {
+    let path = path.trim_end_matches('/');
+    if path.is_empty() {
+        return Ok(());
+    }
+    for name in path.split('/') {
+        if name.is_empty() || name == "." || name == ".." {
+            return Err(format!(
+                "the chroot /{path} is not a ZooKeeper path (empty, . or .. name); expected e.g. /disco"
+            ));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(format!(
+                "the chroot /{path} has a control character; expected e.g. /disco"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A registry URL, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryUrl {
@@ -165,6 +188,11 @@ impl RegistryUrl {
         if endpoints.is_empty() {
             return Err(invalid("registry", url, "no host given"));
         }
+        if scheme.ends_with("zk")
+            && let Err(reason) = zookeeper_path(path)
+        {
+            return Err(invalid("registry", url, reason));
+        }
         Ok(RegistryUrl {
             scheme: scheme.to_owned(),
             endpoints,
@@ -178,6 +206,11 @@ impl RegistryUrl {
             self.scheme.as_str(),
             "etcd" | "etcds" | "skydns+etcd" | "skydns+etcds"
         )
+    }
+
+    /// Whether the registry is a ZooKeeper ensemble (either format).
+    pub fn is_zookeeper(&self) -> bool {
+        matches!(self.scheme.as_str(), "zk" | "nerve+zk")
     }
 
     /// Whether the registry is reached over TLS.
@@ -245,6 +278,23 @@ impl std::fmt::Debug for EtcdSettings {
     }
 }
 
+/// How every ZooKeeper registry is reached: digest credentials, read at
+/// startup.
+#[derive(Clone, Default)]
+pub struct ZkSettings {
+    /// User name and password for the `digest` scheme.
+    pub credentials: Option<(String, Secret)>,
+}
+
+/// Says whether credentials are set, never the password.
+impl std::fmt::Debug for ZkSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZkSettings")
+            .field("user", &self.credentials.as_ref().map(|(user, _)| user))
+            .finish()
+    }
+}
+
 /// The settings of `disco serve`, validated.
 #[derive(Debug)]
 pub struct ServeConfig {
@@ -261,6 +311,8 @@ pub struct ServeConfig {
     pub registries: Vec<RegistryUrl>,
     /// TLS and credentials for the etcd registries.
     pub etcd: EtcdSettings,
+    /// Credentials for the ZooKeeper registries.
+    pub zk: ZkSettings,
     /// Upstream resolvers (empty: forwarding off, other names REFUSED).
     pub upstreams: Vec<Upstream>,
     /// Extra CA certificates (PEM, checked) for TLS and HTTPS upstreams.
@@ -313,6 +365,7 @@ struct FileSettings {
     etcd_cert: Option<PathBuf>,
     etcd_key: Option<PathBuf>,
     etcd_password_file: Option<PathBuf>,
+    zk_password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -385,6 +438,13 @@ impl ServeConfig {
             },
             &registries,
         )?;
+        let zk = zk_settings(
+            args.zk_user.or_else(|| env_value(ZK_USER_VAR)),
+            args.zk_password
+                .or_else(|| env_value(ZK_PASSWORD_VAR).map(Secret::new)),
+            args.zk_password_file.or(file.zk_password_file).as_deref(),
+            &registries,
+        )?;
         let upstream_values = pick(args.upstream, file.upstream);
         let upstreams = if upstream_values.is_empty() {
             upstreams_from_resolv_conf(Path::new("/etc/resolv.conf"), &listen)
@@ -455,6 +515,7 @@ impl ServeConfig {
             zones,
             registries,
             etcd,
+            zk,
             upstreams,
             upstream_ca,
             serve_stale,
@@ -513,6 +574,39 @@ fn ns_addresses(values: Vec<String>, listen: &[SocketAddr]) -> Result<Vec<IpAddr
 pub const ETCD_USER_VAR: &str = "DISCO_ETCD_USER";
 /// Where the etcd password is read from, unless `--etcd-password-file`.
 pub const ETCD_PASSWORD_VAR: &str = "DISCO_ETCD_PASSWORD";
+
+/// Where the ZooKeeper user is read from.
+pub const ZK_USER_VAR: &str = "DISCO_ZK_USER";
+/// Where the ZooKeeper password is read from, unless `--zk-password-file`.
+pub const ZK_PASSWORD_VAR: &str = "DISCO_ZK_PASSWORD";
+
+/// Reads the digest credentials for the ZooKeeper registries.
+fn zk_settings(
+    user: Option<String>,
+    password: Option<Secret>,
+    password_file: Option<&Path>,
+    registries: &[RegistryUrl],
+) -> Result<ZkSettings, ConfigError> {
+    let credentials = credentials(
+        Credentials {
+            user_var: ZK_USER_VAR,
+            password_var: ZK_PASSWORD_VAR,
+            password_file_flag: "zk-password-file",
+        },
+        user,
+        password,
+        password_file,
+    )?;
+    if credentials.is_some() && !registries.iter().any(RegistryUrl::is_zookeeper) {
+        return Err(ConfigError::Environment {
+            variable: ZK_USER_VAR,
+            reason:
+                "ZooKeeper credentials are set but no zk:// or nerve+zk:// registry is configured"
+                    .to_owned(),
+        });
+    }
+    Ok(ZkSettings { credentials })
+}
 
 fn env_value(variable: &str) -> Option<String> {
     std::env::var(variable).ok().filter(|v| !v.is_empty())
@@ -601,6 +695,61 @@ fn read_pem(flag: &'static str, path: &Path, kind: Pem) -> Result<Vec<u8>, Confi
     Ok(bytes)
 }
 
+/// Where one store's credentials are read from.
+struct Credentials {
+    user_var: &'static str,
+    password_var: &'static str,
+    password_file_flag: &'static str,
+}
+
+/// A user and password from the environment or a password file: both or
+/// neither, the password from one place only.
+fn credentials(
+    from: Credentials,
+    user: Option<String>,
+    password: Option<Secret>,
+    password_file: Option<&Path>,
+) -> Result<Option<(String, Secret)>, ConfigError> {
+    let password = match (password, password_file) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::Environment {
+                variable: from.password_var,
+                reason: format!("set it or --{}, not both", from.password_file_flag),
+            });
+        }
+        (Some(password), None) => Some(password),
+        (None, Some(path)) => {
+            let bytes = read_flag_file(from.password_file_flag, path)?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                invalid(
+                    from.password_file_flag,
+                    &path.display().to_string(),
+                    "the password is not UTF-8",
+                )
+            })?;
+            // Editors and `echo` end the file with a newline; it is not part
+            // of the password.
+            Some(Secret::new(text.trim_end_matches(['\n', '\r'])))
+        }
+        (None, None) => None,
+    };
+    match (user, password) {
+        (Some(user), Some(password)) => Ok(Some((user, password))),
+        (Some(_), None) => Err(ConfigError::Environment {
+            variable: from.user_var,
+            reason: format!(
+                "a user needs a password: set {} or --{}",
+                from.password_var, from.password_file_flag
+            ),
+        }),
+        (None, Some(_)) => Err(ConfigError::Environment {
+            variable: from.user_var,
+            reason: "a password is set but no user; set the user here".to_owned(),
+        }),
+        (None, None) => Ok(None),
+    }
+}
+
 /// Reads and checks the TLS files and credentials for the etcd registries.
 fn etcd_settings(
     given: EtcdSources,
@@ -658,47 +807,16 @@ fn etcd_settings(
         }
         (None, None) => None,
     };
-    let password = match (given.password, &given.password_file) {
-        (Some(_), Some(_)) => {
-            return Err(ConfigError::Environment {
-                variable: ETCD_PASSWORD_VAR,
-                reason: "set it or --etcd-password-file, not both".to_owned(),
-            });
-        }
-        (Some(password), None) => Some(password),
-        (None, Some(path)) => {
-            let bytes = read_flag_file("etcd-password-file", path)?;
-            let text = String::from_utf8(bytes).map_err(|_| {
-                invalid(
-                    "etcd-password-file",
-                    &path.display().to_string(),
-                    "the password is not UTF-8",
-                )
-            })?;
-            // Editors and `echo` end the file with a newline; it is not part
-            // of the password.
-            Some(Secret::new(text.trim_end_matches(['\n', '\r'])))
-        }
-        (None, None) => None,
-    };
-    let credentials = match (given.user, password) {
-        (Some(user), Some(password)) => Some((user, password)),
-        (Some(_), None) => {
-            return Err(ConfigError::Environment {
-                variable: ETCD_USER_VAR,
-                reason: format!(
-                    "a user needs a password: set {ETCD_PASSWORD_VAR} or --etcd-password-file"
-                ),
-            });
-        }
-        (None, Some(_)) => {
-            return Err(ConfigError::Environment {
-                variable: ETCD_USER_VAR,
-                reason: "a password is set but no user; set the user here".to_owned(),
-            });
-        }
-        (None, None) => None,
-    };
+    let credentials = credentials(
+        Credentials {
+            user_var: ETCD_USER_VAR,
+            password_var: ETCD_PASSWORD_VAR,
+            password_file_flag: "etcd-password-file",
+        },
+        given.user,
+        given.password,
+        given.password_file.as_deref(),
+    )?;
     if credentials.is_some() && !any_etcd {
         return Err(ConfigError::Environment {
             variable: ETCD_USER_VAR,
@@ -815,6 +933,25 @@ mod tests {
         ] {
             assert!(RegistryUrl::parse(bad).is_err(), "{bad} accepted");
         }
+        for bad in [
+            "zk:///disco",
+            "zk://h1:/disco",
+            "zk://h1:2181/a//b",
+            "zk://h1:2181/a/../b",
+            "nerve+zk://h1:2181/nerve/./services",
+        ] {
+            assert!(RegistryUrl::parse(bad).is_err(), "{bad} accepted");
+        }
+        assert_eq!(
+            RegistryUrl::parse("nerve+zk://h1:2181,h2/nerve/services/")
+                .unwrap()
+                .path,
+            "/nerve/services"
+        );
+        let refused = RegistryUrl::parse("zk://digest:s3cret@h1:2181/x")
+            .unwrap_err()
+            .to_string();
+        assert!(!refused.contains("s3cret"), "{refused}");
         let refused = RegistryUrl::parse("etcd://user:s3cret@h1:2379/x")
             .unwrap_err()
             .to_string();

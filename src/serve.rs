@@ -79,7 +79,7 @@ fn backends_for(config: &ServeConfig) -> Result<Vec<Arc<dyn Backend>>, ConfigErr
     config
         .registries
         .iter()
-        .map(|url| crate::backend::for_url(url, &config.etcd))
+        .map(|url| crate::backend::for_url(url, &config.etcd, &config.zk))
         .collect()
 }
 

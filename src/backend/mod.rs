@@ -1,20 +1,31 @@
 //! The store backends: each watches one kind of store and reports through
 //! the [`crate::registry`] contract. A backend's store types stay inside its
-//! module; nothing outside `backend::etcd` sees an etcd type.
+//! module; nothing outside `backend::etcd` sees an etcd type, nothing
+//! outside `backend::zookeeper` a ZooKeeper one. What they share (retry
+//! delays, bounded logging of skipped entries) sits here.
 
 pub(crate) mod backoff;
 pub mod etcd;
+pub(crate) mod skips;
+pub mod zookeeper;
 
 use std::sync::Arc;
 
-use crate::config::{ConfigError, EtcdSettings, RegistryUrl};
+use crate::config::{ConfigError, EtcdSettings, RegistryUrl, ZkSettings};
 use crate::registrar::{Format, Publisher, Target};
 use crate::registry::Backend;
 
 /// The backend for one `--registry` URL.
-pub fn for_url(url: &RegistryUrl, etcd: &EtcdSettings) -> Result<Arc<dyn Backend>, ConfigError> {
+pub fn for_url(
+    url: &RegistryUrl,
+    etcd: &EtcdSettings,
+    zk: &ZkSettings,
+) -> Result<Arc<dyn Backend>, ConfigError> {
     if url.is_etcd() {
         return Ok(Arc::new(etcd::EtcdBackend::new(url, etcd)?));
+    }
+    if url.is_zookeeper() {
+        return Ok(Arc::new(zookeeper::ZkBackend::new(url, zk)?));
     }
     Err(ConfigError::Invalid {
         flag: "registry",

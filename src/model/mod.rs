@@ -5,6 +5,7 @@
 mod meta;
 mod name;
 mod native;
+mod nerve;
 mod skydns;
 mod small_map;
 
@@ -13,6 +14,7 @@ use std::net::IpAddr;
 pub use meta::Meta;
 pub use name::{InstanceId, NameError, ServiceName};
 pub use native::{NativeError, native_value, parse_native};
+pub use nerve::{NerveError, NerveName, nerve_json, nerve_name, parse_nerve};
 pub use skydns::{SkyEntry, SkyError, parse_skydns, skydns_key, skydns_name, skydns_value};
 pub use small_map::SmallMap;
 

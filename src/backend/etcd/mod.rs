@@ -14,15 +14,15 @@
 //! - `listing`: the paged range read at one revision.
 //! - `watch`: the listing-and-watch loop, resyncs, staleness.
 //! - `leases`: granted lease TTLs for SkyDNS entries.
-//! - `skips`: bounded logging of skipped keys.
 //! - [`publish`]: the other direction, what `disco registrar` writes.
+//! - [`crate::backend`]'s `skips` and `backoff`: bounded logging of skipped
+//!   keys; retry delays (shared with ZooKeeper).
 
 mod connect;
 mod keys;
 mod leases;
 mod listing;
 pub mod publish;
-mod skips;
 mod watch;
 
 use std::future::Future;

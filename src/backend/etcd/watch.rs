@@ -11,8 +11,8 @@ use super::connect::{MAX_RESPONSE, REQUEST_TIMEOUT, describe};
 use super::keys::{Entry, Layout, Skip};
 use super::leases::LeaseTtls;
 use super::listing::{self, ListError, Listed};
-use super::skips::SkipLog;
 use crate::backend::backoff::Backoff;
+use crate::backend::skips::SkipLog;
 use crate::registry::{Change, Sink, Update};
 
 /// A watch that ran this long was healthy: the next break retries at once
@@ -141,7 +141,7 @@ impl<'b> Watcher<'b> {
                     }),
                 };
                 skipped += 1;
-                skips.skipped(&skip);
+                skips.skipped(&skip.key, &skip.reason);
             })
             .await;
             let revision = match listed {
@@ -264,7 +264,7 @@ impl<'b> Watcher<'b> {
                         Ok(entry) => changes.push(entry.into()),
                         Err(skip) => {
                             skipped += 1;
-                            self.skips.skipped(&skip);
+                            self.skips.skipped(&skip.key, &skip.reason);
                             changes.extend(skip.withdraw);
                         }
                     }

@@ -1,12 +1,11 @@
-//! Logging skipped keys without flooding the log: each key at most once per
-//! window, at most [`PER_WINDOW`] keys per window, then a count. A window
-//! is one listing and the watch after it, or an hour of watching. Every
-//! skip is counted in `/metrics` whether it is logged or not.
+//! Logging skipped keys (etcd) and nodes (ZooKeeper) without flooding the
+//! log: each at most once per window, at most [`PER_WINDOW`] per window,
+//! then a count. A window is one listing and the watch after it, or an hour
+//! of watching. Every skip is counted in `/metrics` whether it is logged or
+//! not.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
-
-use super::keys::Skip;
 
 /// Keys logged per window.
 const PER_WINDOW: usize = 10;
@@ -15,7 +14,7 @@ const WINDOW: Duration = Duration::from_secs(3600);
 
 /// What has been logged in the current window.
 #[derive(Debug)]
-pub(super) struct SkipLog {
+pub(crate) struct SkipLog {
     registry: String,
     logged: HashSet<String>,
     unlogged: u64,
@@ -40,17 +39,17 @@ impl SkipLog {
         self.since = Instant::now();
     }
 
-    /// Records one skipped key, logging it if the window allows.
-    pub fn skipped(&mut self, skip: &Skip) {
+    /// Records one skipped key or node, logging it if the window allows.
+    pub fn skipped(&mut self, key: &str, reason: &str) {
         if self.since.elapsed() > WINDOW {
             self.restart();
         }
-        if self.logged.contains(&skip.key) {
+        if self.logged.contains(key) {
             return;
         }
         if self.logged.len() < PER_WINDOW {
-            tracing::warn!(registry = %self.registry, key = %skip.key, reason = %skip.reason, "skipping etcd key");
-            self.logged.insert(skip.key.clone());
+            tracing::warn!(registry = %self.registry, key, reason, "skipping a registration");
+            self.logged.insert(key.to_owned());
             if self.logged.len() == PER_WINDOW {
                 tracing::warn!(registry = %self.registry, "more skipped keys are counted in disco_registry_skipped_total but not logged until the next resync or for an hour");
             }
@@ -62,7 +61,7 @@ impl SkipLog {
     /// Ends a listing: says how many skipped keys went unlogged in it.
     pub fn listing_done(&mut self) {
         if self.unlogged > 0 {
-            tracing::warn!(registry = %self.registry, unlogged = self.unlogged, "skipped more keys than were logged in this listing");
+            tracing::warn!(registry = %self.registry, unlogged = self.unlogged, "skipped more than were logged in this listing");
             self.unlogged = 0;
         }
     }
@@ -78,23 +77,15 @@ impl SkipLog {
 mod tests {
     use super::*;
 
-    fn skip(key: &str) -> Skip {
-        Skip {
-            key: key.to_owned(),
-            reason: "bad".to_owned(),
-            withdraw: None,
-        }
-    }
-
     #[test]
     fn each_key_is_logged_once_and_the_rest_counted() {
         let mut log = SkipLog::new("etcd://x/disco".to_owned());
         for _ in 0..3 {
-            log.skipped(&skip("/disco/a"));
+            log.skipped("/disco/a", "bad");
         }
         assert_eq!(log.logged(), 1);
         for i in 0..100 {
-            log.skipped(&skip(&format!("/disco/k{i}")));
+            log.skipped(&format!("/disco/k{i}"), "bad");
         }
         assert_eq!(log.logged(), PER_WINDOW);
         assert_eq!(log.unlogged, 100 - (PER_WINDOW as u64 - 1));

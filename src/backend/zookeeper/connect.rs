@@ -1,0 +1,64 @@
+//! Reaching ZooKeeper: the ensemble's hosts, the session timeout and the
+//! digest credentials, turned into a zookeeper-client [`Client`].
+
+use std::time::Duration;
+
+use zookeeper_client::Client;
+
+use crate::config::{RegistryUrl, ZkSettings};
+
+/// The session timeout disco asks for. The server bounds it to 2 to 20
+/// ticks (`tickTime`, 2 s by default: 4 s to 40 s). The client counts the
+/// connection lost after 2/5 of it without a word from the server, and
+/// then tries the other hosts of the ensemble within the same session.
+pub(super) const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one request (a read of the listing, adding the watch) may take.
+pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything needed to open a new session with one ensemble.
+#[derive(Clone)]
+pub(super) struct Connector {
+    hosts: String,
+    /// `user:password` for the `digest` scheme.
+    digest: Option<Vec<u8>>,
+}
+
+impl Connector {
+    /// A connector for `url`'s hosts, with the credentials if any are set.
+    pub fn new(url: &RegistryUrl, settings: &ZkSettings) -> Self {
+        Connector {
+            hosts: url.endpoints.join(","),
+            digest: settings
+                .credentials
+                .as_ref()
+                .map(|(user, password)| format!("{user}:{}", password.expose()).into_bytes()),
+        }
+    }
+
+    /// The hosts, for messages.
+    pub fn hosts(&self) -> &str {
+        &self.hosts
+    }
+
+    /// Opens a new session with any host that answers.
+    pub async fn connect(&self) -> Result<Client, String> {
+        // Fail once every host has been tried, rather than wait out the
+        // session timeout: the watch loop retries with its own backoff and
+        // reports the registry stale meanwhile.
+        let mut connector = Client::connector()
+            .with_session_timeout(SESSION_TIMEOUT)
+            .with_fail_eagerly();
+        if let Some(digest) = &self.digest {
+            connector = connector.with_auth("digest", digest);
+        }
+        match tokio::time::timeout(REQUEST_TIMEOUT, connector.connect(&self.hosts)).await {
+            Ok(Ok(client)) => Ok(client),
+            Ok(Err(e)) => Err(format!("cannot reach ZooKeeper at {}: {e}", self.hosts)),
+            Err(_) => Err(format!(
+                "cannot reach ZooKeeper at {}: no session within {}s",
+                self.hosts,
+                REQUEST_TIMEOUT.as_secs()
+            )),
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! The watch-and-listing loop: open a session, add one persistent recursive
+//! watch on the root, list the tree and report it as one full listing, then
+//! report each burst of watch events as one batch. After a reconnection
+//! within the session: add the watch again and list again. After the
+//! session expired: a new session, and the same from the start.
+
+use std::time::{Duration, Instant};
+
+use zookeeper_client::{
+    AddWatchMode, Client, EventType, PersistentWatcher, SessionState, StateWatcher,
+};
+
+use super::ZkBackend;
+use super::connect::REQUEST_TIMEOUT;
+use super::listing::{self, Read};
+use super::nodes::NerveNodes;
+use super::paths::{Layout, Node, Paths};
+use crate::backend::backoff::Backoff;
+use crate::backend::skips::SkipLog;
+use crate::model::Instance;
+use crate::registry::{Change, Sink, Update};
+
+/// A session that lasted this long was healthy: the next one is tried at
+/// once rather than after a grown backoff.
+const HEALTHY: Duration = Duration::from_secs(10);
+/// Watch events taken into one batch at most.
+const MAX_BATCH: usize = 4096;
+
+/// How a session ended.
+enum End {
+    /// The server is shutting down.
+    SinkClosed,
+    /// No session could be opened, or it broke before a listing: the store
+    /// is unreachable (or refuses disco).
+    Unreachable(String),
+    /// The session expired, was closed or refused after it had listed:
+    /// open a new one.
+    Ended(String),
+}
+
+/// How following the watch of one connection ended.
+enum Follow {
+    SinkClosed,
+    /// The connection was lost; the session may still be reconnected.
+    Disconnected,
+    /// The session is over.
+    Ended(SessionState),
+}
+
+/// The state kept across sessions.
+pub(super) struct Watcher<'b> {
+    backend: &'b ZkBackend,
+    sink: Sink,
+    skips: SkipLog,
+    nerve: NerveNodes,
+    backoff: Backoff,
+    /// Whether `Stale` has been sent since the last listing.
+    stale: bool,
+}
+
+impl<'b> Watcher<'b> {
+    pub fn new(backend: &'b ZkBackend, sink: Sink) -> Self {
+        Watcher {
+            backend,
+            sink,
+            skips: SkipLog::new(backend.name.clone()),
+            nerve: NerveNodes::default(),
+            backoff: Backoff::new(),
+            stale: false,
+        }
+    }
+
+    /// Watches until the server shuts down (the caller drops this future
+    /// then) or stops listening.
+    pub async fn run(&mut self) {
+        loop {
+            let started = Instant::now();
+            match self.session().await {
+                End::SinkClosed => return,
+                End::Unreachable(reason) => {
+                    tracing::debug!(registry = %self.backend.name, %reason, "ZooKeeper unreachable; retrying");
+                    if !self.mark_stale(reason) {
+                        return;
+                    }
+                }
+                End::Ended(reason) => {
+                    tracing::info!(registry = %self.backend.name, %reason, "ZooKeeper session ended; opening a new one");
+                    if started.elapsed() >= HEALTHY {
+                        self.backoff.reset();
+                    }
+                }
+            }
+            tokio::time::sleep(self.backoff.next_delay()).await;
+        }
+    }
+
+    /// Reports the source stale, once per outage; false once the server
+    /// is shutting down.
+    fn mark_stale(&mut self, reason: String) -> bool {
+        if self.stale {
+            return true;
+        }
+        self.stale = true;
+        self.sink.send(Update::Stale { reason })
+    }
+
+    /// One session: connect, then for each connection of it, watch, list
+    /// and follow.
+    async fn session(&mut self) -> End {
+        let client = match self.backend.connector.connect().await {
+            Ok(client) => client,
+            Err(reason) => return End::Unreachable(reason),
+        };
+        let mut state = client.state_watcher();
+        let mut listed_once = false;
+        let mut old_watch: Option<PersistentWatcher> = None;
+        loop {
+            // Re-arm the watch on every connection, not only the first:
+            // zookeeper-client 0.11 re-sends the one-shot watches of a
+            // session when it reconnects, but not its persistent ones
+            // (`resend_watches` only ever sends the first three kinds of
+            // SetWatches), so after a network blip or a ZooKeeper restart
+            // the server holds no watch for disco and the old watcher never
+            // fires again: the bug that left Synapse with stale backends.
+            // Adding it again while the old one exists sends no removal.
+            // The listing after it covers whatever changed meanwhile
+            // (events during a disconnection are lost anyway, ZOOKEEPER-4698).
+            let watch = self.arm(&client).await;
+            drop(old_watch.take());
+            let mut watch = match watch {
+                Ok(watch) => watch,
+                Err(e) => {
+                    match self
+                        .after_failure(&client, &mut state, e, listed_once)
+                        .await
+                    {
+                        Some(end) => return end,
+                        None => continue,
+                    }
+                }
+            };
+            if let Err(e) = self.resync(&client).await {
+                old_watch = Some(watch);
+                match self
+                    .after_failure(&client, &mut state, e, listed_once)
+                    .await
+                {
+                    Some(end) => return end,
+                    None => continue,
+                }
+            }
+            listed_once = true;
+            self.stale = false;
+            match self.follow(&client, &mut watch).await {
+                Follow::SinkClosed => return End::SinkClosed,
+                Follow::Ended(session) => {
+                    return End::Ended(format!("the session is {session}"));
+                }
+                Follow::Disconnected => {
+                    if !self.mark_stale(format!(
+                        "lost the connection to ZooKeeper at {}; reconnecting",
+                        self.backend.connector.hosts()
+                    )) {
+                        return End::SinkClosed;
+                    }
+                    old_watch = Some(watch);
+                    if let Err(session) = wait_connected(&mut state).await {
+                        return End::Ended(format!("the session is {session}"));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds the persistent recursive watch on the root.
+    async fn arm(&self, client: &Client) -> Result<PersistentWatcher, zookeeper_client::Error> {
+        let root = self.backend.paths.root();
+        match tokio::time::timeout(
+            REQUEST_TIMEOUT,
+            client.watch(root, AddWatchMode::PersistentRecursive),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(zookeeper_client::Error::Timeout),
+        }
+    }
+
+    /// After a request failed: `None` to try again on the same session
+    /// once it is connected again, or how the session ends.
+    async fn after_failure(
+        &mut self,
+        client: &Client,
+        state: &mut StateWatcher,
+        error: zookeeper_client::Error,
+        listed_once: bool,
+    ) -> Option<End> {
+        let reason = format!(
+            "cannot read {} from ZooKeeper at {}: {error}",
+            self.backend.paths.root(),
+            self.backend.connector.hosts(),
+        );
+        match client.state() {
+            SessionState::Disconnected => {
+                if !self.mark_stale(reason) {
+                    return Some(End::SinkClosed);
+                }
+                match wait_connected(state).await {
+                    Ok(()) => None,
+                    Err(session) => Some(End::Ended(format!("the session is {session}"))),
+                }
+            }
+            ended if ended.is_terminated() && listed_once => Some(End::Ended(reason)),
+            // Refused on a live session (NoAuth), or no answer in time, or
+            // the session ended before its first listing: a new session,
+            // after the backoff, with the source stale meanwhile.
+            _ => Some(End::Unreachable(reason)),
+        }
+    }
+
+    /// Lists the whole tree and reports it as one full listing.
+    async fn resync(&mut self, client: &Client) -> Result<(), zookeeper_client::Error> {
+        let started = Instant::now();
+        let paths = &self.backend.paths;
+        let listed = listing::list(client, paths).await?;
+        self.skips.restart();
+        let mut native = Vec::new();
+        let mut nerve = Vec::new();
+        let mut skipped = 0u64;
+        for (path, read) in listed {
+            let Read::Data(data, children) = read else {
+                continue;
+            };
+            let Node::Leaf { service, name } = paths.node(&path) else {
+                continue;
+            };
+            match paths.parse(service, name, &data, children) {
+                Ok(instance) if paths.layout() == Layout::Native => native.push(instance),
+                Ok(instance) => nerve.push((path, instance)),
+                Err(reason) => {
+                    skipped += 1;
+                    self.skips.skipped(&path, &reason);
+                }
+            }
+        }
+        self.skips.listing_done();
+        let instances = match paths.layout() {
+            Layout::Native => native,
+            Layout::Nerve => self.nerve.reset(nerve),
+        };
+        let count = instances.len();
+        // Skipped first: once the listing shows as synced, its skips are
+        // counted too.
+        if (skipped > 0 && !self.sink.send(Update::Skipped { count: skipped }))
+            || !self.sink.send(Update::Reset(instances))
+        {
+            // The server is going away; the caller notices on its next send.
+            return Ok(());
+        }
+        tracing::info!(
+            registry = %self.backend.name,
+            instances = count,
+            skipped,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "ZooKeeper listing read"
+        );
+        Ok(())
+    }
+
+    /// Reports watch events in batches until the connection or the session
+    /// ends. The watcher hears of every change of the session's state, in
+    /// order with the node events: a disconnection, however short, is seen
+    /// here even if the session reconnected long before.
+    async fn follow(&mut self, client: &Client, watch: &mut PersistentWatcher) -> Follow {
+        loop {
+            let mut events = Vec::new();
+            let mut next = Some(watch.changed().await);
+            while let Some(event) = next.take() {
+                match (event.event_type, event.session_state) {
+                    // A terminal state must end here: the watcher panics
+                    // if polled after one.
+                    (EventType::Session, ended) if ended.is_terminated() => {
+                        return Follow::Ended(ended);
+                    }
+                    (EventType::Session, SessionState::Disconnected) => {
+                        return Follow::Disconnected;
+                    }
+                    (EventType::Session, _) => {}
+                    (kind, _) => events.push((kind, event.path)),
+                }
+                if events.len() < MAX_BATCH {
+                    // Whatever else has already arrived joins this batch.
+                    next = tokio::select! {
+                        biased;
+                        event = watch.changed() => Some(event),
+                        () = std::future::ready(()) => None,
+                    };
+                }
+            }
+            match self.apply(client, events).await {
+                Ok(true) => {}
+                Ok(false) => return Follow::SinkClosed,
+                Err(e) => {
+                    // A read failed: the connection is going, or went and
+                    // came back. Either way: watch and list again.
+                    tracing::debug!(registry = %self.backend.name, error = %e, "a read after a watch event failed");
+                    return match client.state() {
+                        ended if ended.is_terminated() => Follow::Ended(ended),
+                        _ => Follow::Disconnected,
+                    };
+                }
+            }
+        }
+    }
+
+    /// Reads what a batch of events touched and reports it as one batch of
+    /// changes; false once the server is shutting down.
+    async fn apply(
+        &mut self,
+        client: &Client,
+        events: Vec<(EventType, String)>,
+    ) -> Result<bool, zookeeper_client::Error> {
+        let paths = &self.backend.paths;
+        // Each leaf once, read after every event about it has arrived: the
+        // read sees the newest state, so reading once is reading enough.
+        let mut touched: Vec<String> = Vec::new();
+        for (kind, path) in &events {
+            let leaf = match paths.node(path) {
+                Node::Leaf { .. } => path.as_str(),
+                Node::BelowLeaf(leaf) => leaf,
+                Node::Other => continue,
+            };
+            if matches!(kind, EventType::NodeChildrenChanged) {
+                continue;
+            }
+            if !touched.iter().any(|t| t == leaf) {
+                touched.push(leaf.to_owned());
+            }
+        }
+        if touched.is_empty() {
+            return Ok(true);
+        }
+        let reads = listing::read_all(client, touched).await?;
+        let mut changes = Vec::with_capacity(reads.len());
+        let mut skipped = 0u64;
+        for (path, read) in reads {
+            let Node::Leaf { service, name } = paths.node(&path) else {
+                continue;
+            };
+            let parsed = match read {
+                Read::Data(data, children) => Some(paths.parse(service, name, &data, children)),
+                Read::Gone => None,
+            };
+            let instance: Option<Instance> = match parsed {
+                Some(Ok(instance)) => Some(instance),
+                Some(Err(reason)) => {
+                    // A node that held a registration and now holds
+                    // garbage registers nothing: withdrawn below.
+                    skipped += 1;
+                    self.skips.skipped(&path, &reason);
+                    None
+                }
+                None => None,
+            };
+            match (paths.layout(), instance) {
+                (Layout::Native, Some(instance)) => changes.push(Change::Put(instance)),
+                (Layout::Native, None) => {
+                    if let Some((service, id)) = Paths::native_key(service, name) {
+                        changes.push(Change::Delete { service, id });
+                    }
+                }
+                (Layout::Nerve, Some(instance)) => self.nerve.put(&path, instance, &mut changes),
+                (Layout::Nerve, None) => self.nerve.delete(&path, &mut changes),
+            }
+        }
+        if skipped > 0 && !self.sink.send(Update::Skipped { count: skipped }) {
+            return Ok(false);
+        }
+        Ok(changes.is_empty() || self.sink.send(Update::Changes(changes)))
+    }
+}
+
+/// Waits until the session is connected again; the terminal state if it
+/// ends instead.
+async fn wait_connected(state: &mut StateWatcher) -> Result<(), SessionState> {
+    let mut current = state.state();
+    loop {
+        match current {
+            SessionState::SyncConnected | SessionState::ConnectedReadOnly => return Ok(()),
+            s if s.is_terminated() => return Err(s),
+            _ => current = state.changed().await,
+        }
+    }
+}
