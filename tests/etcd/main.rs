@@ -1,20 +1,26 @@
-//! etcd backend tests: a separate binary, a module per topic. Each test
+//! etcd backend tests: a separate binary, a module per topic, and the
+//! backend battery every store runs (`tests/common/battery.rs`). Each test
 //! starts its own etcd (Debian's `etcd-server`; the tests fail, never skip,
 //! without it) on free 127.0.0.1 ports with a temporary data dir, starts
 //! `disco serve` in-process watching it, registers through the real
 //! etcd-client and asks over real UDP with hickory's client.
 
+#[macro_use]
+#[path = "../common/battery.rs"]
+mod battery;
 mod auth;
+mod backend;
 mod certs;
 mod cluster;
 mod config;
 mod failover;
-mod listing;
 mod malformed;
-mod outage;
+#[path = "../common/proxy.rs"]
 mod proxy;
 mod registrations;
 mod resync;
 mod skydns;
 mod support;
 mod tls;
+
+battery!(crate::backend::EtcdStore);

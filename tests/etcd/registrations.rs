@@ -1,43 +1,12 @@
-//! Registrations through etcd: put, delete, lease expiry, the listing at
-//! startup, several registries at once.
+//! Registrations through etcd beyond the battery: lease expiry, several
+//! registries at once.
 
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
 use crate::cluster::Etcd;
-use crate::support::{Disco, key, ok, put, put_leased, register, registration, srv};
-
-#[tokio::test]
-async fn a_put_is_answered_and_a_delete_is_nxdomain() {
-    let etcd = Etcd::start();
-    let disco = Disco::start(&[etcd.url("etcd", "/disco")]).await;
-    let mut client = etcd.client().await;
-
-    put_leased(
-        &mut client,
-        &key("web", "web-1"),
-        &registration("10.0.0.5", 8080),
-        60,
-    )
-    .await;
-    disco
-        .until_answers("web.disco.internal.", RecordType::A, ok(&["10.0.0.5"]))
-        .await;
-    let message = disco.query("web.disco.internal.", RecordType::SRV).await;
-    assert_eq!(srv(&message), ["0 100 8080 web-1.web.disco.internal."]);
-
-    client.delete(key("web", "web-1"), None).await.unwrap();
-    disco
-        .until_answers(
-            "web.disco.internal.",
-            RecordType::A,
-            Err(ResponseCode::NXDomain),
-        )
-        .await;
-    disco.stop().await;
-}
+use crate::support::{Disco, key, ok, put, put_leased, register, registration};
 
 #[tokio::test]
 async fn an_expired_lease_withdraws_the_instance() {
@@ -70,46 +39,6 @@ async fn an_expired_lease_withdraws_the_instance() {
         granted.elapsed() >= Duration::from_secs(1),
         "the instance went before its lease could have expired"
     );
-    disco.stop().await;
-}
-
-#[tokio::test]
-async fn what_etcd_holds_at_startup_is_answered_at_once() {
-    let etcd = Etcd::start();
-    let mut client = etcd.client().await;
-    register(&mut client, "web", "web-1", "10.0.0.5", 8080).await;
-    register(&mut client, "web", "web-2", "10.0.0.6", 8080).await;
-    put(
-        &mut client,
-        &key("api.billing", "a1"),
-        r#"{"address":"fd00::1"}"#,
-    )
-    .await;
-    // Not under the prefix: never read.
-    put(
-        &mut client,
-        "/disco2/services/web/x",
-        &registration("10.9.9.9", 1),
-    )
-    .await;
-
-    let disco = Disco::start(&[etcd.url("etcd", "/disco")]).await;
-    assert_eq!(
-        disco.answers("web.disco.internal.", RecordType::A).await,
-        ok(&["10.0.0.5", "10.0.0.6"])
-    );
-    assert_eq!(
-        disco
-            .answers("api.billing.disco.internal.", RecordType::AAAA)
-            .await,
-        ok(&["fd00::1"])
-    );
-    disco
-        .until_metric(&format!(
-            "disco_registry_skipped_total{{registry=\"{}\"}} 0",
-            etcd.url("etcd", "/disco")
-        ))
-        .await;
     disco.stop().await;
 }
 

@@ -173,6 +173,15 @@ fn bad_flag_values_exit_64_naming_the_flag() {
         ("--registry", "etcd:/h1", "etcd:/h1"),
         ("--registry", "etcd:///disco", "no host"),
         ("--registry", "etcd://user:pw@h1:2379/disco", "credentials"),
+        ("--registry", "zk:///disco", "no host"),
+        ("--registry", "zk://h1:/disco", "h1:"),
+        ("--registry", "zk://h1:2181/a//b", "not a ZooKeeper path"),
+        (
+            "--registry",
+            "nerve+zk://h1:2181/nerve/../x",
+            "not a ZooKeeper path",
+        ),
+        ("--registry", "zk://digest:pw@h1:2181/disco", "credentials"),
         ("--domain", "bad..name", "bad..name"),
         ("--upstream", "off,127.0.0.1", "off"),
         ("--upstream", "resolver.example", "resolver.example"),
@@ -333,6 +342,7 @@ fn help_lists_every_serve_flag_and_exits_0() {
         "--ttl",
         "--http-listen",
         "--log-format",
+        "--zk-password-file",
         "--config",
     ] {
         assert!(

@@ -1,0 +1,263 @@
+//! The disco side of the harness, shared by the store test binaries (each
+//! includes this file with `#[path]`): `disco serve` in-process on
+//! 127.0.0.1:0 watching real registries, queried with hickory's client, its
+//! HTTP endpoints read over a plain socket.
+
+#![allow(dead_code)]
+
+#[path = "http.rs"]
+pub mod http;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use disco::cli::ServeArgs;
+use disco::config::ServeConfig;
+use disco::serve::{self, Running};
+use hickory_net::client::{Client as DnsClient, ClientHandle};
+use hickory_net::runtime::TokioRuntimeProvider;
+use hickory_net::udp::UdpClientStream;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
+
+/// How long a change in the store may take to show in DNS before a test fails.
+/// Far above the real figure (milliseconds); generous for a loaded machine.
+pub const CONVERGE: Duration = Duration::from_secs(10);
+
+/// How long a first listing may take: 100,000 instances take a few seconds
+/// in a debug build on a busy machine.
+pub const READY: Duration = Duration::from_secs(30);
+
+/// A running `disco serve`.
+pub struct Disco {
+    pub dns: SocketAddr,
+    pub http: SocketAddr,
+    running: Option<Running>,
+    _zones: tempfile::TempDir,
+}
+
+/// Flags for a server on loopback port 0 watching `registries`, with no
+/// zone files and no upstream.
+pub fn args(zones_dir: &std::path::Path, registries: &[String]) -> ServeArgs {
+    ServeArgs {
+        listen: vec!["127.0.0.1:0".into()],
+        http_listen: Some("127.0.0.1:0".into()),
+        zones_dir: Some(zones_dir.to_owned()),
+        upstream: vec!["off".into()],
+        udp_sockets: Some(1),
+        registry: registries.to_vec(),
+        ..ServeArgs::default()
+    }
+}
+
+impl Disco {
+    /// Starts disco on `registries` and waits until every one has synced.
+    pub async fn start(registries: &[String]) -> Disco {
+        let disco = Disco::start_with(registries, &[], |_| {}).await;
+        disco.wait_ready().await;
+        disco
+    }
+
+    /// Starts disco with zone files (name, text) and flags adjusted by
+    /// `adjust`, without waiting for the registries.
+    pub async fn start_with(
+        registries: &[String],
+        zones: &[(&str, &str)],
+        adjust: impl FnOnce(&mut ServeArgs),
+    ) -> Disco {
+        init_log();
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in zones {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let mut args = args(dir.path(), registries);
+        adjust(&mut args);
+        let config = ServeConfig::from_args(args).expect("test configuration is valid");
+        let running = serve::start(config, Vec::new())
+            .await
+            .expect("server starts");
+        Disco {
+            dns: running.dns_addrs[0],
+            http: running.http_addr.unwrap(),
+            running: Some(running),
+            _zones: dir,
+        }
+    }
+
+    /// Waits until `/ready` says 200.
+    pub async fn wait_ready(&self) {
+        let running = self.running.as_ref().unwrap();
+        eventually("every registry synced", READY, || async {
+            running.status.all_synced()
+        })
+        .await;
+    }
+
+    /// Stops the server.
+    pub async fn stop(mut self) {
+        self.running
+            .take()
+            .unwrap()
+            .stop(Duration::from_secs(5))
+            .await;
+    }
+
+    /// Asks over UDP; `None` if no answer came (a failed query).
+    pub async fn try_query(&self, name: &str, rtype: RecordType) -> Option<Message> {
+        let stream = UdpClientStream::builder(self.dns, TokioRuntimeProvider::default())
+            .with_timeout(Some(Duration::from_secs(2)))
+            .build();
+        let (mut client, bg) = DnsClient::<TokioRuntimeProvider>::from_sender(stream);
+        tokio::spawn(bg);
+        client
+            .query(Name::from_str(name).unwrap(), DNSClass::IN, rtype)
+            .await
+            .ok()
+            .map(|r| r.into_message())
+    }
+
+    /// Asks over UDP.
+    pub async fn query(&self, name: &str, rtype: RecordType) -> Message {
+        self.try_query(name, rtype)
+            .await
+            .unwrap_or_else(|| panic!("no answer to {name} {rtype}"))
+    }
+
+    /// The sorted answer data for `name` `rtype`, or the rcode if it failed.
+    pub async fn answers(
+        &self,
+        name: &str,
+        rtype: RecordType,
+    ) -> Result<Vec<String>, ResponseCode> {
+        let message = self.query(name, rtype).await;
+        match message.metadata.response_code {
+            ResponseCode::NoError => Ok(answers(&message)),
+            code => Err(code),
+        }
+    }
+
+    /// Polls until the answer for `name` `rtype` is `expected`.
+    pub async fn until_answers(
+        &self,
+        name: &str,
+        rtype: RecordType,
+        expected: Result<Vec<String>, ResponseCode>,
+    ) {
+        let deadline = Instant::now() + CONVERGE;
+        loop {
+            let got = self.answers(name, rtype).await;
+            if got == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} {rtype}: expected {expected:?} within {CONVERGE:?}, still {got:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// GETs `path` from the HTTP endpoints: status and body.
+    pub async fn http_get(&self, path: &str) -> (u16, String) {
+        http::get(self.http, path).await
+    }
+
+    /// The `/ready` status and body.
+    pub async fn ready(&self) -> (u16, String) {
+        self.http_get("/ready").await
+    }
+
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.http_get("/metrics").await.1
+    }
+
+    /// Polls until `/metrics` has the line `line`.
+    pub async fn until_metric(&self, line: &str) {
+        let deadline = Instant::now() + CONVERGE;
+        loop {
+            let text = self.metrics().await;
+            if text.lines().any(|l| l == line) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "/metrics never had {line:?}; it says:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Polls until the `/ready` body contains `needle`.
+    pub async fn until_ready_says(&self, needle: &str) {
+        let deadline = Instant::now() + CONVERGE;
+        loop {
+            let (_, body) = self.ready().await;
+            if body.contains(needle) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "/ready never said {needle:?}; it says {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Logs to the test's output when `DISCO_TEST_LOG` holds a filter (e.g.
+/// `disco=debug`), for reading what a failing test's server did.
+fn init_log() {
+    if let Ok(filter) = std::env::var("DISCO_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+/// Polls `check` every 20 ms until it holds, at most `limit`.
+pub async fn eventually<F, Fut>(what: &str, limit: Duration, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The answer section's data, as text, sorted.
+pub fn answers(message: &Message) -> Vec<String> {
+    let mut out: Vec<String> = message.answers.iter().map(|r| r.data.to_string()).collect();
+    out.sort();
+    out
+}
+
+/// The SRV answers as `priority weight port target`, sorted.
+pub fn srv(message: &Message) -> Vec<String> {
+    let mut out: Vec<String> = message
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::SRV(srv) => Some(format!(
+                "{} {} {} {}",
+                srv.priority, srv.weight, srv.port, srv.target
+            )),
+            _ => None,
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `Ok` with these addresses, sorted, as [`Disco::answers`] returns them.
+pub fn ok(addresses: &[&str]) -> Result<Vec<String>, ResponseCode> {
+    let mut out: Vec<String> = addresses.iter().map(|s| s.to_string()).collect();
+    out.sort();
+    Ok(out)
+}
