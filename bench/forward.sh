@@ -27,7 +27,7 @@ COLD_NAMES=${COLD_NAMES:-200000}
 FORWARDERS=${FORWARDERS:-"disco unbound dnsmasq"}
 
 ensure_packages dnsperf=dnsperf knotd=knot unbound=unbound dnsmasq=dnsmasq-base dig=dnsutils
-build_disco
+(cd "$REPO" && cargo build --release --locked --bin disco >/dev/null)
 
 DIR="$BENCH_SCRATCH/forward"
 rm -rf "$DIR" && mkdir -p "$DIR"
