@@ -11,6 +11,7 @@ mod endpoints;
 mod fake_upstream;
 mod forward_cache;
 mod forward_tls;
+mod forward_upstreams;
 mod forwarding;
 mod hickory_parity;
 mod http;
