@@ -296,6 +296,55 @@ fn bad_environment_values_exit_64_naming_the_flag() {
 }
 
 #[test]
+fn bad_zookeeper_credentials_exit_64_naming_the_variable_or_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let password_file = dir.path().join("zk-password");
+    std::fs::write(&password_file, "s3cret\n").unwrap();
+    let password_file = password_file.to_str().unwrap();
+    let zk = "zk://127.0.0.1:2181/disco";
+    // (flags, environment, what stderr must name)
+    let cases: &[(&[&str], &[(&str, &str)], &[&str])] = &[
+        (
+            &["--registry", zk],
+            &[("DISCO_ZK_USER", "disco")],
+            &["DISCO_ZK_USER", "password"],
+        ),
+        (
+            &["--registry", zk],
+            &[("DISCO_ZK_PASSWORD", "s3cret")],
+            &["DISCO_ZK_USER", "no user"],
+        ),
+        (
+            &["--registry", zk, "--zk-password-file", "/no/such/file"],
+            &[("DISCO_ZK_USER", "disco")],
+            &["--zk-password-file", "/no/such/file", "cannot read"],
+        ),
+        (
+            &["--registry", zk, "--zk-password-file", password_file],
+            &[("DISCO_ZK_USER", "disco"), ("DISCO_ZK_PASSWORD", "s3cret")],
+            &["DISCO_ZK_PASSWORD", "not both"],
+        ),
+        (
+            &[
+                "--registry",
+                "etcd://127.0.0.1:2379/disco",
+                "--zk-password-file",
+                password_file,
+            ],
+            &[("DISCO_ZK_USER", "disco")],
+            &["DISCO_ZK_USER", "no zk://"],
+        ),
+    ];
+    for &(flags, env, needles) in cases {
+        let mut command = serve(dir.path(), &[]);
+        command.args(flags).envs(env.iter().copied());
+        let outcome = run(command);
+        assert_usage_error(&outcome, needles, &format!("{flags:?} {env:?}"));
+        assert!(!outcome.stderr.contains("s3cret"), "{}", outcome.stderr);
+    }
+}
+
+#[test]
 fn a_broken_zone_file_exits_64_naming_the_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

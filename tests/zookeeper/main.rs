@@ -8,8 +8,11 @@
 #[macro_use]
 #[path = "../common/battery.rs"]
 mod battery;
+mod auth;
 mod backend;
 mod ensemble;
+mod malformed;
+mod nerve;
 #[path = "../common/proxy.rs"]
 mod proxy;
 mod reconnect;
