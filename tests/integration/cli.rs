@@ -303,7 +303,8 @@ fn bad_zookeeper_credentials_exit_64_naming_the_variable_or_flag() {
     let password_file = password_file.to_str().unwrap();
     let zk = "zk://127.0.0.1:2181/disco";
     // (flags, environment, what stderr must name)
-    let cases: &[(&[&str], &[(&str, &str)], &[&str])] = &[
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: &[Case] = &[
         (
             &["--registry", zk],
             &[("DISCO_ZK_USER", "disco")],
