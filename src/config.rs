@@ -2,7 +2,7 @@
 //! and config file merged, every value checked and the zone files parsed
 //! before any port is bound. Any error here exits 64.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -390,6 +390,23 @@ fn pick<T>(flag: Vec<T>, file: Vec<T>) -> Vec<T> {
     if flag.is_empty() { file } else { flag }
 }
 
+/// `--registry` and `DISCO_REGISTRY` split their values at commas, which also
+/// separate the hosts of one URL (`etcd://h1:2379,h2:2379/disco`): a piece
+/// without a scheme continues the URL before it.
+fn rejoin_registry_urls(pieces: Vec<String>) -> Vec<String> {
+    let mut urls: Vec<String> = Vec::with_capacity(pieces.len());
+    for piece in pieces {
+        match urls.last_mut() {
+            Some(url) if !piece.contains("://") => {
+                url.push(',');
+                url.push_str(&piece);
+            }
+            _ => urls.push(piece),
+        }
+    }
+    urls
+}
+
 impl ServeConfig {
     /// Merges and validates everything; parses the zone files.
     pub fn from_args(args: ServeArgs) -> Result<Self, ConfigError> {
@@ -421,7 +438,7 @@ impl ServeConfig {
             None => dns::zonefile::load_dir(Path::new("zones"), false)?,
         };
 
-        let registries: Vec<RegistryUrl> = pick(args.registry, file.registry)
+        let registries: Vec<RegistryUrl> = pick(rejoin_registry_urls(args.registry), file.registry)
             .iter()
             .map(|u| RegistryUrl::parse(u))
             .collect::<Result<_, _>>()?;
@@ -883,6 +900,11 @@ pub fn parse_ttl(flag: &'static str, value: &str) -> Result<u32, ConfigError> {
     Ok(duration.as_secs() as u32)
 }
 
+/// Docker's embedded resolver, the one nameserver of a container on a
+/// user-defined network. Docker's own NAT rules send its port 53 to dockerd,
+/// so it is never disco, even when disco listens on `0.0.0.0:53`.
+const DOCKER_RESOLVER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 11));
+
 /// The host's resolvers, minus any that is disco itself (same port on an
 /// address disco listens on), which would make every forward a loop.
 pub fn upstreams_from_resolv_conf(path: &Path, listen: &[SocketAddr]) -> Vec<SocketAddr> {
@@ -898,7 +920,9 @@ pub fn upstreams_from_resolv_conf(path: &Path, listen: &[SocketAddr]) -> Vec<Soc
             !listen.iter().any(|own| {
                 own.port() == upstream.port()
                     && (own.ip() == upstream.ip()
-                        || (own.ip().is_unspecified() && (upstream.ip().is_loopback())))
+                        || (own.ip().is_unspecified()
+                            && upstream.ip().is_loopback()
+                            && upstream.ip() != DOCKER_RESOLVER))
             })
         })
         .collect()
@@ -1043,6 +1067,40 @@ mod tests {
                 "192.0.2.53:53".parse().unwrap(),
                 "[fe80::1]:53".parse().unwrap()
             ]
+        );
+    }
+
+    #[test]
+    fn registry_values_split_at_commas_are_joined_again() {
+        let pieces = "etcd://h1:2379,h2:2379/disco,skydns+etcd://h3/skydns,zk://z1,z2/d"
+            .split(',')
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            rejoin_registry_urls(pieces),
+            [
+                "etcd://h1:2379,h2:2379/disco",
+                "skydns+etcd://h3/skydns",
+                "zk://z1,z2/d"
+            ]
+        );
+    }
+
+    /// Inside a container on a user-defined network the one nameserver is
+    /// Docker's 127.0.0.11, which disco on 0.0.0.0:53 must forward to.
+    #[test]
+    fn resolv_conf_upstreams_keep_dockers_resolver() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("resolv.conf");
+        std::fs::write(
+            &path,
+            "search disco.internal\nnameserver 127.0.0.11\noptions ndots:0\n",
+        )
+        .unwrap();
+        let own: SocketAddr = "0.0.0.0:53".parse().unwrap();
+        assert_eq!(
+            upstreams_from_resolv_conf(&path, &[own]),
+            ["127.0.0.11:53".parse::<SocketAddr>().unwrap()]
         );
     }
 }
