@@ -1,0 +1,213 @@
+//! docker/stack.yaml on a single-node swarm: `docker stack deploy` with a
+//! cluster size of 3 forms a healthy etcd cluster on the backend overlay, and
+//! a container on the frontend network resolves a registered service
+//! through disco.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::{
+    REPO, Scope, TOOLS_IMAGE, docker, eventually, images, run, try_docker, try_run,
+};
+
+/// The stack's name, and the frontend network's (the stack file's
+/// SD_FRONTEND), so that a user's own `sd_frontend` is never touched.
+const STACK: &str = "disco-test";
+const FRONTEND: &str = "disco-test-sd-frontend";
+
+/// The node label that marks a swarm this test made, so that a later run
+/// knows a swarm left by a killed run is its own to leave.
+const OURS: &str = "disco-test.swarm";
+
+/// A single-node swarm for the test: made (and left at the end) unless the
+/// engine already is in one, which is used as it is and kept.
+struct Swarm {
+    leave: bool,
+    /// Whether docker_gwbridge, which `swarm init` makes, existed before.
+    had_gwbridge: bool,
+}
+
+impl Swarm {
+    fn join() -> Swarm {
+        let state = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
+        let had_gwbridge = try_docker(&["network", "inspect", "docker_gwbridge"]).is_ok();
+        if state == "active" {
+            // One a killed run made is left at the end, with its
+            // docker_gwbridge; anyone else's is kept as it is.
+            let labels = docker(&[
+                "node",
+                "inspect",
+                "self",
+                "--format",
+                "{{json .Spec.Labels}}",
+            ]);
+            let ours = labels.contains(OURS);
+            let swarm = Swarm {
+                leave: ours,
+                had_gwbridge: !ours,
+            };
+            swarm.remove_stack();
+            return swarm;
+        }
+        if let Err(e) = try_docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]) {
+            panic!("this engine cannot run a swarm: {e}");
+        }
+        // The guard first: whatever fails from here on, the swarm is left.
+        let swarm = Swarm {
+            leave: true,
+            had_gwbridge,
+        };
+        let node = docker(&["info", "--format", "{{.Swarm.NodeID}}"]);
+        docker(&["node", "update", "--label-add", &format!("{OURS}=1"), &node]);
+        swarm
+    }
+
+    fn remove_stack(&self) {
+        let _ = try_docker(&["stack", "rm", STACK]);
+        // The networks go once their tasks have: wait, or leaving fails.
+        let filter = format!("label=com.docker.stack.namespace={STACK}");
+        eventually(
+            "the test stack's networks are removed",
+            Duration::from_secs(60),
+            || match docker(&["network", "ls", "--quiet", "--filter", &filter]).as_str() {
+                "" => Ok(()),
+                left => Err(format!("networks left: {left}")),
+            },
+        );
+    }
+}
+
+impl Drop for Swarm {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for service in ["etcd", "disco"] {
+                let logs = try_run(Command::new("docker").args([
+                    "service",
+                    "logs",
+                    "--tail",
+                    "20",
+                    &format!("{STACK}_{service}"),
+                ]));
+                eprintln!("--- logs of {STACK}_{service}: {logs:?}");
+            }
+        }
+        self.remove_stack();
+        if self.leave {
+            if let Err(e) = try_docker(&["swarm", "leave", "--force"]) {
+                eprintln!("leaving the test's swarm: {e}");
+            }
+            // Leaving stops the tasks but may keep their containers.
+            let filter = format!("label=com.docker.stack.namespace={STACK}");
+            for id in docker(&["ps", "--all", "--quiet", "--filter", &filter]).lines() {
+                let _ = try_docker(&["rm", "--force", "--volumes", id]);
+            }
+            if !self.had_gwbridge {
+                let _ = try_docker(&["network", "rm", "docker_gwbridge"]);
+            }
+        }
+    }
+}
+
+/// The containers of the stack's `service` on this node.
+fn containers(service: &str) -> Vec<String> {
+    let filter = format!("label=com.docker.swarm.service.name={STACK}_{service}");
+    docker(&["ps", "--quiet", "--filter", &filter])
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn the_stack_forms_an_etcd_cluster_and_disco_answers_the_frontend() {
+    let images = images();
+    let scope = Scope::open("swarm");
+    let swarm = Swarm::join();
+    let stack_file = format!("{REPO}/docker/stack.yaml");
+    run(Command::new("docker")
+        .args(["stack", "deploy", "--compose-file", &stack_file, STACK])
+        .env("ETCD_CLUSTER_SIZE", "3")
+        .env("ETCD_IMAGE", &images.etcd)
+        .env("DISCO_IMAGE", &images.disco)
+        .env("SD_FRONTEND", FRONTEND));
+
+    // Every member healthy, as etcd sees it: the cluster formed from the
+    // size alone.
+    let member = eventually(
+        "three etcd tasks run",
+        Duration::from_secs(120),
+        || match containers("etcd").as_slice() {
+            [first, _, _] => Ok(first.clone()),
+            other => Err(format!("{} running", other.len())),
+        },
+    );
+    let health = eventually(
+        "every etcd member is healthy",
+        Duration::from_secs(120),
+        || {
+            let json = try_docker(&[
+                "exec",
+                &member,
+                "etcdctl",
+                "endpoint",
+                "health",
+                "--cluster",
+                "--write-out=json",
+            ])?;
+            match json.matches(r#""health":true"#).count() {
+                3 => Ok(json),
+                _ => Err(json),
+            }
+        },
+    );
+    assert_eq!(health.matches(r#""endpoint""#).count(), 3, "{health}");
+    docker(&[
+        "exec",
+        &member,
+        "etcdctl",
+        "put",
+        "/disco/services/web/web-1",
+        r#"{"address":"10.53.0.80","port":8080}"#,
+    ]);
+
+    // A container of another stack joins the frontend network and points
+    // its DNS at disco. This engine has no IPVS ("Could not get ipvs family
+    // information from the kernel"), so a service's virtual IP does not
+    // carry traffic here: the client names the tasks' addresses instead,
+    // which reach the same servers.
+    let filter = format!("label=com.docker.swarm.service.name={STACK}_disco");
+    let dns: Vec<String> = eventually("two disco tasks run", Duration::from_secs(120), || {
+        let ids = docker(&["ps", "--quiet", "--filter", &filter]);
+        let addresses: Vec<String> = ids
+            .lines()
+            .map(|id| crate::support::address_on(id, FRONTEND))
+            .collect();
+        if addresses.len() == 2 {
+            Ok(addresses)
+        } else {
+            Err(format!("{addresses:?}"))
+        }
+    });
+    let label = scope.label();
+    let mut client = vec!["run", "--rm", "--label", &label, "--network", FRONTEND];
+    for address in &dns {
+        client.extend(["--dns", address]);
+    }
+    client.extend([
+        "--dns-search",
+        "disco.internal",
+        TOOLS_IMAGE,
+        "getent",
+        "ahostsv4",
+        "web",
+    ]);
+    let answer = eventually(
+        "a frontend container resolves web",
+        Duration::from_secs(60),
+        || try_docker(&client),
+    );
+    assert!(
+        answer.starts_with("10.53.0.80"),
+        "getent answered {answer:?}"
+    );
+    drop(swarm);
+}
