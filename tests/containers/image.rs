@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::support::{Scope, TOOLS_IMAGE, address_on, docker, eventually, health, images};
+use crate::support::{
+    Scope, TOOLS_IMAGE, address_on, docker, eventually, health, images, try_docker,
+};
 
 #[test]
 fn the_image_runs_as_non_root_binds_53_and_turns_healthy() {
@@ -92,5 +94,20 @@ fn the_image_runs_as_non_root_binds_53_and_turns_healthy() {
     assert_eq!(
         forwarded, peer_address,
         "disco did not forward to Docker's resolver"
+    );
+
+    // The same image runs the registrar.
+    let help = try_docker(&[
+        "run",
+        "--rm",
+        "--label",
+        &scope.label(),
+        &images.disco,
+        "registrar",
+        "--help",
+    ]);
+    assert!(
+        help.is_ok_and(|h| h.contains("--registry")),
+        "the image has no `disco registrar`"
     );
 }

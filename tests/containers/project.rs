@@ -77,6 +77,11 @@ impl Project {
         self.try_compose(&args)
     }
 
+    /// The id of the container of `service`.
+    pub fn container(&self, service: &str) -> String {
+        self.compose(&["ps", "--quiet", service])
+    }
+
     fn down(&self) {
         if let Err(e) =
             self.try_compose(&["down", "--volumes", "--remove-orphans", "--timeout", "1"])
