@@ -2,6 +2,7 @@
 //! query path (no lock, no allocation) and rendered in the Prometheus text
 //! format by `/metrics`.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, SystemTime};
@@ -266,7 +267,7 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "disco_registry_up{{registry=\"{}\"}} {}",
-                source.name,
+                label_value(&source.name),
                 source.is_current() as u8
             );
         }
@@ -280,7 +281,7 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "disco_registry_stale_seconds{{registry=\"{}\"}} {stale}",
-                source.name
+                label_value(&source.name)
             );
         }
         out.push_str("# HELP disco_registry_skipped_total Registrations skipped as malformed.\n");
@@ -289,11 +290,31 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "disco_registry_skipped_total{{registry=\"{}\"}} {}",
-                source.name, source.skipped
+                label_value(&source.name),
+                source.skipped
             );
         }
         out
     }
+}
+
+/// A label value in the Prometheus text format: backslash, double quote
+/// and line feed escaped, as the format requires (a registry URL may hold
+/// any of them).
+pub fn label_value(value: &str) -> Cow<'_, str> {
+    if !value.contains(['\\', '"', '\n']) {
+        return Cow::Borrowed(value);
+    }
+    let mut escaped = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        match c {
+            '\\' => escaped.push_str("\\\\"),
+            '"' => escaped.push_str("\\\""),
+            '\n' => escaped.push_str("\\n"),
+            c => escaped.push(c),
+        }
+    }
+    Cow::Owned(escaped)
 }
 
 #[cfg(test)]
@@ -332,5 +353,11 @@ mod tests {
             "{text}"
         );
         assert_eq!(metrics.queries_total(), 3);
+    }
+
+    #[test]
+    fn label_values_are_escaped_as_the_text_format_requires() {
+        assert_eq!(label_value("etcd://h1:2379/disco"), "etcd://h1:2379/disco");
+        assert_eq!(label_value("zk://h/a\"b\\c\nd"), r#"zk://h/a\"b\\c\nd"#);
     }
 }

@@ -15,6 +15,7 @@ mod cluster;
 mod config;
 mod failover;
 mod malformed;
+mod metrics;
 #[path = "../common/proxy.rs"]
 mod proxy;
 mod registrations;
