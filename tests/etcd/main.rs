@@ -16,6 +16,7 @@ mod config;
 mod failover;
 mod malformed;
 mod metrics;
+// ZooKeeper too, for one disco watching every kind of registry.
 #[path = "../common/proxy.rs"]
 mod proxy;
 mod registrations;
@@ -23,5 +24,8 @@ mod resync;
 mod skydns;
 mod support;
 mod tls;
+#[allow(dead_code)]
+#[path = "../zookeeper/server.rs"]
+mod zookeeper;
 
 battery!(crate::backend::EtcdStore);

@@ -1,7 +1,7 @@
 //! `/metrics` as Prometheus reads it: `promtool check metrics` (Debian's
 //! `prometheus` package) on the real output of a disco watching etcd in
-//! both formats, one registry's URL holding characters that must be
-//! escaped in a label value.
+//! both formats and ZooKeeper, one registry's URL holding characters that
+//! must be escaped in a label value.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -10,6 +10,7 @@ use hickory_proto::rr::RecordType;
 
 use crate::cluster::Etcd;
 use crate::support::{Disco, ok, put, register};
+use crate::zookeeper::ZooKeeper;
 
 /// Runs `promtool check metrics` on `text`: its exit status and output.
 fn promtool_check(text: &str) -> (bool, String) {
@@ -61,8 +62,10 @@ fn families(text: &str) -> Vec<(String, String)> {
 }
 
 #[tokio::test]
-async fn promtool_accepts_the_metrics_of_a_disco_watching_etcd_and_skydns() {
+async fn promtool_accepts_the_metrics_of_a_disco_watching_etcd_skydns_and_zookeeper() {
     let etcd = Etcd::start();
+    let zookeeper = ZooKeeper::start();
+    let zk = zookeeper.url("zk", "/disco");
     let native = etcd.url("etcd", "/disco");
     // A prefix with a quote and a backslash: legal in etcd keys, and in a
     // label value only escaped.
@@ -82,7 +85,7 @@ async fn promtool_accepts_the_metrics_of_a_disco_watching_etcd_and_skydns() {
         "{not json",
     )
     .await;
-    let disco = Disco::start(&[native.clone(), skydns.clone()]).await;
+    let disco = Disco::start(&[native.clone(), skydns.clone(), zk.clone()]).await;
     assert_eq!(
         disco.answers("web.disco.internal.", RecordType::A).await,
         ok(&["10.0.0.5"])
@@ -101,6 +104,7 @@ async fn promtool_accepts_the_metrics_of_a_disco_watching_etcd_and_skydns() {
     for line in [
         format!(r#"disco_registry_up{{registry="{native}"}} 1"#),
         format!(r#"disco_registry_up{{registry="{escaped}"}} 1"#),
+        format!(r#"disco_registry_up{{registry="{zk}"}} 1"#),
         format!(r#"disco_registry_skipped_total{{registry="{escaped}"}} 1"#),
     ] {
         assert!(text.contains(&line), "no {line:?} in\n{text}");
