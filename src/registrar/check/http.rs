@@ -3,6 +3,7 @@
 //! HAProxy and Consul). HTTPS certificates are verified against the system's
 //! roots.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use reqwest::header::{HOST, HeaderValue};
@@ -15,6 +16,7 @@ const MAX_BODY: usize = 64 * 1024;
 
 pub(super) struct HttpCheck {
     client: reqwest::Client,
+    timeout: Duration,
     url: String,
     body: Option<String>,
     host: Option<HeaderValue>,
@@ -28,16 +30,7 @@ impl HttpCheck {
         host: Option<String>,
         timeout: Duration,
     ) -> Result<Self, String> {
-        install_crypto_provider();
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            // A health check asks the service itself, never a proxy from
-            // the environment.
-            .no_proxy()
-            .user_agent(concat!("disco-registrar/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+        let client = shared_client()?;
         let host = host
             .map(|h| {
                 HeaderValue::from_str(&h).map_err(|_| format!("{h:?} is not a valid Host header"))
@@ -49,6 +42,7 @@ impl HttpCheck {
         }
         Ok(HttpCheck {
             client,
+            timeout,
             url: url.to_owned(),
             body,
             host,
@@ -57,7 +51,7 @@ impl HttpCheck {
     }
 
     async fn get(&self) -> Result<(), String> {
-        let mut request = self.client.get(&self.url);
+        let mut request = self.client.get(&self.url).timeout(self.timeout);
         if let Some(host) = &self.host {
             request = request.header(HOST, host.clone());
         }
@@ -111,6 +105,28 @@ fn describe(error: &reqwest::Error) -> String {
         source = cause.source();
     }
     shorten(&text, 200)
+}
+
+/// One client for every HTTP check: the system's CA certificates are read
+/// once, not once per service. Connections are not kept between checks:
+/// each check opens its own, as HAProxy's do, so a check never passes on a
+/// connection its service accepted before it stopped listening.
+fn shared_client() -> Result<reqwest::Client, String> {
+    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            install_crypto_provider();
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_max_idle_per_host(0)
+                // A health check asks the service itself, never a proxy
+                // from the environment.
+                .no_proxy()
+                .user_agent(concat!("disco-registrar/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| format!("cannot build an HTTP client: {e}"))
+        })
+        .clone()
 }
 
 /// reqwest is built without a crypto provider of its own (its default,
