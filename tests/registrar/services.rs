@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::cluster::Etcd;
 use crate::harness::{Registrar, TestService, answered, until_answered};
-use crate::support::{CONVERGE, Disco, eventually, http};
+use crate::support::{CONVERGE, Disco, eventually, http, key};
 
 #[tokio::test]
 async fn a_config_file_registers_several_services_and_one_failing_stays_out() {
@@ -68,6 +68,17 @@ timeout = "50ms"
     until_answered(&disco, "web-1.web.disco.internal.").await;
     until_answered(&disco, "v2.web.disco.internal.").await;
     until_answered(&disco, "db-1.db.disco.internal.").await;
+    // The services of one registry share one lease, kept alive once.
+    let mut client = etcd.client().await;
+    let mut leases = Vec::new();
+    for (service, id) in [("web", "web-1"), ("db", "db-1")] {
+        let stored = client.get(key(service, id), None).await.unwrap();
+        leases.push(stored.kvs()[0].lease());
+    }
+    assert!(
+        leases[0] != 0 && leases[0] == leases[1],
+        "leases {leases:?}"
+    );
     let txt = disco
         .answers(
             "web-1.web.disco.internal.",

@@ -14,7 +14,8 @@
 //! - `listing`: the paged range read at one revision.
 //! - `watch`: the listing-and-watch loop, resyncs, staleness.
 //! - `leases`: granted lease TTLs for SkyDNS entries.
-//! - [`publish`]: the other direction, what `disco registrar` writes.
+//! - [`publish`]: the other direction, what `disco registrar` writes;
+//!   `session`: the connection and lease its publishers share.
 //! - [`crate::backend`]'s `skips` and `backoff`: bounded logging of skipped
 //!   keys; retry delays (shared with ZooKeeper).
 
@@ -23,6 +24,7 @@ mod keys;
 mod leases;
 mod listing;
 pub mod publish;
+mod session;
 mod watch;
 
 use std::future::Future;

@@ -5,37 +5,26 @@
 //! labels under the prefix), written by the model's pure mappings, which
 //! the reading side parses back.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_client::{
-    Client, EventType, LeaseKeepAliveStream, LeaseKeeper, PutOptions, WatchOptions, WatchStream,
-};
+use etcd_client::{EventType, PutOptions, WatchOptions, WatchStream};
 
-use super::connect::{Connector, describe};
+use super::connect::describe;
+use super::session::{Session, timed};
 use crate::config::{EtcdSettings, RegistryUrl};
 use crate::model::{self, Instance};
 use crate::registrar::{Format, PublishError, Publisher, PublisherFuture, Target};
 
-/// How long one request may take before etcd counts as unreachable. Short:
-/// a withdrawal that waits is a failed service still answered.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// A lease and what keeps it alive.
-struct Lease {
-    id: i64,
-    keeper: LeaseKeeper,
-    responses: LeaseKeepAliveStream,
-}
-
-/// Publishes one service to etcd.
+/// Publishes one service to etcd, on the lease its registry's publishers
+/// share.
 pub struct EtcdPublisher {
-    connector: Connector,
+    session: Arc<Session>,
     registry: RegistryUrl,
     format: Format,
     domain: String,
-    ttl: i64,
-    client: Option<Client>,
-    lease: Option<Lease>,
+    /// The lease generation the key was written on.
+    generation: u64,
     /// The watch on the key, from just after our write.
     watch: Option<WatchStream>,
     /// The key last written, until it is known to be deleted.
@@ -45,128 +34,88 @@ pub struct EtcdPublisher {
 impl EtcdPublisher {
     /// A publisher for `target`; connects at the first publish.
     pub fn new(target: &Target, settings: &EtcdSettings) -> Self {
+        let ttl = target.ttl.as_secs().max(1) as i64;
         EtcdPublisher {
-            connector: Connector::new(&target.registry, settings),
+            session: Session::shared(&target.registry, settings, ttl),
             registry: target.registry.clone(),
             format: target.format,
             domain: target.domain.clone(),
-            ttl: target.ttl.as_secs().max(1) as i64,
-            client: None,
-            lease: None,
+            generation: 0,
             watch: None,
             written: None,
         }
     }
 
-    async fn client(&mut self) -> Result<Client, PublishError> {
-        if let Some(client) = &self.client {
-            return Ok(client.clone());
-        }
-        let client = self.connector.connect().await.map_err(|e| {
-            PublishError::Unavailable(format!(
-                "cannot reach etcd at {}: {e}",
-                self.registry.endpoints.join(",")
-            ))
-        })?;
-        self.client = Some(client.clone());
-        Ok(client)
-    }
-
-    /// After a failed request: forget the connection and the lease (a new
-    /// one is granted; the old one expires by itself).
-    fn reset(&mut self, error: etcd_client::Error) -> PublishError {
-        self.client = None;
-        self.lease = None;
+    /// `error` from a request on the session: the session drops the
+    /// connection and lease it was made on.
+    async fn failed(&mut self, error: etcd_client::Error) -> PublishError {
         self.watch = None;
-        PublishError::Unavailable(describe(&error))
-    }
-
-    async fn lease(&mut self, client: &mut Client) -> Result<i64, PublishError> {
-        if let Some(lease) = &self.lease {
-            return Ok(lease.id);
-        }
-        let granted = timed(client.lease_grant(self.ttl, None))
-            .await?
-            .map_err(|e| self.reset(e))?;
-        let (keeper, responses) = timed(client.lease_keep_alive(granted.id()))
-            .await?
-            .map_err(|e| self.reset(e))?;
-        self.lease = Some(Lease {
-            id: granted.id(),
-            keeper,
-            responses,
-        });
-        Ok(granted.id())
+        let error = PublishError::Unavailable(describe(&error));
+        self.session.failed(self.generation, error).await
     }
 
     async fn put(&mut self, registration: &Instance) -> Result<(), PublishError> {
         let (key, value) = key_value(self.format, &self.registry.path, &self.domain, registration);
-        let mut client = self.client().await?;
-        let lease = self.lease(&mut client).await?;
         self.watch = None;
-        let options = PutOptions::new().with_lease(lease);
-        let put = match timed(client.put(key.clone(), value.clone(), Some(options))).await? {
-            Ok(put) => put,
+        let mut granted = self.session.lease().await?;
+        self.generation = granted.generation;
+        let options = PutOptions::new().with_lease(granted.lease);
+        let mut put = timed(
+            granted
+                .client
+                .put(key.clone(), value.clone(), Some(options)),
+        )
+        .await?;
+        if let Err(error) = &put
+            && describe(error).contains("lease not found")
+        {
             // The lease expired while we were away (a frozen registrar, an
             // etcd outage longer than the TTL): a new one, once.
-            Err(error) if describe(&error).contains("lease not found") => {
-                self.lease = None;
-                let lease = self.lease(&mut client).await?;
-                let options = PutOptions::new().with_lease(lease);
-                timed(client.put(key.clone(), value, Some(options)))
-                    .await?
-                    .map_err(|e| self.reset(e))?
-            }
-            Err(error) => return Err(self.reset(error)),
+            self.session.lease_lost(granted.generation).await;
+            granted = self.session.lease().await?;
+            self.generation = granted.generation;
+            let options = PutOptions::new().with_lease(granted.lease);
+            put = timed(granted.client.put(key.clone(), value, Some(options))).await?;
+        }
+        let put = match put {
+            Ok(put) => put,
+            Err(error) => return Err(self.failed(error).await),
         };
         self.written = Some(key.clone());
         let revision = put.header().map_or(0, |h| h.revision());
         let options = WatchOptions::new().with_start_revision(revision + 1);
-        let mut watch = timed(client.watch(key, Some(options)))
-            .await?
-            .map_err(|e| self.reset(e))?;
+        let mut watch = match timed(granted.client.watch(key, Some(options))).await? {
+            Ok(watch) => watch,
+            Err(error) => return Err(self.failed(error).await),
+        };
         // The first response confirms the watch is in place.
-        timed(watch.message()).await?.map_err(|e| self.reset(e))?;
+        if let Err(error) = timed(watch.message()).await? {
+            return Err(self.failed(error).await);
+        }
         self.watch = Some(watch);
         Ok(())
     }
 
     async fn refresh(&mut self) -> Result<(), PublishError> {
-        let Some(lease) = self.lease.as_mut() else {
-            return Err(PublishError::Lost("no lease".to_owned()));
-        };
-        let sent = lease.keeper.keep_alive().await;
-        let answer = match sent {
-            Ok(()) => timed(lease.responses.message()).await?,
-            Err(error) => Err(error),
-        };
-        match answer {
-            Ok(Some(response)) if response.ttl() > 0 => Ok(()),
-            Ok(Some(_)) => {
-                self.lease = None;
-                self.watch = None;
-                Err(PublishError::Lost("the lease expired".to_owned()))
-            }
-            Ok(None) => Err(self.reset(etcd_client::Error::WatchError(
-                "the keep-alive stream ended".to_owned(),
-            ))),
-            Err(error) => Err(self.reset(error)),
+        let every = self.keep_alive_every().unwrap_or_default();
+        let result = self.session.keep_alive(self.generation, every).await;
+        if result.is_err() {
+            self.watch = None;
         }
+        result
     }
 
     async fn delete(&mut self, revoke: bool) -> Result<(), PublishError> {
         self.watch = None;
-        let Some(key) = self.written.clone() else {
-            return Ok(());
-        };
-        let mut client = self.client().await?;
-        timed(client.delete(key, None))
-            .await?
-            .map_err(|e| self.reset(e))?;
-        self.written = None;
-        if revoke && let Some(lease) = self.lease.take() {
-            // Best effort: an unknown lease is as good as a revoked one.
-            let _ = timed(client.lease_revoke(lease.id)).await;
+        if let Some(key) = self.written.clone() {
+            let mut client = self.session.client().await?;
+            if let Err(error) = timed(client.delete(key, None)).await? {
+                return Err(self.failed(error).await);
+            }
+            self.written = None;
+        }
+        if revoke {
+            self.session.revoke().await;
         }
         Ok(())
     }
@@ -201,22 +150,10 @@ impl EtcdPublisher {
                     self.watch = None;
                     return PublishError::Unavailable("the watch on the key ended".to_owned());
                 }
-                Err(error) => return self.reset(error),
+                Err(error) => return self.failed(error).await,
             }
         }
     }
-}
-
-/// A request bounded by [`REQUEST_TIMEOUT`].
-async fn timed<T>(request: impl Future<Output = T>) -> Result<T, PublishError> {
-    tokio::time::timeout(REQUEST_TIMEOUT, request)
-        .await
-        .map_err(|_| {
-            PublishError::Unavailable(format!(
-                "etcd did not answer within {}s",
-                REQUEST_TIMEOUT.as_secs()
-            ))
-        })
 }
 
 /// The key and value `registration` is written as.
@@ -269,7 +206,7 @@ impl Publisher for EtcdPublisher {
 
     fn keep_alive_every(&self) -> Option<Duration> {
         // A third of the TTL: two keep-alives may be lost before it expires.
-        Some(Duration::from_secs(self.ttl as u64) / 3)
+        Some(Duration::from_secs(self.session.ttl() as u64) / 3)
     }
 
     fn lost(&mut self) -> PublisherFuture<'_, PublishError> {
