@@ -187,6 +187,21 @@ fn etcd_image() -> String {
     tag
 }
 
+/// ZooKeeper's image from docker/zookeeper, on the base with Debian's
+/// ZooKeeper (made on first use: it is the largest).
+pub fn zookeeper_image() -> String {
+    base_images(&["disco-test/zookeeper-base:1"]);
+    let dir = Path::new(REPO).join("docker/zookeeper");
+    let tag = format!("disco-test/zookeeper:{}", content_hash(&[&dir]));
+    build(
+        &tag,
+        &dir.join("Dockerfile"),
+        &dir,
+        &["BASE_IMAGE=disco-test/zookeeper-base:1"],
+    );
+    tag
+}
+
 /// `docker build` of `tag` unless it exists, then removes the repository's
 /// other tags (builds of earlier sources), which would pile up.
 pub fn build(tag: &str, dockerfile: &Path, context: &Path, args: &[&str]) {

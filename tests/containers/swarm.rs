@@ -1,13 +1,14 @@
-//! docker/stack.yaml on a single-node swarm: `docker stack deploy` with a
-//! cluster size of 3 forms a healthy etcd cluster on the backend overlay, and
-//! a container on the frontend network resolves a registered service
-//! through disco.
+//! docker/stack.yaml and docker/stack.zookeeper.yaml on a single-node
+//! swarm: `docker stack deploy` with a size of 3 forms a healthy etcd
+//! cluster (or ZooKeeper ensemble) on the backend overlay, and a container
+//! on the frontend network resolves a registered service through disco.
 
 use std::process::Command;
 use std::time::Duration;
 
 use crate::support::{
-    REPO, Scope, TOOLS_IMAGE, docker, eventually, images, run, try_docker, try_run,
+    REPO, Scope, TOOLS_IMAGE, address_on, docker, eventually, images, run, try_docker, try_run,
+    zookeeper_image,
 };
 
 /// The stack's name, and the frontend network's (the stack file's
@@ -117,69 +118,35 @@ fn containers(service: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn the_stack_forms_an_etcd_cluster_and_disco_answers_the_frontend() {
-    let images = images();
-    let scope = Scope::open("swarm");
-    let swarm = Swarm::join();
-    let stack_file = format!("{REPO}/docker/stack.yaml");
+/// Deploys `file` (in docker/) with `env`, waits for three tasks of the
+/// store's `service`, and returns them.
+fn deploy(file: &str, env: &[(&str, &str)], service: &str) -> Vec<String> {
+    let stack_file = format!("{REPO}/docker/{file}");
     run(Command::new("docker")
         .args(["stack", "deploy", "--compose-file", &stack_file, STACK])
-        .env("ETCD_CLUSTER_SIZE", "3")
-        .env("ETCD_IMAGE", &images.etcd)
-        .env("DISCO_IMAGE", &images.disco)
+        .envs(env.iter().copied())
         .env("SD_FRONTEND", FRONTEND));
-
-    // Every member healthy, as etcd sees it: the cluster formed from the
-    // size alone.
-    let member = eventually(
-        "three etcd tasks run",
+    eventually(
+        &format!("three {service} tasks run"),
         Duration::from_secs(120),
-        || match containers("etcd").as_slice() {
-            [first, _, _] => Ok(first.clone()),
+        || match containers(service) {
+            tasks if tasks.len() == 3 => Ok(tasks),
             other => Err(format!("{} running", other.len())),
         },
-    );
-    let health = eventually(
-        "every etcd member is healthy",
-        Duration::from_secs(120),
-        || {
-            let json = try_docker(&[
-                "exec",
-                &member,
-                "etcdctl",
-                "endpoint",
-                "health",
-                "--cluster",
-                "--write-out=json",
-            ])?;
-            match json.matches(r#""health":true"#).count() {
-                3 => Ok(json),
-                _ => Err(json),
-            }
-        },
-    );
-    assert_eq!(health.matches(r#""endpoint""#).count(), 3, "{health}");
-    docker(&[
-        "exec",
-        &member,
-        "etcdctl",
-        "put",
-        "/disco/services/web/web-1",
-        r#"{"address":"10.53.0.80","port":8080}"#,
-    ]);
+    )
+}
 
-    // A container of another stack joins the frontend network and points
-    // its DNS at disco. This engine has no IPVS ("Could not get ipvs family
-    // information from the kernel"), so a service's virtual IP does not
-    // carry traffic here: the client names the tasks' addresses instead,
-    // which reach the same servers.
-    let filter = format!("label=com.docker.swarm.service.name={STACK}_disco");
+/// A container of another stack joins the frontend network, points its DNS
+/// at disco and resolves `name`: the address, first of getent's lines.
+///
+/// This engine has no IPVS ("Could not get ipvs family information from
+/// the kernel"), so a service's virtual IP carries no traffic here: the
+/// client names the disco tasks' addresses instead, the same servers.
+fn resolve_on_frontend(scope: &Scope, name: &str) -> String {
     let dns: Vec<String> = eventually("two disco tasks run", Duration::from_secs(120), || {
-        let ids = docker(&["ps", "--quiet", "--filter", &filter]);
-        let addresses: Vec<String> = ids
-            .lines()
-            .map(|id| crate::support::address_on(id, FRONTEND))
+        let addresses: Vec<String> = containers("disco")
+            .iter()
+            .map(|id| address_on(id, FRONTEND))
             .collect();
         if addresses.len() == 2 {
             Ok(addresses)
@@ -198,16 +165,117 @@ fn the_stack_forms_an_etcd_cluster_and_disco_answers_the_frontend() {
         TOOLS_IMAGE,
         "getent",
         "ahostsv4",
-        "web",
+        name,
     ]);
     let answer = eventually(
-        "a frontend container resolves web",
+        &format!("a frontend container resolves {name}"),
         Duration::from_secs(60),
         || try_docker(&client),
     );
-    assert!(
-        answer.starts_with("10.53.0.80"),
-        "getent answered {answer:?}"
+    answer
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn the_etcd_stack_forms_a_cluster_and_disco_answers_the_frontend() {
+    let images = images();
+    let scope = Scope::open("swarm");
+    let swarm = Swarm::join();
+    let members = deploy(
+        "stack.yaml",
+        &[
+            ("ETCD_CLUSTER_SIZE", "3"),
+            ("ETCD_IMAGE", &images.etcd),
+            ("DISCO_IMAGE", &images.disco),
+        ],
+        "etcd",
     );
+    // Every member healthy, as etcd sees it: the cluster formed from the
+    // size alone.
+    let health = eventually(
+        "every etcd member is healthy",
+        Duration::from_secs(120),
+        || {
+            let json = try_docker(&[
+                "exec",
+                &members[0],
+                "etcdctl",
+                "endpoint",
+                "health",
+                "--cluster",
+                "--write-out=json",
+            ])?;
+            match json.matches(r#""health":true"#).count() {
+                3 => Ok(json),
+                _ => Err(json),
+            }
+        },
+    );
+    assert_eq!(health.matches(r#""endpoint""#).count(), 3, "{health}");
+    docker(&[
+        "exec",
+        &members[0],
+        "etcdctl",
+        "put",
+        "/disco/services/web/web-1",
+        r#"{"address":"10.53.0.80","port":8080}"#,
+    ]);
+    assert_eq!(resolve_on_frontend(&scope, "web"), "10.53.0.80");
+    drop(swarm);
+}
+
+/// What ZooKeeper server `container` says it is: leader, follower or
+/// standalone.
+fn zookeeper_mode(container: &str) -> Result<String, String> {
+    let srvr = "exec 3<>/dev/tcp/127.0.0.1/2181 && printf srvr >&3 && timeout 2 cat <&3";
+    let out = try_docker(&["exec", container, "bash", "-c", srvr])?;
+    out.lines()
+        .find_map(|l| l.strip_prefix("Mode: "))
+        .map(String::from)
+        .ok_or(out)
+}
+
+#[test]
+fn the_zookeeper_stack_forms_an_ensemble_and_disco_answers_the_frontend() {
+    let images = images();
+    let zookeeper = zookeeper_image();
+    let scope = Scope::open("swarm");
+    let swarm = Swarm::join();
+    let servers = deploy(
+        "stack.zookeeper.yaml",
+        &[
+            ("ZK_ENSEMBLE_SIZE", "3"),
+            ("ZOOKEEPER_IMAGE", &zookeeper),
+            ("DISCO_IMAGE", &images.disco),
+        ],
+        "zookeeper",
+    );
+    // One leader and two followers: the ensemble formed from the size alone.
+    let mut modes = eventually(
+        "the ensemble has a leader",
+        Duration::from_secs(120),
+        || {
+            let modes: Vec<String> = servers
+                .iter()
+                .map(|c| zookeeper_mode(c))
+                .collect::<Result<_, _>>()?;
+            if modes.iter().any(|m| m == "leader") {
+                Ok(modes)
+            } else {
+                Err(format!("{modes:?}"))
+            }
+        },
+    );
+    modes.sort();
+    assert_eq!(modes, ["follower", "follower", "leader"]);
+    let zk_cli = "for node in /disco /disco/services /disco/services/web; do \
+                  /usr/share/zookeeper/bin/zkCli.sh -server 127.0.0.1:2181 create $node '' >/dev/null 2>&1; done; \
+                  /usr/share/zookeeper/bin/zkCli.sh -server 127.0.0.1:2181 create /disco/services/web/web-1 \
+                  '{\"address\":\"10.53.0.81\",\"port\":8080}' 2>&1 | grep -q '^Created'";
+    docker(&["exec", &servers[0], "bash", "-c", zk_cli]);
+    assert_eq!(resolve_on_frontend(&scope, "web"), "10.53.0.81");
     drop(swarm);
 }
