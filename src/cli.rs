@@ -291,6 +291,10 @@ pub struct RegistrarArgs {
     #[arg(long, env = "DISCO_ETCD_PASSWORD_FILE", value_name = "FILE")]
     pub etcd_password_file: Option<PathBuf>,
 
+    /// File holding the ZooKeeper digest password (user from DISCO_ZK_USER); or set DISCO_ZK_PASSWORD.
+    #[arg(long, env = "DISCO_ZK_PASSWORD_FILE", value_name = "FILE")]
+    pub zk_password_file: Option<PathBuf>,
+
     /// TOML file with the same settings under [registrar] and services under [[registrar.service]]; flags and env win.
     #[arg(long, env = "DISCO_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,

@@ -598,6 +598,21 @@ pub const ZK_USER_VAR: &str = "DISCO_ZK_USER";
 pub const ZK_PASSWORD_VAR: &str = "DISCO_ZK_PASSWORD";
 
 /// Reads the digest credentials for the ZooKeeper registries.
+/// The ZooKeeper credentials of `disco registrar`, read and checked as
+/// `disco serve`'s are: the user and password from the same variables, or
+/// the password from `--zk-password-file`.
+pub fn zk_settings_for(
+    password_file: Option<&Path>,
+    registries: &[RegistryUrl],
+) -> Result<ZkSettings, ConfigError> {
+    zk_settings(
+        env_value(ZK_USER_VAR),
+        env_value(ZK_PASSWORD_VAR).map(Secret::new),
+        password_file,
+        registries,
+    )
+}
+
 fn zk_settings(
     user: Option<String>,
     password: Option<Secret>,

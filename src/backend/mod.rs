@@ -39,7 +39,9 @@ pub fn for_url(
 pub fn publisher_for(
     target: &Target,
     etcd: &EtcdSettings,
+    zk: &ZkSettings,
 ) -> Result<Box<dyn Publisher>, ConfigError> {
+    let _ = zk;
     let not_built = |what: &str| ConfigError::Invalid {
         flag: "registry",
         value: target.registry.to_string(),
@@ -52,7 +54,8 @@ pub fn publisher_for(
             reason: "Nerve's format lives in ZooKeeper; use a zk:// registry".to_owned(),
         }),
         (true, _) => Ok(Box::new(etcd::publish::EtcdPublisher::new(target, etcd))),
-        // ZooKeeper: the zk engineer's publisher hooks in here.
+        // ZooKeeper (native and Nerve): its publisher hooks in here, with
+        // `zk` (and drops the `let _ = zk` above).
         (false, _) => Err(not_built("publishing to ZooKeeper")),
     }
 }

@@ -159,7 +159,7 @@ pub async fn start(mut config: RegistrarConfig) -> Result<Running, RegistrarErro
     }
     let mut prepared = Vec::new();
     for service in config.services {
-        let publisher = crate::backend::publisher_for(&service.target, &config.etcd)
+        let publisher = crate::backend::publisher_for(&service.target, &config.etcd, &config.zk)
             .map_err(|e| RegistrarError::Config(e.to_string()))?;
         let checks = service
             .checks

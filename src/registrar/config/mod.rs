@@ -22,7 +22,7 @@ use super::check::CheckSpec;
 use super::dockstack::DockStackSpec;
 use super::health::Thresholds;
 use crate::cli::{LogFormat, RegistrarArgs};
-use crate::config::{ConfigError, EtcdSettings, RegistryUrl};
+use crate::config::{ConfigError, EtcdSettings, RegistryUrl, ZkSettings};
 use crate::model::Instance;
 
 use file::{FileCheck, FileRegistrar, Settings, Shared, read_file};
@@ -128,6 +128,8 @@ pub struct RegistrarConfig {
     pub http_listen: Option<SocketAddr>,
     /// TLS and credentials for etcd registries.
     pub etcd: EtcdSettings,
+    /// Credentials for ZooKeeper registries.
+    pub zk: ZkSettings,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter.
@@ -272,7 +274,9 @@ impl RegistrarConfig {
             ],
             &registries,
         )?;
+        let zk = crate::config::zk_settings_for(args.zk_password_file.as_deref(), &registries)?;
         Ok(RegistrarConfig {
+            zk,
             services,
             maintenance_file: args.maintenance_file.or(file.maintenance_file),
             drain,
