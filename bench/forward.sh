@@ -33,7 +33,8 @@ DIR="$BENCH_SCRATCH/forward"
 rm -rf "$DIR" && mkdir -p "$DIR"
 OTHER_CORES=$(seq -s, 1 $(($(nproc) - 1)))
 
-# The upstream's zone: NAMES names with long TTLs (hits stay hits), and a
+# The upstream's zone (not under test., which unbound answers itself):
+# NAMES names with long TTLs (hits stay hits), and a
 # wildcard for the cold names.
 {
     echo '$TTL 3600'
@@ -42,9 +43,9 @@ OTHER_CORES=$(seq -s, 1 $(($(nproc) - 1)))
     echo 'ns IN A 127.0.0.1'
     for i in $(seq 0 $((NAMES - 1))); do echo "h$i IN A 10.$((i / 65536 % 256)).$((i / 256 % 256)).$((i % 256))"; done
     echo '*.cold IN A 192.0.2.9'
-} >"$DIR/fwd.test.zone"
-for i in $(seq 0 $((NAMES - 1))); do echo "h$i.fwd.test A"; done >"$DIR/hits.txt"
-awk -v n="$COLD_NAMES" 'BEGIN { for (i = 0; i < n; i++) printf "u%d.cold.fwd.test A\n", i }' >"$DIR/cold.txt"
+} >"$DIR/fwd.bench.zone"
+for i in $(seq 0 $((NAMES - 1))); do echo "h$i.fwd.bench A"; done >"$DIR/hits.txt"
+awk -v n="$COLD_NAMES" 'BEGIN { for (i = 0; i < n; i++) printf "u%d.cold.fwd.bench A\n", i }' >"$DIR/cold.txt"
 
 KNOT_PORT=$(free_port)
 cat >"$DIR/knot.conf" <<CONF
@@ -62,15 +63,15 @@ template:
     journal-content: none
     zonefile-sync: -1
 zone:
-  - domain: fwd.test
-    file: $DIR/fwd.test.zone
+  - domain: fwd.bench
+    file: $DIR/fwd.bench.zone
 log:
   - target: stderr
     any: error
 CONF
 taskset -c "$OTHER_CORES" knotd -c "$DIR/knot.conf" 2>"$DIR/knot.log" &
 KNOT_PID=$!
-wait_for_dns "$KNOT_PORT" h0.fwd.test
+wait_for_dns "$KNOT_PORT" h0.fwd.bench
 
 start_disco() { # port
     TOKIO_WORKER_THREADS=1 taskset -c 0 "$DISCO" serve --listen "127.0.0.1:$1" --zones-dir "$DIR/empty" \
@@ -96,7 +97,7 @@ server:
     module-config: "iterator"
     msg-cache-size: 64m
     rrset-cache-size: 128m
-    domain-insecure: "fwd.test."
+    domain-insecure: "fwd.bench."
 remote-control:
     control-enable: no
 forward-zone:
@@ -142,7 +143,7 @@ for round in $(seq "$ROUNDS"); do
         "start_$server" "$port"
         pid=$!
         STARTED_PIDS+=("$pid")
-        wait_for_dns "$port" h0.fwd.test
+        wait_for_dns "$port" h0.fwd.bench
         # Warm the cache: every name once, then a short run.
         client 1 -s 127.0.0.1 -p "$port" -d "$DIR/hits.txt" -n 1 -c 1 -q 50 >/dev/null 2>&1 || true
         client 1 -s 127.0.0.1 -p "$port" -d "$DIR/hits.txt" -l 2 -c 20 >/dev/null 2>&1 || true
@@ -155,7 +156,7 @@ for round in $(seq "$ROUNDS"); do
         "start_$server" "$port"
         pid=$!
         STARTED_PIDS+=("$pid")
-        wait_for_dns "$port" h0.fwd.test
+        wait_for_dns "$port" h0.fwd.bench
         read -r qps p99 < <(cold_run "$port")
         colds[$server]+="$qps $p99"$'\n'
         kill "$pid" && wait "$pid" 2>/dev/null || true

@@ -23,8 +23,13 @@ ROUNDS=${ROUNDS:-3}
 SPLIT_SERVERS=${SPLIT_SERVERS-"knot disco-zone"}
 
 ensure_packages dnsperf=dnsperf knotd=knot nsd=nsd dig=dnsutils etcd=etcd-server
-ensure_hickory
-build_disco
+# Only what the chosen servers need is built.
+[[ " $SERVERS " == *" hickory "* ]] && ensure_hickory
+if [[ " $SERVERS " == *" disco-etcd "* ]]; then
+    build_disco
+else
+    (cd "$REPO" && cargo build --release --locked --bin disco >/dev/null)
+fi
 
 # name:services:instances-per-service
 declare -A SET_SHAPE=([services]=1000:3 [large]=10000:10)
@@ -209,5 +214,5 @@ run_split() { # set
 echo "# Query throughput, $(nproc) cores, $(uname -r)"
 for set in $SETS; do
     run_set "$set"
-    [[ -n $SPLIT_SERVERS ]] && run_split "$set"
+    if [[ -n $SPLIT_SERVERS ]]; then run_split "$set"; fi
 done
