@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::project::Project;
-use crate::support::{TOOLS_IMAGE, eventually, health, images};
+use crate::support::{TOOLS_IMAGE, eventually, getent_addresses, health, images};
 
 /// The first three octets of the test's frontend subnet.
 const NET: &str = "172.31.53";
@@ -20,6 +20,11 @@ const CONVERGE: Duration = Duration::from_secs(20);
 /// TTL, plus a check's timeout and the watch's delivery, which this allows.
 const WITHDRAWN: Duration = Duration::from_secs(3 + 5 + 3);
 
+/// How long nine containers may take to start and etcd to form its
+/// cluster, on a loaded 2-core machine with fuse-overlayfs (seen: 20 s
+/// not enough once).
+const STARTUP: Duration = Duration::from_secs(90);
+
 /// With one disco replica down, Docker's resolver waits 4 s for it before
 /// it asks the other, for every query, and glibc asks several.
 const FAILOVER: Duration = Duration::from_secs(60);
@@ -27,14 +32,7 @@ const FAILOVER: Duration = Duration::from_secs(60);
 /// `getent ahostsv4 NAME` in the client: the addresses, or why not.
 fn resolve(project: &Project, name: &str) -> Result<Vec<String>, String> {
     let out = project.exec("client", &["getent", "ahostsv4", name])?;
-    let mut addresses: Vec<String> = out
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .map(String::from)
-        .collect();
-    addresses.sort();
-    addresses.dedup();
-    Ok(addresses)
+    Ok(getent_addresses(&out))
 }
 
 /// Waits until the client resolves `name` to exactly `expected`.
@@ -75,7 +73,7 @@ fn the_client_finds_web_through_disco_and_the_sidecar_withdraws_it_while_it_is_d
     );
     project.up(&[]);
     let web = format!("{NET}.80");
-    eventually("etcd has quorum", CONVERGE, || {
+    eventually("etcd has quorum", STARTUP, || {
         project.exec("etcd1", &["etcdctl", "endpoint", "health", "--cluster"])
     });
 

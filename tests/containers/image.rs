@@ -39,23 +39,29 @@ fn the_image_runs_as_non_root_binds_53_and_turns_healthy() {
         "disco runs as root: {uids}"
     );
 
+    // `dig +short NAME` from another container on the network, at disco.
+    let dig = |name: &str| {
+        let label = scope.label();
+        docker(&[
+            "run",
+            "--rm",
+            "--label",
+            &label,
+            "--network",
+            &network,
+            TOOLS_IMAGE,
+            "dig",
+            "+short",
+            "+time=2",
+            "@disco-test-image-disco",
+            name,
+            "A",
+        ])
+    };
+
     // Port 53, bound by that user through the file capability, answers the
     // example zone the image carries.
-    let answer = docker(&[
-        "run",
-        "--rm",
-        "--label",
-        &scope.label(),
-        "--network",
-        &network,
-        TOOLS_IMAGE,
-        "dig",
-        "+short",
-        "+time=2",
-        "@disco-test-image-disco",
-        "docs.disco.internal",
-        "A",
-    ]);
+    let answer = dig("docs.disco.internal");
     let mut addresses: Vec<&str> = answer.lines().collect();
     addresses.sort();
     assert_eq!(
@@ -75,24 +81,9 @@ fn the_image_runs_as_non_root_binds_53_and_turns_healthy() {
         "sleep",
         "300",
     ]);
-    let peer_address = address_on(&peer, &network);
-    let forwarded = docker(&[
-        "run",
-        "--rm",
-        "--label",
-        &scope.label(),
-        "--network",
-        &network,
-        TOOLS_IMAGE,
-        "dig",
-        "+short",
-        "+time=2",
-        "@disco-test-image-disco",
-        "disco-test-image-peer",
-        "A",
-    ]);
     assert_eq!(
-        forwarded, peer_address,
+        dig("disco-test-image-peer"),
+        address_on(&peer, &network),
         "disco did not forward to Docker's resolver"
     );
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use crate::support::{REPO, eventually, run, try_run};
+use crate::support::{REPO, eventually, getent_addresses, run, try_run};
 
 const CLIENT: &str = "disco-test-client";
 const DISCO: &str = "disco-test-dns";
@@ -120,14 +120,7 @@ impl Drop for Namespaces {
 fn resolve(name: &str) -> Result<Vec<String>, String> {
     let out =
         try_run(Command::new("ip").args(["netns", "exec", CLIENT, "getent", "ahostsv4", name]))?;
-    let mut addresses: Vec<String> = out
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .map(String::from)
-        .collect();
-    addresses.sort();
-    addresses.dedup();
-    Ok(addresses)
+    Ok(getent_addresses(&out))
 }
 
 #[test]

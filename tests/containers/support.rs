@@ -176,30 +176,44 @@ fn disco_image() -> String {
 
 /// etcd's image from docker/etcd, on the base with Debian's etcd.
 fn etcd_image() -> String {
-    let dir = Path::new(REPO).join("docker/etcd");
-    let tag = format!("disco-test/etcd:{}", content_hash(&[&dir]));
-    build(
-        &tag,
-        &dir.join("Dockerfile"),
-        &dir,
-        &["BASE_IMAGE=disco-test/etcd-base:1"],
-    );
-    tag
+    directory_image("docker/etcd", "disco-test/etcd", "disco-test/etcd-base:1")
 }
 
 /// ZooKeeper's image from docker/zookeeper, on the base with Debian's
 /// ZooKeeper (made on first use: it is the largest).
 pub fn zookeeper_image() -> String {
     base_images(&["disco-test/zookeeper-base:1"]);
-    let dir = Path::new(REPO).join("docker/zookeeper");
-    let tag = format!("disco-test/zookeeper:{}", content_hash(&[&dir]));
+    directory_image(
+        "docker/zookeeper",
+        "disco-test/zookeeper",
+        "disco-test/zookeeper-base:1",
+    )
+}
+
+/// The image of a directory holding its Dockerfile and all it copies, built
+/// on `base` (its BASE_IMAGE) and tagged `repository:<hash of the directory>`.
+fn directory_image(dir: &str, repository: &str, base: &str) -> String {
+    let dir = Path::new(REPO).join(dir);
+    let tag = format!("{repository}:{}", content_hash(&[&dir]));
     build(
         &tag,
         &dir.join("Dockerfile"),
         &dir,
-        &["BASE_IMAGE=disco-test/zookeeper-base:1"],
+        &[&format!("BASE_IMAGE={base}")],
     );
     tag
+}
+
+/// The addresses `getent ahostsv4` printed, sorted, each once.
+pub fn getent_addresses(out: &str) -> Vec<String> {
+    let mut addresses: Vec<String> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(String::from)
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    addresses
 }
 
 /// `docker build` of `tag` unless it exists, then removes the repository's
