@@ -109,14 +109,7 @@ impl WireCache {
         limit: usize,
         out: &mut Vec<u8>,
     ) -> Option<Hit> {
-        let shard = self.shard(client.key());
-        let entry = shard.entries.get(client.key())?;
-        if !entry.fresh(now) {
-            return None;
-        }
-        let age = u32::try_from(entry.age(now).as_secs()).unwrap_or(u32::MAX);
-        entry.answer.write(client, age, false, limit, out);
-        Some(Hit::Fresh(entry.answer.rcode()))
+        self.write(client, now, false, limit, out)
     }
 
     /// Writes an expired answer for `client` within the stale window, with
@@ -128,13 +121,35 @@ impl WireCache {
         limit: usize,
         out: &mut Vec<u8>,
     ) -> Option<Hit> {
+        self.write(client, now, true, limit, out)
+    }
+
+    fn write(
+        &self,
+        client: &ClientQuery<'_>,
+        now: Instant,
+        stale: bool,
+        limit: usize,
+        out: &mut Vec<u8>,
+    ) -> Option<Hit> {
         let shard = self.shard(client.key());
         let entry = shard.entries.get(client.key())?;
-        if !entry.within(now, self.limits.stale_window) {
+        let usable = if stale {
+            entry.within(now, self.limits.stale_window)
+        } else {
+            entry.fresh(now)
+        };
+        if !usable {
             return None;
         }
-        entry.answer.write(client, 0, true, limit, out);
-        Some(Hit::Stale(entry.answer.rcode()))
+        let age = u32::try_from(entry.age(now).as_secs()).unwrap_or(u32::MAX);
+        entry.answer.write(client, age, stale, limit, out);
+        let rcode = entry.answer.rcode();
+        Some(if stale {
+            Hit::Stale(rcode)
+        } else {
+            Hit::Fresh(rcode)
+        })
     }
 
     /// Stores `answer` under `key` if it is cacheable.
