@@ -16,6 +16,8 @@ mod config;
 mod failover;
 mod malformed;
 mod metrics;
+#[path = "../common/promtool.rs"]
+mod promtool;
 // ZooKeeper too, for one disco watching every kind of registry.
 #[path = "../common/proxy.rs"]
 mod proxy;

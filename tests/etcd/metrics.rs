@@ -3,35 +3,11 @@
 //! both formats and ZooKeeper, one registry's URL holding characters that
 //! must be escaped in a label value.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use hickory_proto::rr::RecordType;
 
 use crate::cluster::Etcd;
 use crate::support::{Disco, ok, put, register};
 use crate::zookeeper::ZooKeeper;
-
-/// Runs `promtool check metrics` on `text`: its exit status and output.
-fn promtool_check(text: &str) -> (bool, String) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool is not installed: apt-get install prometheus (scripts/test installs it)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let said = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    (output.status.success(), said)
-}
 
 /// The metric families of a text exposition: name → TYPE, from the
 /// comments; panics on a sample whose family has no HELP or TYPE.
@@ -97,8 +73,7 @@ async fn promtool_accepts_the_metrics_of_a_disco_watching_etcd_skydns_and_zookee
     let _ = disco.answers("nope.disco.internal.", RecordType::SRV).await;
 
     let text = disco.metrics().await;
-    let (passed, said) = promtool_check(&text);
-    assert!(passed && said.trim().is_empty(), "promtool: {said}\n{text}");
+    crate::promtool::assert_accepts(&text);
 
     let escaped = skydns.replace('\\', r"\\").replace('"', r#"\""#);
     for line in [

@@ -24,5 +24,7 @@ mod formats;
 mod harness;
 mod lifecycle;
 mod maintenance;
+#[path = "../common/promtool.rs"]
+mod promtool;
 mod recovery;
 mod services;

@@ -116,32 +116,5 @@ timeout = "50ms"
             && metrics.contains(r#"disco_registrar_published{service="cache/cache-1"} 0"#),
         "{metrics}"
     );
-    assert_promtool_accepts(&metrics);
-}
-
-/// `promtool check metrics` (Debian's `prometheus`) finds nothing wrong.
-fn assert_promtool_accepts(metrics: &str) {
-    use std::io::Write;
-    let mut promtool = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect(
-            "this test needs promtool: apt-get install prometheus (./scripts/test installs it)",
-        );
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(metrics.as_bytes())
-        .unwrap();
-    let output = promtool.wait_with_output().unwrap();
-    let said = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && said.trim().is_empty(),
-        "promtool: {said}\n{metrics}"
-    );
+    crate::promtool::assert_accepts(&metrics);
 }
