@@ -28,15 +28,21 @@ async fn a_key_deleted_by_hand_is_put_back() {
     let registrar = setup(&etcd, &disco, &web, "10s").await;
     let mut client = etcd.client().await;
     client.delete(key("web", "web-1"), None).await.unwrap();
-    // disco sees the delete, then the registrar's new put.
-    until_answered(&disco, NAME).await;
     eventually("the registrar logs the loss", CONVERGE, || async {
         registrar.log().contains("lost the registration")
     })
     .await;
-    let stored = client.get(key("web", "web-1"), None).await.unwrap();
-    assert_eq!(stored.kvs().len(), 1, "{}", registrar.log());
-    assert_ne!(stored.kvs()[0].lease(), 0, "put back without a lease");
+    // The loss is logged before the new put is acknowledged: wait for the
+    // key itself, on a lease, rather than read it once.
+    eventually("the key is put back on a lease", CONVERGE, || {
+        let mut client = client.clone();
+        async move {
+            let stored = client.get(key("web", "web-1"), None).await.unwrap();
+            stored.kvs().len() == 1 && stored.kvs()[0].lease() != 0
+        }
+    })
+    .await;
+    until_answered(&disco, NAME).await;
 }
 
 #[tokio::test]
