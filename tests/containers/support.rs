@@ -234,6 +234,14 @@ pub fn build(tag: &str, dockerfile: &Path, context: &Path, args: &[&str]) {
         command.arg("--build-arg").arg(arg);
     }
     run(command.arg(context));
+    // The classic builder leaves docker/Dockerfile's build stage behind.
+    let _ = try_docker(&[
+        "image",
+        "prune",
+        "--force",
+        "--filter",
+        "label=disco.stage=build",
+    ]);
     let repository = tag.split(':').next().unwrap();
     let others = docker(&[
         "image",
