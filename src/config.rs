@@ -597,7 +597,6 @@ pub const ZK_USER_VAR: &str = "DISCO_ZK_USER";
 /// Where the ZooKeeper password is read from, unless `--zk-password-file`.
 pub const ZK_PASSWORD_VAR: &str = "DISCO_ZK_PASSWORD";
 
-/// Reads the digest credentials for the ZooKeeper registries.
 /// The ZooKeeper credentials of `disco registrar`, read and checked as
 /// `disco serve`'s are: the user and password from the same variables, or
 /// the password from `--zk-password-file`.
@@ -613,6 +612,7 @@ pub fn zk_settings_for(
     )
 }
 
+/// Reads the digest credentials for the ZooKeeper registries.
 fn zk_settings(
     user: Option<String>,
     password: Option<Secret>,

@@ -41,12 +41,6 @@ pub fn publisher_for(
     etcd: &EtcdSettings,
     zk: &ZkSettings,
 ) -> Result<Box<dyn Publisher>, ConfigError> {
-    let _ = zk;
-    let not_built = |what: &str| ConfigError::Invalid {
-        flag: "registry",
-        value: target.registry.to_string(),
-        reason: format!("{what} is not built yet"),
-    };
     match (target.registry.is_etcd(), target.format) {
         (true, Format::Nerve) => Err(ConfigError::Invalid {
             flag: "format",
@@ -54,8 +48,11 @@ pub fn publisher_for(
             reason: "Nerve's format lives in ZooKeeper; use a zk:// registry".to_owned(),
         }),
         (true, _) => Ok(Box::new(etcd::publish::EtcdPublisher::new(target, etcd))),
-        // ZooKeeper (native and Nerve): its publisher hooks in here, with
-        // `zk` (and drops the `let _ = zk` above).
-        (false, _) => Err(not_built("publishing to ZooKeeper")),
+        (false, Format::SkyDns) => Err(ConfigError::Invalid {
+            flag: "format",
+            value: "skydns".to_owned(),
+            reason: "SkyDNS entries live in etcd; use an etcd:// registry".to_owned(),
+        }),
+        (false, _) => Ok(Box::new(zookeeper::publish::ZkPublisher::new(target, zk))),
     }
 }

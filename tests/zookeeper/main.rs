@@ -11,11 +11,17 @@ mod battery;
 mod auth;
 mod backend;
 mod ensemble;
+// The registrar binary's harness, shared as is: its helpers this binary
+// does not call are not dead code there.
+#[allow(dead_code)]
+#[path = "../registrar/harness.rs"]
+mod harness;
 mod malformed;
 mod nerve;
 #[path = "../common/proxy.rs"]
 mod proxy;
 mod reconnect;
+mod registrar;
 mod server;
 mod support;
 

@@ -7,7 +7,7 @@ use zookeeper_client::Client;
 
 use crate::config::{RegistryUrl, ZkSettings};
 
-/// The session timeout disco asks for. The server bounds it to 2 to 20
+/// The session timeout `disco serve` asks for. The server bounds it to 2 to 20
 /// ticks (`tickTime`, 2 s by default: 4 s to 40 s). The client counts the
 /// connection lost after 2/5 of it without a word from the server, and
 /// then tries the other hosts of the ensemble within the same session.
@@ -19,6 +19,7 @@ pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub(super) struct Connector {
     hosts: String,
+    session_timeout: Duration,
     /// `user:password` for the `digest` scheme.
     digest: Option<Vec<u8>>,
 }
@@ -28,10 +29,20 @@ impl Connector {
     pub fn new(url: &RegistryUrl, settings: &ZkSettings) -> Self {
         Connector {
             hosts: url.endpoints.join(","),
+            session_timeout: SESSION_TIMEOUT,
             digest: settings
                 .credentials
                 .as_ref()
                 .map(|(user, password)| format!("{user}:{}", password.expose()).into_bytes()),
+        }
+    }
+
+    /// The same, asking for sessions of `timeout` (the registrar's
+    /// `--ttl`: how long its ephemeral nodes outlive it).
+    pub fn with_session_timeout(self, timeout: Duration) -> Self {
+        Connector {
+            session_timeout: timeout,
+            ..self
         }
     }
 
@@ -46,7 +57,7 @@ impl Connector {
         // session timeout: the watch loop retries with its own backoff and
         // reports the registry stale meanwhile.
         let mut connector = Client::connector()
-            .with_session_timeout(SESSION_TIMEOUT)
+            .with_session_timeout(self.session_timeout)
             .with_fail_eagerly();
         if let Some(digest) = &self.digest {
             connector = connector.with_auth("digest", digest);

@@ -16,12 +16,14 @@
 //! - `nodes`: Nerve nodes to instances, one answer per instance (pure).
 //! - `listing`: the tree read level by level, many requests in flight.
 //! - `watch`: the watch-and-listing loop, reconnections, expiry.
+//! - [`publish`]: the other direction, what `disco registrar` writes.
 //! - [`crate::backend`]'s `skips` and `backoff`, shared with etcd.
 
 mod connect;
 mod listing;
 mod nodes;
 mod paths;
+pub mod publish;
 mod watch;
 
 use std::future::Future;

@@ -1,0 +1,162 @@
+//! `disco registrar` publishing to ZooKeeper, read back by `disco serve`:
+//! the real registrar binary, a real web service it checks, real
+//! ZooKeeper. Native ephemeral nodes and Nerve's ephemeral sequential ones;
+//! a lingering node of an older session taken over; re-registration after
+//! a node deleted by hand and after the session expired; the session
+//! closed at SIGTERM.
+
+use std::time::Duration;
+
+use hickory_proto::rr::RecordType;
+use nix::sys::signal::Signal;
+use zookeeper_client::CreateMode;
+
+use crate::harness::{TestService, until_answered, until_gone, web_registrar};
+use crate::server::{SHORT_SESSION, ZooKeeper};
+use crate::support::{CONVERGE, Disco, client, create, delete, eventually, node, ok, registration};
+
+const NAME: &str = "web-1.web.disco.internal.";
+
+#[tokio::test]
+async fn native_nodes_follow_health_come_back_when_deleted_and_go_at_sigterm() {
+    let zk = ZooKeeper::start();
+    let registry = zk.url("zk", "/disco");
+    let disco = Disco::start(std::slice::from_ref(&registry)).await;
+    let web = TestService::start().await;
+    let url = web.url();
+    let mut registrar = web_registrar(&registry, &web.port(), &["--check", &url]);
+    until_answered(&disco, NAME).await;
+
+    web.set_healthy(false);
+    until_gone(&disco, NAME).await;
+    web.set_healthy(true);
+    until_answered(&disco, NAME).await;
+
+    // Deleted by hand: the registrar's watch sees it and writes it again.
+    let observer = client(&zk).await;
+    delete(&observer, &node("web", "web-1")).await;
+    eventually("the node written again", CONVERGE, || async {
+        observer
+            .check_stat(&node("web", "web-1"))
+            .await
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    until_answered(&disco, NAME).await;
+
+    registrar.signal(Signal::SIGTERM);
+    assert!(
+        registrar.wait_exit(CONVERGE).success(),
+        "{}",
+        registrar.log()
+    );
+    until_gone(&disco, NAME).await;
+    // The session is closed, not left to expire: no node lingers.
+    assert!(
+        observer
+            .list_children("/disco/services/web")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    disco.stop().await;
+}
+
+#[tokio::test]
+async fn a_lingering_node_of_an_older_session_is_taken_over() {
+    let zk = ZooKeeper::start();
+    let registry = zk.url("zk", "/disco");
+    // A registrar that died a moment ago: its session has not expired yet.
+    let old = client(&zk).await;
+    create(
+        &old,
+        &node("web", "web-1"),
+        registration("10.9.9.9", 80).as_bytes(),
+        CreateMode::Ephemeral,
+    )
+    .await;
+    let disco = Disco::start(std::slice::from_ref(&registry)).await;
+    disco
+        .until_answers(NAME, RecordType::A, ok(&["10.9.9.9"]))
+        .await;
+    let web = TestService::start().await;
+    let _registrar = web_registrar(&registry, &web.port(), &["--check", "tcp"]);
+    until_answered(&disco, NAME).await;
+    // The old session ending no longer takes the registration with it.
+    drop(old);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    until_answered(&disco, NAME).await;
+    disco.stop().await;
+}
+
+#[tokio::test]
+async fn nerve_nodes_are_written_as_nerve_writes_them() {
+    let zk = ZooKeeper::start();
+    let disco = Disco::start(&[zk.url("nerve+zk", "/nerve/services")]).await;
+    let web = TestService::start().await;
+    let registry = zk.url("zk", "/nerve/services");
+    let _registrar = web_registrar(
+        &registry,
+        &web.port(),
+        &[
+            "--check",
+            "tcp",
+            "--format",
+            "nerve",
+            "--meta",
+            "az=us-east-1a",
+        ],
+    );
+    until_answered(&disco, NAME).await;
+    assert_eq!(
+        disco
+            .answers("az-us-east-1a.web.disco.internal.", RecordType::A)
+            .await,
+        ok(&["127.0.0.1"])
+    );
+    // What Synapse reads: one ephemeral sequential child, Nerve's JSON.
+    let observer = client(&zk).await;
+    let children = observer
+        .list_children("/nerve/services/web/services")
+        .await
+        .unwrap();
+    assert_eq!(children.len(), 1, "{children:?}");
+    let name = &children[0];
+    let sequence = name.strip_prefix("web-1_").expect("<instance>_<seq>");
+    assert!(
+        sequence.len() == 10 && sequence.bytes().all(|b| b.is_ascii_digit()),
+        "{name}"
+    );
+    let (data, stat) = observer
+        .get_data(&format!("/nerve/services/web/services/{name}"))
+        .await
+        .unwrap();
+    assert_ne!(stat.ephemeral_owner, 0, "ephemeral");
+    let json: serde_json::Value = serde_json::from_slice(&data).unwrap();
+    assert_eq!(json["host"], "127.0.0.1");
+    assert_eq!(json["port"], web.addr.port());
+    assert_eq!(json["name"], "web-1");
+    assert_eq!(json["labels"]["az"], "us-east-1a");
+    disco.stop().await;
+}
+
+#[tokio::test]
+async fn after_its_session_expired_the_registrar_registers_again() {
+    let zk = ZooKeeper::start_short_sessions();
+    let registry = zk.url("zk", "/disco");
+    let disco = Disco::start(std::slice::from_ref(&registry)).await;
+    let web = TestService::start().await;
+    let registrar = web_registrar(&registry, &web.port(), &["--check", "tcp", "--ttl", "2s"]);
+    until_answered(&disco, NAME).await;
+
+    // Frozen past its session timeout: ZooKeeper expires the session and
+    // deletes its node.
+    registrar.signal(Signal::SIGSTOP);
+    until_gone(&disco, NAME).await;
+    tokio::time::sleep(SHORT_SESSION / 2).await;
+    registrar.signal(Signal::SIGCONT);
+    // Thawed, it finds its session expired, opens a new one, registers.
+    until_answered(&disco, NAME).await;
+    disco.stop().await;
+}
