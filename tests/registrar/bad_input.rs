@@ -124,11 +124,14 @@ async fn bad_input_exits_64_naming_it_and_publishes_nothing() {
             started.elapsed()
         );
     }
-    // zk:// until its publisher lands: refused the same way.
+    // SkyDNS entries on ZooKeeper: refused the same way, before any
+    // session is opened (nothing listens on that port).
     let output = command(
         &[
             "--registry",
-            "zk://127.0.0.1:2181/disco",
+            "zk://127.0.0.1:1/disco",
+            "--format",
+            "skydns",
             "--service",
             "web",
             "--port",
