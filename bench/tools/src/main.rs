@@ -1,5 +1,7 @@
-//! Benchmark drivers for disco: bulk registration into etcd, registration
-//! to answer latency, and registration churn.
+//! Benchmark drivers for disco: bulk registration into etcd or ZooKeeper,
+//! registration to answer latency, and registration churn.
+
+mod zk;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -19,8 +21,8 @@ struct Cli {
 enum Command {
     /// Puts every registration of a registrations.jsonl file into etcd.
     Load {
-        #[arg(long)]
-        etcd: String,
+        #[command(flatten)]
+        store: StoreArgs,
         #[arg(long, default_value = "/disco")]
         prefix: String,
         #[arg(long)]
@@ -29,8 +31,8 @@ enum Command {
     /// Registers instances one at a time and times each from the put's
     /// acknowledgement to the first DNS answer that contains it.
     Latency {
-        #[arg(long)]
-        etcd: String,
+        #[command(flatten)]
+        store: StoreArgs,
         #[arg(long, default_value = "/disco")]
         prefix: String,
         #[arg(long)]
@@ -49,8 +51,8 @@ enum Command {
     },
     /// Puts and deletes registrations at a fixed rate for a fixed time.
     Churn {
-        #[arg(long)]
-        etcd: String,
+        #[command(flatten)]
+        store: StoreArgs,
         #[arg(long, default_value = "/disco")]
         prefix: String,
         #[arg(long, default_value_t = 1000)]
@@ -60,12 +62,71 @@ enum Command {
     },
 }
 
+/// Which store: `--etcd HOST:PORT` or `--zk HOST:PORT,...`.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct StoreArgs {
+    #[arg(long)]
+    etcd: Option<String>,
+    #[arg(long)]
+    zk: Option<String>,
+}
+
+/// A connected store, writing native registrations.
+#[derive(Clone)]
+enum Store {
+    Etcd(Client),
+    Zk(zookeeper_client::Client),
+}
+
+impl Store {
+    async fn connect(args: &StoreArgs) -> Result<Store> {
+        match (&args.etcd, &args.zk) {
+            (Some(etcd), _) => Ok(Store::Etcd(Client::connect([etcd], None).await?)),
+            (_, Some(zk)) => Ok(Store::Zk(zk::connect(zk).await?)),
+            _ => bail!("--etcd or --zk"),
+        }
+    }
+
+    /// Makes the service's parent node (ZooKeeper needs one).
+    async fn prepare(&self, prefix: &str, service: &str) -> Result<()> {
+        match self {
+            Store::Etcd(_) => Ok(()),
+            Store::Zk(client) => zk::service_node(client, prefix, service).await,
+        }
+    }
+
+    async fn put(&self, key: String, value: String) -> Result<()> {
+        match self {
+            Store::Etcd(client) => {
+                client.kv_client().put(key, value, Some(PutOptions::new())).await?;
+                Ok(())
+            }
+            Store::Zk(client) => zk::put(client, &key, value.as_bytes()).await,
+        }
+    }
+
+    async fn delete(&self, key: String) -> Result<()> {
+        match self {
+            Store::Etcd(client) => {
+                client.kv_client().delete(key, None).await?;
+                Ok(())
+            }
+            Store::Zk(client) => zk::delete(client, &key).await,
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     match Cli::parse().command {
-        Command::Load { etcd, prefix, file } => load(&etcd, &prefix, &file).await,
-        Command::Latency { etcd, prefix, dns, count } => latency(&etcd, &prefix, dns, count).await,
-        Command::Churn { etcd, prefix, rate, seconds } => churn(&etcd, &prefix, rate, seconds).await,
+        Command::Load { store, prefix, file } => load(&Store::connect(&store).await?, &prefix, &file).await,
+        Command::Latency { store, prefix, dns, count } => {
+            latency(&Store::connect(&store).await?, &prefix, dns, count).await
+        }
+        Command::Churn { store, prefix, rate, seconds } => {
+            churn(&Store::connect(&store).await?, &prefix, rate, seconds).await
+        }
         Command::TcpSrv { dns, name, count } => tcp_srv(dns, &name, count).await,
     }
 }
@@ -74,9 +135,12 @@ fn key(prefix: &str, service: &str, instance: &str) -> String {
     format!("{prefix}/services/{service}/{instance}")
 }
 
-async fn load(etcd: &str, prefix: &str, file: &str) -> Result<()> {
+async fn load(store: &Store, prefix: &str, file: &str) -> Result<()> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
-    let client = Client::connect([etcd], None).await?;
+    let client = match store {
+        Store::Etcd(client) => client.clone(),
+        Store::Zk(client) => return load_zk(client, prefix, &text).await,
+    };
     let started = Instant::now();
     let mut ops = Vec::new();
     for line in text.lines() {
@@ -102,6 +166,25 @@ async fn load(etcd: &str, prefix: &str, file: &str) -> Result<()> {
         }
     }
     eprintln!("loaded {count} registrations in {:.1?}", started.elapsed());
+    Ok(())
+}
+
+async fn load_zk(client: &zookeeper_client::Client, prefix: &str, text: &str) -> Result<()> {
+    let started = Instant::now();
+    let mut nodes = Vec::new();
+    let mut services = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let r: serde_json::Value = serde_json::from_str(line)?;
+        let service = r["service"].as_str().context("service")?;
+        let instance = r["instance"].as_str().context("instance")?;
+        services.insert(service.to_owned());
+        nodes.push((key(prefix, service, instance), r["value"].to_string()));
+    }
+    for service in &services {
+        zk::service_node(client, prefix, service).await?;
+    }
+    zk::load(client, &nodes).await?;
+    eprintln!("loaded {} registrations in {:.1?}", nodes.len(), started.elapsed());
     Ok(())
 }
 
@@ -161,8 +244,8 @@ fn answered(response: &[u8], id: u16) -> bool {
     response.len() > 12 && response[..2] == id.to_be_bytes() && response[3] & 0x0f == 0 && response[7] > 0
 }
 
-async fn latency(etcd: &str, prefix: &str, dns: SocketAddr, count: usize) -> Result<()> {
-    let mut client = Client::connect([etcd], None).await?;
+async fn latency(store: &Store, prefix: &str, dns: SocketAddr, count: usize) -> Result<()> {
+    store.prepare(prefix, "latency").await?;
     let socket = UdpSocket::bind("127.0.0.1:0").await?;
     let mut samples = Vec::with_capacity(count);
     let mut buf = [0u8; 1500];
@@ -170,7 +253,7 @@ async fn latency(etcd: &str, prefix: &str, dns: SocketAddr, count: usize) -> Res
         let instance = format!("lat-{i}");
         let name = format!("{instance}.latency.disco.internal");
         let value = format!(r#"{{"address":"10.250.{}.{}","port":80}}"#, i / 256, i % 256);
-        client.put(key(prefix, "latency", &instance), value, Some(PutOptions::new())).await?;
+        store.put(key(prefix, "latency", &instance), value).await?;
         let acknowledged = Instant::now();
         let deadline = acknowledged + Duration::from_secs(5);
         let mut id = 0u16;
@@ -197,8 +280,8 @@ async fn latency(etcd: &str, prefix: &str, dns: SocketAddr, count: usize) -> Res
     Ok(())
 }
 
-async fn churn(etcd: &str, prefix: &str, rate: u64, seconds: u64) -> Result<()> {
-    let client = Client::connect([etcd], None).await?;
+async fn churn(store: &Store, prefix: &str, rate: u64, seconds: u64) -> Result<()> {
+    store.prepare(prefix, "churn").await?;
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let started = Instant::now();
     let mut ticker = tokio::time::interval(interval);
@@ -211,13 +294,13 @@ async fn churn(etcd: &str, prefix: &str, rate: u64, seconds: u64) -> Result<()> 
         let i = done % (2 * pool);
         let instance = format!("churn-{}", i % pool);
         let k = key(prefix, "churn", &instance);
-        let mut kv = client.kv_client();
+        let store = store.clone();
         // First pass registers, second withdraws: 1,000 live at most.
         if i < pool {
             let value = format!(r#"{{"address":"10.251.{}.{}","port":80}}"#, i / 256, i % 256);
-            tasks.spawn(async move { kv.put(k, value, None).await.map(|_| ()) });
+            tasks.spawn(async move { store.put(k, value).await });
         } else {
-            tasks.spawn(async move { kv.delete(k, None).await.map(|_| ()) });
+            tasks.spawn(async move { store.delete(k).await });
         }
         done += 1;
         while let Some(result) = tasks.try_join_next() {
