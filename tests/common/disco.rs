@@ -138,6 +138,29 @@ impl Disco {
         }
     }
 
+    /// Asks `name` `rtype` without pause for 3 s (at most 100,000 times),
+    /// asserting that every query is answered with `expected` (as
+    /// [`Disco::answers`] returns it); returns how many were asked. For
+    /// joining with a fault: no answer may fail or be partial during it.
+    pub async fn answers_steadily(
+        &self,
+        name: &str,
+        rtype: RecordType,
+        expected: &Result<Vec<String>, ResponseCode>,
+    ) -> usize {
+        let until = Instant::now() + Duration::from_secs(3);
+        let mut count = 0;
+        while Instant::now() < until && count < 100_000 {
+            let message = self
+                .try_query(name, rtype)
+                .await
+                .expect("every query is answered");
+            assert_eq!(&Ok(answers(&message)), expected, "answer {count}");
+            count += 1;
+        }
+        count
+    }
+
     /// Polls until the answer for `name` `rtype` is `expected`.
     pub async fn until_answers(
         &self,
