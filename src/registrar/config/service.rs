@@ -118,10 +118,15 @@ pub(super) fn common(origin: &Origin, shared: &Shared) -> Result<Common, Registr
             .unwrap_or_default()
             .to_owned();
     }
-    if format == Format::SkyDns && registry.path == "/" {
-        registry.path = "/skydns".to_owned();
-    } else if registry.path == "/" {
-        registry.path = "/disco".to_owned();
+    // The roots `disco serve` reads when its URL names none, so that a
+    // registrar and a server given the same bare URL meet.
+    if registry.path == "/" {
+        registry.path = match format {
+            Format::SkyDns => "/skydns",
+            Format::Nerve => "/nerve/services",
+            Format::Native => "/disco",
+        }
+        .to_owned();
     }
     if registry.is_etcd() && format == Format::Nerve {
         return Err(origin.invalid(

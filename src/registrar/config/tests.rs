@@ -117,6 +117,30 @@ fn the_scheme_of_a_reader_sets_the_format() {
 }
 
 #[test]
+fn a_bare_url_takes_the_root_disco_serve_reads() {
+    for (url, format, root) in [
+        ("etcd://127.0.0.1:2379", Format::Native, "/disco"),
+        ("skydns+etcd://127.0.0.1:2379", Format::SkyDns, "/skydns"),
+        ("zk://127.0.0.1:2181", Format::Native, "/disco"),
+        (
+            "nerve+zk://127.0.0.1:2181",
+            Format::Nerve,
+            "/nerve/services",
+        ),
+    ] {
+        let mut args = flags(&["--service", "web", "--port", "80"]);
+        args.registry = Some(url.into());
+        let config = RegistrarConfig::from_args(args, &auto).unwrap();
+        let target = &config.services[0].target;
+        assert_eq!(
+            (target.format, target.registry.path.as_str()),
+            (format, root),
+            "{url}"
+        );
+    }
+}
+
+#[test]
 fn without_an_address_auto_cannot_find_it_says_what_to_do() {
     let none = || Err("no default route".to_owned());
     let error = RegistrarConfig::from_args(flags(&["--service", "web", "--port", "80"]), &none)
