@@ -6,6 +6,7 @@
 //! remove every container, network, volume and swarm they made.
 
 mod compose;
+mod dockstack;
 mod image;
 mod netns;
 mod project;

@@ -190,6 +190,17 @@ pub fn zookeeper_image() -> String {
     )
 }
 
+/// The tests' stand-in for the official mariadb image, from
+/// docker/test/mariadb on the base with Debian's MariaDB.
+pub fn mariadb_image() -> String {
+    base_images(&["disco-test/mariadb-base:1"]);
+    directory_image(
+        "docker/test/mariadb",
+        "disco-test/mariadb",
+        "disco-test/mariadb-base:1",
+    )
+}
+
 /// The image of a directory holding its Dockerfile and all it copies, built
 /// on `base` (its BASE_IMAGE) and tagged `repository:<hash of the directory>`.
 fn directory_image(dir: &str, repository: &str, base: &str) -> String {
