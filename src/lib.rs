@@ -9,7 +9,8 @@
 //! - [`registry`]: the backend contract (a full listing, then changes, and
 //!   "stale"/"resynced"), the in-process backend, and the merged registry.
 //! - [`backend`]: the stores behind `--registry`, each turning its store's
-//!   listing and watch into that contract ([`backend::etcd`]).
+//!   listing and watch into that contract ([`backend::etcd`],
+//!   [`backend::zookeeper`]), and writing what the registrar publishes.
 //! - [`dns`]: everything DNS, and the only module that uses hickory: the
 //!   immutable [`dns::Snapshot`] the query path reads, answers encoded once
 //!   per name and type, the hand-written query parser, forwarding, sockets.
@@ -17,7 +18,8 @@
 //!   snapshots and swaps them in atomically.
 //! - [`cli`], [`config`]: flags and their validation (bad input exits 64
 //!   before any port is bound).
-//! - [`serve`]: wires it all together; [`http`] and [`metrics`] report on it.
+//! - [`serve`]: wires it all together; [`http`] and [`metrics`] report on it;
+//!   [`error_text`] puts an error and its causes on one line for them.
 //! - [`registrar`]: the `disco registrar` sidecar, beside `serve`: health
 //!   checks, and the [`registrar::Publisher`] each store implements in its
 //!   backend folder to write what `serve` reads.
@@ -32,6 +34,7 @@ pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod dns;
+pub mod error_text;
 pub mod http;
 pub mod metrics;
 pub mod model;

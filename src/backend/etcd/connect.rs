@@ -77,16 +77,5 @@ impl Connector {
 
 /// An etcd-client error as one line for `/ready` and the log.
 pub(super) fn describe(error: &etcd_client::Error) -> String {
-    use std::error::Error as _;
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    crate::error_text::one_line(error)
 }

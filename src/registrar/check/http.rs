@@ -93,18 +93,7 @@ impl Check for HttpCheck {
 
 /// The error and its causes on one line ("error sending request: … connection refused").
 fn describe(error: &reqwest::Error) -> String {
-    use std::error::Error as _;
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    shorten(&text, 200)
+    shorten(&crate::error_text::one_line(error), 200)
 }
 
 /// One client for every HTTP check: the system's CA certificates are read
