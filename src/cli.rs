@@ -2,6 +2,10 @@
 //! `DISCO_<FLAG>` environment variable. [`crate::config`] turns them into a
 //! validated configuration.
 
+// Clap reads the doc comments below as the `--help` text. Where Markdown
+// would garble one (brackets, `<domain>`), an explicit `help` gives the
+// terminal its text and the doc comment is written for rustdoc.
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -39,9 +43,11 @@ pub struct ServeArgs {
     #[arg(long, env = "DISCO_DOMAIN", value_name = "NAME")]
     pub domain: Option<String>,
 
-    /// Address of the synthesised name server ns.<domain> (repeatable) [default: the --listen addresses].
+    /// Address of the synthesised name server `ns.<domain>` (repeatable);
+    /// by default the `--listen` addresses.
     #[arg(
         long,
+        help = "Address of the synthesised name server ns.<domain> (repeatable) [default: the --listen addresses]",
         env = "DISCO_NS_ADDRESS",
         value_delimiter = ',',
         value_name = "IP"
@@ -61,9 +67,12 @@ pub struct ServeArgs {
     )]
     pub registry: Vec<String>,
 
-    /// Upstream resolver for other names (repeatable): IP[:PORT], tls://IP[:PORT]#NAME, https://IP[:PORT][/PATH]#NAME, or "off" [default: /etc/resolv.conf's, minus disco].
+    /// Upstream resolver for other names (repeatable): `IP[:PORT]`,
+    /// `tls://IP[:PORT]#NAME`, `https://IP[:PORT][/PATH]#NAME`, or `off`; by
+    /// default /etc/resolv.conf's, minus disco.
     #[arg(
         long,
+        help = "Upstream resolver for other names (repeatable): IP[:PORT], tls://IP[:PORT]#NAME, https://IP[:PORT][/PATH]#NAME, or \"off\" [default: /etc/resolv.conf's, minus disco]",
         env = "DISCO_UPSTREAM",
         value_delimiter = ',',
         value_name = "ADDR"
@@ -103,6 +112,42 @@ pub struct ServeArgs {
     #[arg(long, env = "DISCO_UDP_SOCKETS", value_name = "N")]
     pub udp_sockets: Option<usize>,
 
+    /// `--log-format`, `--log-level`.
+    #[command(flatten)]
+    pub log: LogArgs,
+
+    /// `--etcd-ca`, `--etcd-cert`, `--etcd-key`, `--etcd-password-file`.
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
+
+    /// `--zk-password-file`.
+    #[command(flatten)]
+    pub zk: ZkArgs,
+
+    /// TOML file with the same settings (under `[serve]`); flags and env win.
+    #[arg(
+        long,
+        env = "DISCO_CONFIG",
+        value_name = "FILE",
+        help = "TOML file with the same settings (under [serve]); flags and env win"
+    )]
+    pub config: Option<PathBuf>,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The log flags, the same for both subcommands.
+#[derive(Debug, Args, Default)]
+pub struct LogArgs {
     /// Log format [default: text].
     #[arg(long, env = "DISCO_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -110,7 +155,13 @@ pub struct ServeArgs {
     /// Log filter, e.g. info or disco=debug [default: info].
     #[arg(long, env = "DISCO_LOG_LEVEL", value_name = "FILTER")]
     pub log_level: Option<String>,
+}
 
+/// How etcd registries are reached, the same for both subcommands: TLS
+/// files and the password file as flags, the user and password from the
+/// environment only.
+#[derive(Debug, Args, Default)]
+pub struct EtcdArgs {
     /// CA certificate (PEM) that signed the etcd servers' certificates; needed by etcds:// registries.
     #[arg(long, env = "DISCO_ETCD_CA", value_name = "FILE")]
     pub etcd_ca: Option<PathBuf>,
@@ -136,7 +187,13 @@ pub struct ServeArgs {
     /// --etcd-password-file) when left unset here.
     #[arg(skip)]
     pub etcd_password: Option<crate::config::Secret>,
+}
 
+/// How ZooKeeper registries are reached, the same for both subcommands:
+/// the password file as a flag, the user and password from the environment
+/// only.
+#[derive(Debug, Args, Default)]
+pub struct ZkArgs {
     /// File holding the ZooKeeper digest password (user from DISCO_ZK_USER); or set DISCO_ZK_PASSWORD.
     #[arg(long, env = "DISCO_ZK_PASSWORD_FILE", value_name = "FILE")]
     pub zk_password_file: Option<PathBuf>,
@@ -150,21 +207,6 @@ pub struct ServeArgs {
     /// (or --zk-password-file) when left unset here.
     #[arg(skip)]
     pub zk_password: Option<crate::config::Secret>,
-
-    /// TOML file with the same settings (under [serve]); flags and env win.
-    #[arg(long, env = "DISCO_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-}
-
-/// How logs are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    #[default]
-    Text,
-    /// One JSON object per line.
-    Json,
 }
 
 /// Flags of `disco registrar`. Unset flags fall back to the config file's
@@ -267,35 +309,25 @@ pub struct RegistrarArgs {
     )]
     pub dockstack: Vec<String>,
 
-    /// Log format [default: text].
-    #[arg(long, env = "DISCO_LOG_FORMAT", value_name = "FORMAT")]
-    pub log_format: Option<LogFormat>,
+    /// `--log-format`, `--log-level`.
+    #[command(flatten)]
+    pub log: LogArgs,
 
-    /// Log filter, e.g. info or disco=debug [default: info].
-    #[arg(long, env = "DISCO_LOG_LEVEL", value_name = "FILTER")]
-    pub log_level: Option<String>,
+    /// `--etcd-ca`, `--etcd-cert`, `--etcd-key`, `--etcd-password-file`.
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
 
-    /// CA certificate (PEM) of the etcd servers; needed by etcds:// registries.
-    #[arg(long, env = "DISCO_ETCD_CA", value_name = "FILE")]
-    pub etcd_ca: Option<PathBuf>,
+    /// `--zk-password-file`.
+    #[command(flatten)]
+    pub zk: ZkArgs,
 
-    /// Client certificate (PEM) for etcds:// registries that require one; with --etcd-key.
-    #[arg(long, env = "DISCO_ETCD_CERT", value_name = "FILE")]
-    pub etcd_cert: Option<PathBuf>,
-
-    /// Private key (PEM) of --etcd-cert.
-    #[arg(long, env = "DISCO_ETCD_KEY", value_name = "FILE")]
-    pub etcd_key: Option<PathBuf>,
-
-    /// File holding the etcd password (user from DISCO_ETCD_USER); or set DISCO_ETCD_PASSWORD.
-    #[arg(long, env = "DISCO_ETCD_PASSWORD_FILE", value_name = "FILE")]
-    pub etcd_password_file: Option<PathBuf>,
-
-    /// File holding the ZooKeeper digest password (user from DISCO_ZK_USER); or set DISCO_ZK_PASSWORD.
-    #[arg(long, env = "DISCO_ZK_PASSWORD_FILE", value_name = "FILE")]
-    pub zk_password_file: Option<PathBuf>,
-
-    /// TOML file with the same settings under [registrar] and services under [[registrar.service]]; flags and env win.
-    #[arg(long, env = "DISCO_CONFIG", value_name = "FILE")]
+    /// TOML file with the same settings under `[registrar]` and services
+    /// under `[[registrar.service]]`; flags and env win.
+    #[arg(
+        long,
+        env = "DISCO_CONFIG",
+        value_name = "FILE",
+        help = "TOML file with the same settings under [registrar] and services under [[registrar.service]]; flags and env win"
+    )]
     pub config: Option<PathBuf>,
 }

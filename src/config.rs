@@ -9,7 +9,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use crate::cli::{LogFormat, ServeArgs};
+use crate::cli::{EtcdArgs, LogFormat, ServeArgs, ZkArgs};
 use crate::dns::forward::Upstream;
 use crate::dns::{self, ZoneFile, ZoneFileError};
 
@@ -442,24 +442,21 @@ impl ServeConfig {
             .iter()
             .map(|u| RegistryUrl::parse(u))
             .collect::<Result<_, _>>()?;
-        let etcd = etcd_settings(
-            EtcdSources {
-                ca: args.etcd_ca.or(file.etcd_ca),
-                cert: args.etcd_cert.or(file.etcd_cert),
-                key: args.etcd_key.or(file.etcd_key),
-                password_file: args.etcd_password_file.or(file.etcd_password_file),
-                user: args.etcd_user.or_else(|| env_value(ETCD_USER_VAR)),
-                password: args
-                    .etcd_password
-                    .or_else(|| env_value(ETCD_PASSWORD_VAR).map(Secret::new)),
+        let etcd = EtcdSettings::from_args(
+            EtcdArgs {
+                etcd_ca: args.etcd.etcd_ca.or(file.etcd_ca),
+                etcd_cert: args.etcd.etcd_cert.or(file.etcd_cert),
+                etcd_key: args.etcd.etcd_key.or(file.etcd_key),
+                etcd_password_file: args.etcd.etcd_password_file.or(file.etcd_password_file),
+                ..args.etcd
             },
             &registries,
         )?;
-        let zk = zk_settings(
-            args.zk_user.or_else(|| env_value(ZK_USER_VAR)),
-            args.zk_password
-                .or_else(|| env_value(ZK_PASSWORD_VAR).map(Secret::new)),
-            args.zk_password_file.or(file.zk_password_file).as_deref(),
+        let zk = ZkSettings::from_args(
+            ZkArgs {
+                zk_password_file: args.zk.zk_password_file.or(file.zk_password_file),
+                ..args.zk
+            },
             &registries,
         )?;
         let upstream_values = pick(args.upstream, file.upstream);
@@ -520,6 +517,7 @@ impl ServeConfig {
             return Err(invalid("udp-answer-limit", "0", "must be at least 1"));
         }
         let log_level = args
+            .log
             .log_level
             .or(file.log_level)
             .unwrap_or_else(|| "info".to_owned());
@@ -541,7 +539,7 @@ impl ServeConfig {
             http_listen,
             udp_sockets,
             udp_answer_limit,
-            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            log_format: args.log.log_format.or(file.log_format).unwrap_or_default(),
             log_level,
         })
     }
@@ -597,82 +595,37 @@ pub const ZK_USER_VAR: &str = "DISCO_ZK_USER";
 /// Where the ZooKeeper password is read from, unless `--zk-password-file`.
 pub const ZK_PASSWORD_VAR: &str = "DISCO_ZK_PASSWORD";
 
-/// The ZooKeeper credentials of `disco registrar`, read and checked as
-/// `disco serve`'s are: the user and password from the same variables, or
-/// the password from `--zk-password-file`.
-pub fn zk_settings_for(
-    password_file: Option<&Path>,
-    registries: &[RegistryUrl],
-) -> Result<ZkSettings, ConfigError> {
-    zk_settings(
-        env_value(ZK_USER_VAR),
-        env_value(ZK_PASSWORD_VAR).map(Secret::new),
-        password_file,
-        registries,
-    )
-}
-
-/// Reads the digest credentials for the ZooKeeper registries.
-fn zk_settings(
-    user: Option<String>,
-    password: Option<Secret>,
-    password_file: Option<&Path>,
-    registries: &[RegistryUrl],
-) -> Result<ZkSettings, ConfigError> {
-    let credentials = credentials(
-        Credentials {
-            user_var: ZK_USER_VAR,
-            password_var: ZK_PASSWORD_VAR,
-            password_file_flag: "zk-password-file",
-        },
-        user,
-        password,
-        password_file,
-    )?;
-    if credentials.is_some() && !registries.iter().any(RegistryUrl::is_zookeeper) {
-        return Err(ConfigError::Environment {
-            variable: ZK_USER_VAR,
-            reason:
-                "ZooKeeper credentials are set but no zk:// or nerve+zk:// registry is configured"
-                    .to_owned(),
-        });
+impl ZkSettings {
+    /// Reads the digest credentials for the ZooKeeper registries, the same
+    /// for `disco serve` and `disco registrar`: the user and password from
+    /// `args`, else from the environment, or the password from
+    /// `--zk-password-file`.
+    pub fn from_args(args: ZkArgs, registries: &[RegistryUrl]) -> Result<Self, ConfigError> {
+        let credentials = credentials(
+            Credentials {
+                user_var: ZK_USER_VAR,
+                password_var: ZK_PASSWORD_VAR,
+                password_file_flag: "zk-password-file",
+            },
+            args.zk_user.or_else(|| env_value(ZK_USER_VAR)),
+            args.zk_password
+                .or_else(|| env_value(ZK_PASSWORD_VAR).map(Secret::new)),
+            args.zk_password_file.as_deref(),
+        )?;
+        if credentials.is_some() && !registries.iter().any(RegistryUrl::is_zookeeper) {
+            return Err(ConfigError::Environment {
+                variable: ZK_USER_VAR,
+                reason:
+                    "ZooKeeper credentials are set but no zk:// or nerve+zk:// registry is configured"
+                        .to_owned(),
+            });
+        }
+        Ok(ZkSettings { credentials })
     }
-    Ok(ZkSettings { credentials })
 }
 
 fn env_value(variable: &str) -> Option<String> {
     std::env::var(variable).ok().filter(|v| !v.is_empty())
-}
-
-/// The etcd settings as given, before they are read and checked.
-struct EtcdSources {
-    ca: Option<PathBuf>,
-    cert: Option<PathBuf>,
-    key: Option<PathBuf>,
-    password_file: Option<PathBuf>,
-    user: Option<String>,
-    password: Option<Secret>,
-}
-
-/// The etcd TLS files and credentials of `disco registrar`, read and
-/// checked as `disco serve`'s are: the same flags, the user and password
-/// from the same variables.
-pub fn etcd_settings_for(
-    files: [Option<PathBuf>; 4],
-    registries: &[RegistryUrl],
-) -> Result<EtcdSettings, ConfigError> {
-    let [ca, cert, key, password_file] = files;
-    etcd_settings(
-        EtcdSources {
-            ca,
-            cert,
-            key,
-            password_file,
-            user: env_value(ETCD_USER_VAR),
-            password: env_value(ETCD_PASSWORD_VAR).map(Secret::new),
-        },
-        registries,
-    )
 }
 
 /// Reads the files a flag names; the error names the flag and the file.
@@ -782,84 +735,87 @@ fn credentials(
     }
 }
 
-/// Reads and checks the TLS files and credentials for the etcd registries.
-fn etcd_settings(
-    given: EtcdSources,
-    registries: &[RegistryUrl],
-) -> Result<EtcdSettings, ConfigError> {
-    let any_etcd = registries.iter().any(RegistryUrl::is_etcd);
-    let tls_registry = registries.iter().find(|r| r.is_tls());
-    let tls_flags = [
-        ("etcd-ca", &given.ca),
-        ("etcd-cert", &given.cert),
-        ("etcd-key", &given.key),
-    ];
-    if tls_registry.is_none()
-        && let Some((flag, Some(path))) = tls_flags.iter().find(|(_, p)| p.is_some())
-    {
-        return Err(invalid(
-            flag,
-            &path.display().to_string(),
-            "only etcds:// and skydns+etcds:// registries use it, and none is configured \
-             (for TLS, write etcds:// instead of etcd://)",
-        ));
-    }
-    let ca_pem = given
-        .ca
-        .as_deref()
-        .map(|p| read_pem("etcd-ca", p, Pem::Certificates))
-        .transpose()?;
-    if let Some(registry) = tls_registry
-        && ca_pem.is_none()
-    {
-        return Err(invalid(
-            "registry",
-            &registry.to_string(),
-            "a TLS registry needs --etcd-ca (the CA that signed the etcd servers' certificates)",
-        ));
-    }
-    let client_identity = match (&given.cert, &given.key) {
-        (Some(cert), Some(key)) => Some((
-            read_pem("etcd-cert", cert, Pem::Certificates)?,
-            read_pem("etcd-key", key, Pem::PrivateKey)?,
-        )),
-        (Some(cert), None) => {
+impl EtcdSettings {
+    /// Reads and checks the TLS files and credentials for the etcd
+    /// registries, the same for `disco serve` and `disco registrar`: the
+    /// files the flags name, the user and password from `args`, else from
+    /// the environment.
+    pub fn from_args(args: EtcdArgs, registries: &[RegistryUrl]) -> Result<Self, ConfigError> {
+        let any_etcd = registries.iter().any(RegistryUrl::is_etcd);
+        let tls_registry = registries.iter().find(|r| r.is_tls());
+        let tls_flags = [
+            ("etcd-ca", &args.etcd_ca),
+            ("etcd-cert", &args.etcd_cert),
+            ("etcd-key", &args.etcd_key),
+        ];
+        if tls_registry.is_none()
+            && let Some((flag, Some(path))) = tls_flags.iter().find(|(_, p)| p.is_some())
+        {
             return Err(invalid(
-                "etcd-cert",
-                &cert.display().to_string(),
-                "needs --etcd-key, the certificate's private key",
+                flag,
+                &path.display().to_string(),
+                "only etcds:// and skydns+etcds:// registries use it, and none is configured \
+                 (for TLS, write etcds:// instead of etcd://)",
             ));
         }
-        (None, Some(key)) => {
+        let ca_pem = args
+            .etcd_ca
+            .as_deref()
+            .map(|p| read_pem("etcd-ca", p, Pem::Certificates))
+            .transpose()?;
+        if let Some(registry) = tls_registry
+            && ca_pem.is_none()
+        {
             return Err(invalid(
-                "etcd-key",
-                &key.display().to_string(),
-                "needs --etcd-cert, the certificate it is the key of",
+                "registry",
+                &registry.to_string(),
+                "a TLS registry needs --etcd-ca (the CA that signed the etcd servers' certificates)",
             ));
         }
-        (None, None) => None,
-    };
-    let credentials = credentials(
-        Credentials {
-            user_var: ETCD_USER_VAR,
-            password_var: ETCD_PASSWORD_VAR,
-            password_file_flag: "etcd-password-file",
-        },
-        given.user,
-        given.password,
-        given.password_file.as_deref(),
-    )?;
-    if credentials.is_some() && !any_etcd {
-        return Err(ConfigError::Environment {
-            variable: ETCD_USER_VAR,
-            reason: "etcd credentials are set but no etcd registry is configured".to_owned(),
-        });
+        let client_identity = match (&args.etcd_cert, &args.etcd_key) {
+            (Some(cert), Some(key)) => Some((
+                read_pem("etcd-cert", cert, Pem::Certificates)?,
+                read_pem("etcd-key", key, Pem::PrivateKey)?,
+            )),
+            (Some(cert), None) => {
+                return Err(invalid(
+                    "etcd-cert",
+                    &cert.display().to_string(),
+                    "needs --etcd-key, the certificate's private key",
+                ));
+            }
+            (None, Some(key)) => {
+                return Err(invalid(
+                    "etcd-key",
+                    &key.display().to_string(),
+                    "needs --etcd-cert, the certificate it is the key of",
+                ));
+            }
+            (None, None) => None,
+        };
+        let credentials = credentials(
+            Credentials {
+                user_var: ETCD_USER_VAR,
+                password_var: ETCD_PASSWORD_VAR,
+                password_file_flag: "etcd-password-file",
+            },
+            args.etcd_user.or_else(|| env_value(ETCD_USER_VAR)),
+            args.etcd_password
+                .or_else(|| env_value(ETCD_PASSWORD_VAR).map(Secret::new)),
+            args.etcd_password_file.as_deref(),
+        )?;
+        if credentials.is_some() && !any_etcd {
+            return Err(ConfigError::Environment {
+                variable: ETCD_USER_VAR,
+                reason: "etcd credentials are set but no etcd registry is configured".to_owned(),
+            });
+        }
+        Ok(EtcdSettings {
+            ca_pem,
+            client_identity,
+            credentials,
+        })
     }
-    Ok(EtcdSettings {
-        ca_pem,
-        client_identity,
-        credentials,
-    })
 }
 
 fn parse_socket_addr(
@@ -1032,7 +988,10 @@ mod tests {
             "{shown}"
         );
         let args = ServeArgs {
-            etcd_password: Some(Secret::new("hunter2")),
+            etcd: EtcdArgs {
+                etcd_password: Some(Secret::new("hunter2")),
+                ..EtcdArgs::default()
+            },
             ..ServeArgs::default()
         };
         assert!(!format!("{args:?}").contains("hunter2"));
@@ -1046,8 +1005,11 @@ mod tests {
         let config = ServeConfig::from_args(ServeArgs {
             registry: vec!["etcd://127.0.0.1:2379/disco".into()],
             zones_dir: Some(dir.path().to_owned()),
-            etcd_user: Some("root".into()),
-            etcd_password_file: Some(file),
+            etcd: EtcdArgs {
+                etcd_user: Some("root".into()),
+                etcd_password_file: Some(file),
+                ..EtcdArgs::default()
+            },
             ..ServeArgs::default()
         })
         .unwrap();

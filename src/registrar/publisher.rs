@@ -4,7 +4,7 @@
 //! implements it in its own backend folder (`backend::etcd::publish`,
 //! `backend::zookeeper::publish`), for each format it writes.
 //!
-//! The loop ([`super::run`]) owns the decisions (when to publish, when to
+//! The loop ([`super::publishing::Publishing::run`]) owns the decisions (when to publish, when to
 //! withdraw, when to retry and how long to back off); a publisher only does
 //! what it is asked, once, and reports what went wrong.
 

@@ -31,8 +31,8 @@ async fn a_user_and_a_password_file_log_in() {
     std::fs::write(&password_file, "s3cret\n").unwrap();
 
     let disco = Disco::start_with(&[etcd.url("etcd", "/disco")], &[], |args| {
-        args.etcd_user = Some("root".into());
-        args.etcd_password_file = Some(password_file);
+        args.etcd.etcd_user = Some("root".into());
+        args.etcd.etcd_password_file = Some(password_file);
     })
     .await;
     assert_lists_then_watches(&disco, &mut client).await;
@@ -44,8 +44,8 @@ async fn a_wrong_password_leaves_the_registry_unsynced_and_says_why() {
     let etcd = Etcd::start();
     enable_auth(&etcd, "s3cret").await;
     let disco = Disco::start_with(&[etcd.url("etcd", "/disco")], &[], |args| {
-        args.etcd_user = Some("root".into());
-        args.etcd_password = Some(disco::config::Secret::new("wrong"));
+        args.etcd.etcd_user = Some("root".into());
+        args.etcd.etcd_password = Some(disco::config::Secret::new("wrong"));
     })
     .await;
     disco.until_ready_says("\"stale\":true").await;

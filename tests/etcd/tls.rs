@@ -18,9 +18,9 @@ async fn etcds_registries_connect_with_the_ca_and_a_client_certificate() {
     register(&mut client, "web", "web-1", "10.0.0.5", 8080).await;
 
     let disco = Disco::start_with(&[etcd.url("etcds", "/disco")], &[], |args| {
-        args.etcd_ca = Some(ca);
-        args.etcd_cert = Some(cert);
-        args.etcd_key = Some(keyfile);
+        args.etcd.etcd_ca = Some(ca);
+        args.etcd.etcd_cert = Some(cert);
+        args.etcd.etcd_key = Some(keyfile);
     })
     .await;
     assert_lists_then_watches(&disco, &mut client).await;
@@ -32,7 +32,7 @@ async fn without_a_client_certificate_the_registry_stays_unsynced_and_says_why()
     let etcd = Etcd::start_tls(Certs::new());
     let ca = etcd.certs().unwrap().ca.clone();
     let disco = Disco::start_with(&[etcd.url("etcds", "/disco")], &[], |args| {
-        args.etcd_ca = Some(ca);
+        args.etcd.etcd_ca = Some(ca);
     })
     .await;
     disco.until_ready_says("\"stale\":true").await;

@@ -38,8 +38,8 @@ async fn digest_credentials_read_protected_nodes() {
     let zk = ZooKeeper::start();
     let _owner = protected(&zk).await;
     let disco = Disco::start_with(&[zk.url("zk", "/disco")], &[], |args| {
-        args.zk_user = Some("disco".into());
-        args.zk_password = Some(disco::config::Secret::new("s3cret"));
+        args.zk.zk_user = Some("disco".into());
+        args.zk.zk_password = Some(disco::config::Secret::new("s3cret"));
     })
     .await;
     disco.wait_ready().await;
@@ -55,8 +55,8 @@ async fn a_wrong_password_leaves_the_registry_unsynced_and_says_why() {
     let zk = ZooKeeper::start();
     let _owner = protected(&zk).await;
     let disco = Disco::start_with(&[zk.url("zk", "/disco")], &[], |args| {
-        args.zk_user = Some("disco".into());
-        args.zk_password = Some(disco::config::Secret::new("wrong"));
+        args.zk.zk_user = Some("disco".into());
+        args.zk.zk_password = Some(disco::config::Secret::new("wrong"));
     })
     .await;
     disco.until_ready_says("not authorized").await;

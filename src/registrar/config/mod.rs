@@ -258,6 +258,7 @@ impl RegistrarConfig {
             })?),
         };
         let log_level = args
+            .log
             .log_level
             .or(file.log_level)
             .unwrap_or_else(|| "info".to_owned());
@@ -265,16 +266,8 @@ impl RegistrarConfig {
             .map_err(|e| Origin::Flags.invalid("log-level", &log_level, e))?;
         let registries: Vec<RegistryUrl> =
             services.iter().map(|s| s.target.registry.clone()).collect();
-        let etcd = crate::config::etcd_settings_for(
-            [
-                args.etcd_ca,
-                args.etcd_cert,
-                args.etcd_key,
-                args.etcd_password_file,
-            ],
-            &registries,
-        )?;
-        let zk = crate::config::zk_settings_for(args.zk_password_file.as_deref(), &registries)?;
+        let etcd = EtcdSettings::from_args(args.etcd, &registries)?;
+        let zk = ZkSettings::from_args(args.zk, &registries)?;
         Ok(RegistrarConfig {
             zk,
             services,
@@ -282,7 +275,7 @@ impl RegistrarConfig {
             drain,
             http_listen,
             etcd,
-            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            log_format: args.log.log_format.or(file.log_format).unwrap_or_default(),
             log_level,
         })
     }
