@@ -13,7 +13,8 @@
 //! - `registry_url`: `--registry` URLs parsed ([`RegistryUrl`]).
 //! - `access`: how the stores are reached, etcd's TLS files and both
 //!   stores' credentials ([`EtcdSettings`], [`ZkSettings`]).
-//! - `values`: single values checked: addresses, CIDRs, TTLs.
+//! - `values`: single values checked: addresses, CIDRs, TTLs, the log
+//!   filter.
 //! - `error`: [`ConfigError`], what can be wrong.
 
 mod access;
@@ -33,4 +34,4 @@ pub use serve::{
     DEFAULT_ALLOW_RECURSION, DEFAULT_DOMAIN, DEFAULT_HTTP_LISTEN, DEFAULT_LISTEN,
     DEFAULT_SERVE_STALE, DEFAULT_TTL, SHUTDOWN_GRACE, ServeConfig, upstreams_from_resolv_conf,
 };
-pub use values::parse_ttl;
+pub use values::{log_filter, parse_ttl};

@@ -12,7 +12,7 @@ use super::access::{EtcdSettings, Pem, ZkSettings, read_pem};
 use super::error::{ConfigError, invalid};
 use super::file::{FileSettings, pick, read_file, toml_text};
 use super::registry_url::{RegistryUrl, rejoin_registry_urls};
-use super::values::{parse_net, parse_socket_addr, parse_ttl};
+use super::values::{log_filter, parse_net, parse_socket_addr, parse_ttl};
 use crate::cli::{EtcdArgs, LogFormat, ServeArgs, ZkArgs};
 use crate::dns::forward::Upstream;
 use crate::dns::{self, ZoneFile};
@@ -192,13 +192,7 @@ impl ServeConfig {
         if udp_answer_limit == Some(0) {
             return Err(invalid("udp-answer-limit", "0", "must be at least 1"));
         }
-        let log_level = args
-            .log
-            .log_level
-            .or(file.log_level)
-            .unwrap_or_else(|| "info".to_owned());
-        tracing_subscriber::EnvFilter::try_new(&log_level)
-            .map_err(|e| invalid("log-level", &log_level, e))?;
+        let log_level = log_filter(args.log.log_level.or(file.log_level))?;
         Ok(ServeConfig {
             listen,
             domain,

@@ -1,5 +1,5 @@
-//! Single values checked and parsed: socket addresses, CIDRs, TTLs. The
-//! error names the flag the value came from.
+//! Single values checked and parsed: socket addresses, CIDRs, TTLs, the
+//! log filter. The error names the flag the value came from.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -59,6 +59,15 @@ pub fn parse_ttl(flag: &'static str, value: &str) -> Result<u32, ConfigError> {
         ));
     }
     Ok(duration.as_secs() as u32)
+}
+
+/// The `--log-level` filter, checked as `tracing` reads it; `info` when
+/// none is given.
+pub fn log_filter(value: Option<String>) -> Result<String, ConfigError> {
+    let filter = value.unwrap_or_else(|| "info".to_owned());
+    tracing_subscriber::EnvFilter::try_new(&filter)
+        .map_err(|e| invalid("log-level", &filter, e))?;
+    Ok(filter)
 }
 
 #[cfg(test)]

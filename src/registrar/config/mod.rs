@@ -22,7 +22,7 @@ use super::check::CheckSpec;
 use super::dockstack::DockStackSpec;
 use super::health::Thresholds;
 use crate::cli::{LogFormat, RegistrarArgs};
-use crate::config::{ConfigError, EtcdSettings, RegistryUrl, ZkSettings};
+use crate::config::{ConfigError, EtcdSettings, RegistryUrl, ZkSettings, log_filter};
 use crate::model::Instance;
 
 use file::{FileCheck, FileRegistrar, Settings, Shared, read_file};
@@ -257,13 +257,7 @@ impl RegistrarConfig {
                 )
             })?),
         };
-        let log_level = args
-            .log
-            .log_level
-            .or(file.log_level)
-            .unwrap_or_else(|| "info".to_owned());
-        tracing_subscriber::EnvFilter::try_new(&log_level)
-            .map_err(|e| Origin::Flags.invalid("log-level", &log_level, e))?;
+        let log_level = log_filter(args.log.log_level.or(file.log_level))?;
         let registries: Vec<RegistryUrl> =
             services.iter().map(|s| s.target.registry.clone()).collect();
         let etcd = EtcdSettings::from_args(args.etcd, &registries)?;
