@@ -10,6 +10,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::secret::Secret;
+
 /// DNS-based service discovery backed by etcd or ZooKeeper.
 #[derive(Debug, Parser)]
 #[command(name = "disco", version, about, propagate_version = true)]
@@ -186,7 +188,7 @@ pub struct EtcdArgs {
     /// The etcd password. Never a flag: read from DISCO_ETCD_PASSWORD (or
     /// --etcd-password-file) when left unset here.
     #[arg(skip)]
-    pub etcd_password: Option<crate::config::Secret>,
+    pub etcd_password: Option<Secret>,
 }
 
 /// How ZooKeeper registries are reached, the same for both subcommands:
@@ -206,7 +208,7 @@ pub struct ZkArgs {
     /// The ZooKeeper password. Never a flag: read from DISCO_ZK_PASSWORD
     /// (or --zk-password-file) when left unset here.
     #[arg(skip)]
-    pub zk_password: Option<crate::config::Secret>,
+    pub zk_password: Option<Secret>,
 }
 
 /// Flags of `disco registrar`. Unset flags fall back to the config file's

@@ -40,5 +40,6 @@ pub mod metrics;
 pub mod model;
 pub mod registrar;
 pub mod registry;
+pub mod secret;
 pub mod serve;
 pub mod updater;

@@ -8,6 +8,7 @@ use std::path::Path;
 use super::error::{ConfigError, invalid};
 use super::registry_url::RegistryUrl;
 use crate::cli::{EtcdArgs, ZkArgs};
+use crate::secret::Secret;
 
 /// Where the etcd user is read from (never a flag: `ps` shows argv).
 pub const ETCD_USER_VAR: &str = "DISCO_ETCD_USER";
@@ -18,28 +19,6 @@ pub const ETCD_PASSWORD_VAR: &str = "DISCO_ETCD_PASSWORD";
 pub const ZK_USER_VAR: &str = "DISCO_ZK_USER";
 /// Where the ZooKeeper password is read from, unless `--zk-password-file`.
 pub const ZK_PASSWORD_VAR: &str = "DISCO_ZK_PASSWORD";
-
-/// A value kept out of `Debug` output and so out of logs: a password.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps `value`.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The value itself, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(..)")
-    }
-}
 
 /// How every etcd registry is reached: TLS material and credentials, read
 /// and checked at startup so a missing file exits 64 instead of failing at

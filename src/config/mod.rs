@@ -25,8 +25,7 @@ mod serve;
 mod values;
 
 pub use access::{
-    ETCD_PASSWORD_VAR, ETCD_USER_VAR, EtcdSettings, Secret, ZK_PASSWORD_VAR, ZK_USER_VAR,
-    ZkSettings,
+    ETCD_PASSWORD_VAR, ETCD_USER_VAR, EtcdSettings, ZK_PASSWORD_VAR, ZK_USER_VAR, ZkSettings,
 };
 pub use error::ConfigError;
 pub use registry_url::RegistryUrl;

@@ -9,9 +9,9 @@ use hickory_proto::op::{Message, Query as HickoryQuery, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
+use super::name::name_key;
 use super::packet::{OPT_RECORD_LEN, Query, Rcode, push_opt, response_flags};
 use super::rotation::{Layout, POINTER_REACH, Rotated, Rotation};
-use super::snapshot::name_key;
 
 type ProtoResult<T> = Result<T, ProtoError>;
 

@@ -4,6 +4,8 @@
 //! - [`answer`]: answers encoded once with hickory, patched per response
 //!   (A and AAAA shuffled, SRV rotated on the wire: `rotation`).
 //! - [`records`]: pure record building from the registry model.
+//! - `name`: a name's lowercase wire form, the key every index and the
+//!   encoder share.
 //! - [`snapshot`]: the immutable index the query path reads.
 //! - [`zonefile`]: static records from `*.zone` files.
 //! - [`handler`]: one query in, one response out.
@@ -13,6 +15,7 @@
 pub mod answer;
 pub mod forward;
 pub mod handler;
+mod name;
 pub mod packet;
 pub mod records;
 mod rotation;

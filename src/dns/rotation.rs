@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use hickory_proto::rr::{RData, RecordType};
 
 use super::answer::Sections;
-use super::snapshot::name_key;
+use super::name::name_key;
 
 /// Largest offset a compression pointer reaches.
 pub(crate) const POINTER_REACH: usize = 0x3fff;

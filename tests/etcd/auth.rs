@@ -45,7 +45,7 @@ async fn a_wrong_password_leaves_the_registry_unsynced_and_says_why() {
     enable_auth(&etcd, "s3cret").await;
     let disco = Disco::start_with(&[etcd.url("etcd", "/disco")], &[], |args| {
         args.etcd.etcd_user = Some("root".into());
-        args.etcd.etcd_password = Some(disco::config::Secret::new("wrong"));
+        args.etcd.etcd_password = Some(disco::secret::Secret::new("wrong"));
     })
     .await;
     disco.until_ready_says("\"stale\":true").await;

@@ -39,7 +39,7 @@ async fn digest_credentials_read_protected_nodes() {
     let _owner = protected(&zk).await;
     let disco = Disco::start_with(&[zk.url("zk", "/disco")], &[], |args| {
         args.zk.zk_user = Some("disco".into());
-        args.zk.zk_password = Some(disco::config::Secret::new("s3cret"));
+        args.zk.zk_password = Some(disco::secret::Secret::new("s3cret"));
     })
     .await;
     disco.wait_ready().await;
@@ -56,7 +56,7 @@ async fn a_wrong_password_leaves_the_registry_unsynced_and_says_why() {
     let _owner = protected(&zk).await;
     let disco = Disco::start_with(&[zk.url("zk", "/disco")], &[], |args| {
         args.zk.zk_user = Some("disco".into());
-        args.zk.zk_password = Some(disco::config::Secret::new("wrong"));
+        args.zk.zk_password = Some(disco::secret::Secret::new("wrong"));
     })
     .await;
     disco.until_ready_says("not authorized").await;

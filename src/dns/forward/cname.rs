@@ -18,7 +18,8 @@ use hickory_proto::rr::{Name, RData, RecordType};
 
 use super::Forwarder;
 use crate::dns::answer::MAX_MESSAGE;
-use crate::dns::snapshot::{Lookup, Snapshot, name_key};
+use crate::dns::name::name_key;
+use crate::dns::snapshot::{Lookup, Snapshot};
 
 /// Whether the CNAME chain that `response` (a complete answer disco wrote)
 /// ends with leads outside what `snapshot` is authoritative for. A

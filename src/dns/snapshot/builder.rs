@@ -14,7 +14,8 @@ use super::service::{Moved, ServiceNode};
 use super::sharded::ShardedMap;
 use super::skydns::SkyIndex;
 use super::statics::StaticData;
-use super::{DynNode, NameKey, Snapshot, name_key};
+use super::{DynNode, Snapshot};
+use crate::dns::name::{NameKey, name_key};
 use crate::dns::zonefile::ZoneFile;
 use crate::model::{Instance, InstanceId, ServiceName, SkyEntry};
 

@@ -7,7 +7,8 @@
 
 use hickory_proto::rr::{Name, Record, RecordType};
 
-use super::{DynNode, Snapshot, name_key, nodes};
+use super::{DynNode, Snapshot, nodes};
+use crate::dns::name::name_key;
 use crate::dns::records;
 
 /// The types an instance's own name has records of.

@@ -32,6 +32,7 @@ pub use listing::RrSet;
 pub use statics::Apex;
 
 use crate::dns::answer::{Sections, WireAnswer};
+use crate::dns::name::{NameKey, name_key};
 use crate::dns::packet::label_offsets;
 use crate::dns::records;
 use nodes::{InstanceNode, ReverseEntry, Subset, Zone, subset_sections};
@@ -39,20 +40,6 @@ use service::ServiceNode;
 use sharded::ShardedMap;
 use skydns::{SkyIndex, SkyLookup};
 use statics::StaticData;
-
-/// A name in lowercase wire format: the key of every index.
-pub(crate) type NameKey = Box<[u8]>;
-
-/// The lowercase wire form of `name`.
-pub(crate) fn name_key(name: &Name) -> NameKey {
-    let mut key = Vec::with_capacity(name.len() + 1);
-    for label in name.iter() {
-        key.push(label.len() as u8);
-        key.extend(label.iter().map(u8::to_ascii_lowercase));
-    }
-    key.push(0);
-    key.into_boxed_slice()
-}
 
 /// What a name in the dynamic index is.
 #[derive(Debug, Clone)]

@@ -9,8 +9,8 @@ use hickory_proto::rr::rdata::{NS, SOA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
-use super::{NameKey, name_key};
 use crate::dns::answer::{Sections, WireAnswer};
+use crate::dns::name::{NameKey, name_key};
 use crate::dns::packet::{Query, Rcode, push_opt, response_flags};
 use crate::dns::zonefile::ZoneFile;
 

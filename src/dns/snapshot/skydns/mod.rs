@@ -27,8 +27,8 @@ use std::sync::{Arc, OnceLock};
 use hickory_proto::rr::{Name, RecordType};
 use imbl::OrdMap;
 
-use super::{NameKey, name_key};
 use crate::dns::answer::WireAnswer;
+use crate::dns::name::{NameKey, name_key};
 use crate::model::SkyEntry;
 pub(crate) use answer::OtherAnswers;
 use answer::Resolver;
