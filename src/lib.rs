@@ -12,12 +12,19 @@
 //!   listing and watch into that contract ([`backend::etcd`],
 //!   [`backend::zookeeper`]), and writing what the registrar publishes.
 //! - [`dns`]: everything DNS, and the only module that uses hickory: the
-//!   immutable [`dns::Snapshot`] the query path reads, answers encoded once
-//!   per name and type, the hand-written query parser, forwarding, sockets.
+//!   immutable [`dns::Snapshot`] the query path reads, which stores the
+//!   answers [`dns::answer`] encodes once per name and type (the encoder
+//!   knows nothing of the snapshot), the hand-written query parser,
+//!   forwarding, sockets.
 //! - [`updater`]: the single writer that turns backend updates into new
 //!   snapshots and swaps them in atomically.
-//! - [`cli`], [`config`]: flags and their validation (bad input exits 64
-//!   before any port is bound).
+//! - [`cli`], then [`config`]: the raw flags as clap reads them, then their
+//!   validation into runtime structs (bad input exits 64 before any port is
+//!   bound). One way only: `config` reads `cli`, `cli` imports nothing of
+//!   `config`. `config` holds a file a job: `disco serve`'s settings, the
+//!   config file, `--registry` URLs, how the stores are reached (TLS files,
+//!   credentials), single values, errors. [`secret`]: a password kept out
+//!   of logs, which both carry.
 //! - [`serve`]: wires it all together; [`http`] and [`metrics`] report on it;
 //!   [`error_text`] puts an error and its causes on one line for them.
 //! - [`registrar`]: the `disco registrar` sidecar, beside `serve`: health
