@@ -102,15 +102,9 @@ impl EtcdSettings {
             }
             (None, None) => None,
         };
-        let credentials = credentials(
-            Credentials {
-                user_var: ETCD_USER_VAR,
-                password_var: ETCD_PASSWORD_VAR,
-                password_file_flag: "etcd-password-file",
-            },
-            args.etcd_user.or_else(|| env_value(ETCD_USER_VAR)),
-            args.etcd_password
-                .or_else(|| env_value(ETCD_PASSWORD_VAR).map(Secret::new)),
+        let credentials = ETCD_CREDENTIALS.read(
+            args.etcd_user,
+            args.etcd_password,
             args.etcd_password_file.as_deref(),
         )?;
         if credentials.is_some() && !any_etcd {
@@ -150,15 +144,9 @@ impl ZkSettings {
     /// `args`, else from the environment, or the password from
     /// `--zk-password-file`.
     pub fn from_args(args: ZkArgs, registries: &[RegistryUrl]) -> Result<Self, ConfigError> {
-        let credentials = credentials(
-            Credentials {
-                user_var: ZK_USER_VAR,
-                password_var: ZK_PASSWORD_VAR,
-                password_file_flag: "zk-password-file",
-            },
-            args.zk_user.or_else(|| env_value(ZK_USER_VAR)),
-            args.zk_password
-                .or_else(|| env_value(ZK_PASSWORD_VAR).map(Secret::new)),
+        let credentials = ZK_CREDENTIALS.read(
+            args.zk_user,
+            args.zk_password,
             args.zk_password_file.as_deref(),
         )?;
         if credentials.is_some() && !registries.iter().any(RegistryUrl::is_zookeeper) {
@@ -180,51 +168,70 @@ struct Credentials {
     password_file_flag: &'static str,
 }
 
-/// A user and password from the environment or a password file: both or
-/// neither, the password from one place only.
-fn credentials(
-    from: Credentials,
-    user: Option<String>,
-    password: Option<Secret>,
-    password_file: Option<&Path>,
-) -> Result<Option<(String, Secret)>, ConfigError> {
-    let password = match (password, password_file) {
-        (Some(_), Some(_)) => {
-            return Err(ConfigError::Environment {
-                variable: from.password_var,
-                reason: format!("set it or --{}, not both", from.password_file_flag),
-            });
+/// etcd's user, password and password file.
+const ETCD_CREDENTIALS: Credentials = Credentials {
+    user_var: ETCD_USER_VAR,
+    password_var: ETCD_PASSWORD_VAR,
+    password_file_flag: "etcd-password-file",
+};
+
+/// ZooKeeper's user, password and password file.
+const ZK_CREDENTIALS: Credentials = Credentials {
+    user_var: ZK_USER_VAR,
+    password_var: ZK_PASSWORD_VAR,
+    password_file_flag: "zk-password-file",
+};
+
+impl Credentials {
+    /// The user and password given (tests set them), else from the
+    /// environment, or the password from a password file: both or
+    /// neither, the password from one place only.
+    fn read(
+        &self,
+        user: Option<String>,
+        password: Option<Secret>,
+        password_file: Option<&Path>,
+    ) -> Result<Option<(String, Secret)>, ConfigError> {
+        let user = user.or_else(|| env_value(self.user_var));
+        let password = password.or_else(|| env_value(self.password_var).map(Secret::new));
+        let password = match (password, password_file) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Environment {
+                    variable: self.password_var,
+                    reason: format!("set it or --{}, not both", self.password_file_flag),
+                });
+            }
+            (Some(password), None) => Some(password),
+            (None, Some(path)) => {
+                let bytes = read_flag_file(self.password_file_flag, path)?;
+                let text = String::from_utf8(bytes).map_err(|_| {
+                    invalid(
+                        self.password_file_flag,
+                        &path.display().to_string(),
+                        "the password is not UTF-8",
+                    )
+                })?;
+                // Editors and `echo` end the file with a newline; it is not part
+                // of the password.
+                Some(Secret::new(text.trim_end_matches(['\n', '\r'])))
+            }
+            (None, None) => None,
+        };
+        match (user, password) {
+            (Some(user), Some(password)) => Ok(Some((user, password))),
+            (Some(_), None) => Err(ConfigError::Environment {
+                variable: self.user_var,
+                reason: format!(
+                    "a user needs a password: set {} or --{}",
+                    self.password_var, self.password_file_flag
+                ),
+            }),
+            (None, Some(_)) => Err(ConfigError::Environment {
+                variable: self.user_var,
+                reason: "a password is set but no user; set the user here".to_owned(),
+            }),
+            (None, None) => Ok(None),
         }
-        (Some(password), None) => Some(password),
-        (None, Some(path)) => {
-            let bytes = read_flag_file(from.password_file_flag, path)?;
-            let text = String::from_utf8(bytes).map_err(|_| {
-                invalid(
-                    from.password_file_flag,
-                    &path.display().to_string(),
-                    "the password is not UTF-8",
-                )
-            })?;
-            // Editors and `echo` end the file with a newline; it is not part
-            // of the password.
-            Some(Secret::new(text.trim_end_matches(['\n', '\r'])))
-        }
-        (None, None) => None,
-    };
-    match (user, password) {
-        (Some(user), Some(password)) => Ok(Some((user, password))),
-        (Some(_), None) => Err(ConfigError::Environment {
-            variable: from.user_var,
-            reason: format!(
-                "a user needs a password: set {} or --{}",
-                from.password_var, from.password_file_flag
-            ),
-        }),
-        (None, Some(_)) => Err(ConfigError::Environment {
-            variable: from.user_var,
-            reason: "a password is set but no user; set the user here".to_owned(),
-        }),
-        (None, None) => Ok(None),
     }
 }
 
