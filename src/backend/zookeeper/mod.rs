@@ -14,12 +14,14 @@
 //! - `connect`: hosts, session timeout, digest credentials.
 //! - `paths`: which node means what, in either layout (pure).
 //! - `nodes`: Nerve nodes to instances, one answer per instance (pure).
-//! - `listing`: the tree read level by level, many requests in flight.
+//! - `listing`: the tree read level by level, in batched multi-reads.
+//! - `events`: which leaves a burst of watch events touched (pure).
 //! - `watch`: the watch-and-listing loop, reconnections, expiry.
 //! - [`publish`]: the other direction, what `disco registrar` writes.
 //! - [`crate::backend`]'s `skips` and `backoff`, shared with etcd.
 
 mod connect;
+mod events;
 mod listing;
 mod nodes;
 mod paths;

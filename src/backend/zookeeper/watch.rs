@@ -12,6 +12,7 @@ use zookeeper_client::{
 
 use super::ZkBackend;
 use super::connect::REQUEST_TIMEOUT;
+use super::events;
 use super::listing::{self, Read};
 use super::nodes::NerveNodes;
 use super::paths::{Layout, Node, Paths};
@@ -321,26 +322,11 @@ impl<'b> Watcher<'b> {
         events: Vec<(EventType, String)>,
     ) -> Result<bool, zookeeper_client::Error> {
         let paths = &self.backend.paths;
-        // Each leaf once, read after every event about it has arrived: the
-        // read sees the newest state, so reading once is reading enough.
-        let mut touched: Vec<String> = Vec::new();
-        for (kind, path) in &events {
-            let leaf = match paths.node(path) {
-                Node::Leaf { .. } => path.as_str(),
-                Node::BelowLeaf(leaf) => leaf,
-                Node::Other => continue,
-            };
-            if matches!(kind, EventType::NodeChildrenChanged) {
-                continue;
-            }
-            if !touched.iter().any(|t| t == leaf) {
-                touched.push(leaf.to_owned());
-            }
-        }
-        if touched.is_empty() {
+        let (to_read, mut reads) = events::touched_leaves(paths, &events);
+        if to_read.is_empty() && reads.is_empty() {
             return Ok(true);
         }
-        let reads = listing::read_all(client, touched).await?;
+        reads.extend(listing::read_all(client, to_read).await?);
         let mut changes = Vec::with_capacity(reads.len());
         let mut skipped = 0u64;
         for (path, read) in reads {
