@@ -5,13 +5,16 @@
 //! `host`, `port` (a number or a string), `name`, `weight`, `labels` and
 //! `haproxy_server_options`. Pure: no store, no I/O.
 //!
-//! The mapping to an [`Instance`]: `host` is its address (an IP; Nerve
-//! allows host names, disco does not), `port` its primary port, `name` (or
-//! the node name's prefix when the JSON has none) its id, made a DNS label
-//! (lowercased, characters other than letters, digits, `-` and `_` become
-//! `-`), `weight` its SRV weight (capped at 65535). Each label `k: v`
-//! becomes metadata `k=v` (TXT) and the tag `k-v` when that is a DNS
-//! label (`az: us-east-1a` is the tag `az-us-east-1a`).
+//! The mapping to an [`Instance`]: its service is the JSON's `service`
+//! when it has one (disco's one extension, written by `disco registrar`:
+//! Nerve never writes it, and Synapse ignores keys it does not know), else
+//! the directory the node sits in, as for Synapse. `host` is its address
+//! (an IP; Nerve allows host names, disco does not), `port` its primary
+//! port, `name` (or the node name's prefix when the JSON has none) its id,
+//! made a DNS label (lowercased, characters other than letters, digits, `-`
+//! and `_` become `-`), `weight` its SRV weight (capped at 65535). Each
+//! label `k: v` becomes metadata `k=v` (TXT) and the tag `k-v` when that is
+//! a DNS label (`az: us-east-1a` is the tag `az-us-east-1a`).
 //! `haproxy_server_options` means nothing to DNS and is ignored.
 
 use std::collections::BTreeMap;
@@ -40,9 +43,13 @@ pub enum NerveError {
     /// `port` is not a number from 0 to 65535.
     #[error("invalid port {0}: expected a number from 0 to 65535")]
     Port(String),
-    /// The service name from the path is not usable in DNS.
+    /// The directory, naming the service of a node without `service`, is
+    /// not usable in DNS.
     #[error("invalid service name: {0}")]
     Service(NameError),
+    /// The JSON's `service` is not usable in DNS.
+    #[error("invalid \"service\" field: {0}")]
+    ServiceField(NameError),
     /// The instance id is not usable in DNS, even made a label.
     #[error("invalid instance id: {0}")]
     Instance(NameError),
@@ -109,17 +116,24 @@ struct Registration {
     weight: Option<u64>,
     #[serde(default)]
     labels: BTreeMap<String, serde_json::Value>,
+    /// disco's extension; `null` is as absent, any other non-string is a
+    /// malformed registration.
+    service: Option<String>,
 }
 
-/// Parses the Nerve node `node_name` of `service`, whose data is `value`
-/// (unused when the name carries the JSON).
-pub fn parse_nerve(service: &str, node_name: &str, value: &[u8]) -> Result<Instance, NerveError> {
-    let service = ServiceName::new(service).map_err(NerveError::Service)?;
+/// Parses the Nerve node `node_name` found in the directory `directory`
+/// (the service's name unless the JSON has a `service`), whose data is
+/// `value` (unused when the name carries the JSON).
+pub fn parse_nerve(directory: &str, node_name: &str, value: &[u8]) -> Result<Instance, NerveError> {
     let (json, name_id) = match nerve_name(node_name)? {
         NerveName::Plain(id) => (value.to_vec(), Some(id)),
         NerveName::Encoded(json) => (json, None),
     };
     let reg: Registration = serde_json::from_slice(&json)?;
+    let service = match &reg.service {
+        Some(field) => ServiceName::new(field).map_err(NerveError::ServiceField)?,
+        None => ServiceName::new(directory).map_err(NerveError::Service)?,
+    };
     let id = reg
         .name
         .as_deref()
@@ -175,7 +189,9 @@ fn as_label(id: &str) -> String {
 }
 
 /// The JSON Nerve writes for `instance` (what Synapse reads): `host`,
-/// `port`, `name`, `weight`, and its metadata as `labels`.
+/// `port`, `name`, `weight`, and its metadata as `labels`; and `service`,
+/// so that disco names the service whatever directory the node is in (the
+/// DockStack form puts `mysql`'s node in `/nerve/test`).
 pub fn nerve_json(instance: &Instance) -> String {
     let labels: serde_json::Map<String, serde_json::Value> = instance
         .meta
@@ -187,6 +203,7 @@ pub fn nerve_json(instance: &Instance) -> String {
         "port": instance.port.unwrap_or(0),
         "name": instance.id.as_str(),
         "weight": instance.weight,
+        "service": instance.service.as_str(),
     });
     if !labels.is_empty() {
         json["labels"] = serde_json::Value::Object(labels);
@@ -282,6 +299,55 @@ mod tests {
     }
 
     #[test]
+    fn the_service_is_the_json_field_else_the_directory() {
+        // (directory, JSON after "host" and "port", the service or how the
+        // error begins)
+        let cases: [(&str, &str, Result<&str, &str>); 11] = [
+            // Real Nerve writes no `service`: the directory names it.
+            ("test", "", Ok("test")),
+            ("test", r#","service":"mysql""#, Ok("mysql")),
+            ("test", r#","service":"MySQL""#, Ok("mysql")),
+            ("test", r#","service":"api.billing""#, Ok("api.billing")),
+            ("test", r#","service":null"#, Ok("test")),
+            // The field names it, so the directory need not be a name.
+            ("my dir", r#","service":"mysql""#, Ok("mysql")),
+            ("my dir", "", Err("invalid service name")),
+            (
+                "test",
+                r#","service":"my sql""#,
+                Err(r#"invalid "service" field"#),
+            ),
+            (
+                "test",
+                r#","service":"""#,
+                Err(r#"invalid "service" field"#),
+            ),
+            (
+                "test",
+                r#","service":"_mysql""#,
+                Err(r#"invalid "service" field"#),
+            ),
+            ("test", r#","service":42"#, Err("not a valid Nerve")),
+        ];
+        for (directory, extra, expected) in cases {
+            let json = format!(r#"{{"host":"10.0.0.5","port":3306{extra}}}"#);
+            match (
+                parse_nerve(directory, "i-1_0000000001", json.as_bytes()),
+                expected,
+            ) {
+                (Ok(i), Ok(service)) => assert_eq!(i.service.as_str(), service, "{json}"),
+                (Err(e), Err(start)) => assert!(e.to_string().starts_with(start), "{json}: {e}"),
+                (got, _) => panic!("{directory} {json}: {got:?}, expected {expected:?}"),
+            }
+        }
+        // In a path-encoded name the field is read from the name's JSON.
+        let json = r#"{"host":"10.0.0.5","name":"db1","service":"mysql"}"#;
+        let name = encoded_name(json, "0000000001");
+        let instance = parse_nerve("test", &name, b"").unwrap();
+        assert_eq!(instance.service.as_str(), "mysql");
+    }
+
+    #[test]
     fn what_nerve_json_writes_reads_back() {
         let mut instance = parse_nerve(
             "web",
@@ -293,5 +359,10 @@ mod tests {
         let json = nerve_json(&instance);
         let again = parse_nerve("web", "w1_0000000002", json.as_bytes()).unwrap();
         assert_eq!(again, instance);
+        // The service travels in the JSON: the DockStack form's directory
+        // (`/nerve/test`) does not rename it.
+        assert!(json.contains(r#""service":"web""#), "{json}");
+        let moved = parse_nerve("test", "w1_0000000003", json.as_bytes()).unwrap();
+        assert_eq!(moved, instance);
     }
 }

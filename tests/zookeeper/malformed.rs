@@ -1,6 +1,7 @@
 //! Nodes disco cannot use, beyond the battery's bad values: a registration
-//! node with children, a node of 1 MiB, Nerve nodes with bad names or a
-//! host name for a host. Skipped, counted, hiding nothing.
+//! node with children, a node of 1 MiB, Nerve nodes with bad names, a
+//! host name for a host or a `service` that is no DNS name. Skipped,
+//! counted, hiding nothing.
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
@@ -106,6 +107,10 @@ async fn bad_nerve_nodes_are_skipped_and_counted() {
         ),
         ("i-3_0000000004", br#"{"host":"10.0.0.3","port":"http"}"#),
         ("i-4_0000000005", b"not json"),
+        (
+            "i-5_0000000006",
+            br#"{"host":"10.0.0.5","port":80,"service":"my sql"}"#,
+        ),
     ] {
         create(
             &owner,
@@ -120,7 +125,7 @@ async fn bad_nerve_nodes_are_skipped_and_counted() {
         disco.answers("web.disco.internal.", RecordType::A).await,
         ok(&["10.0.0.1"])
     );
-    disco.until_metric(&skipped_line(&url, 5)).await;
+    disco.until_metric(&skipped_line(&url, 6)).await;
     assert_eq!(
         disco
             .answers("i-2.web.disco.internal.", RecordType::A)

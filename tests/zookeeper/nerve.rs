@@ -1,6 +1,8 @@
 //! Nerve's nodes as Nerve writes them: ephemeral sequential children of
 //! `/nerve/services/<service>/services`, plain and path-encoded names,
-//! string ports, labels, weight, a re-registration racing the old node.
+//! string ports, labels, weight, a re-registration racing the old node;
+//! and as `disco registrar` writes them in the DockStack form, its
+//! `service` naming the service whatever the directory.
 
 use base64::Engine as _;
 use hickory_proto::op::ResponseCode;
@@ -188,5 +190,56 @@ async fn a_re_registration_racing_the_old_node_answers_once() {
             Err(ResponseCode::NXDomain),
         )
         .await;
+    disco.stop().await;
+}
+
+#[tokio::test]
+async fn a_service_field_names_the_service_whatever_the_directory() {
+    let zk = ZooKeeper::start();
+    let owner = client(&zk).await;
+    // `disco registrar -d zk://…/nerve -s mysql:tcp:mysql:3306:/test`.
+    let db1 = nerve(
+        &owner,
+        "/nerve/test",
+        "db1",
+        r#"{"host":"10.0.1.1","port":3306,"name":"db1","service":"mysql"}"#,
+    )
+    .await;
+    // Nerve itself, in the same directory: no field, named by the directory.
+    nerve(
+        &owner,
+        "/nerve/test",
+        "db2",
+        r#"{"host":"10.0.1.2","port":3306,"name":"db2"}"#,
+    )
+    .await;
+    let disco = Disco::start(&[zk.url("nerve+zk", "/nerve")]).await;
+    assert_eq!(
+        disco.answers("mysql.disco.internal.", RecordType::A).await,
+        ok(&["10.0.1.1"])
+    );
+    let message = disco.query("mysql.disco.internal.", RecordType::SRV).await;
+    assert_eq!(srv(&message), ["0 100 3306 db1.mysql.disco.internal."]);
+    assert_eq!(
+        disco.answers("test.disco.internal.", RecordType::A).await,
+        ok(&["10.0.1.2"])
+    );
+
+    // Through the watch: the field rewritten moves the instance.
+    owner
+        .set_data(
+            &db1,
+            br#"{"host":"10.0.1.1","port":3306,"name":"db1","service":"mariadb"}"#,
+            None,
+        )
+        .await
+        .unwrap();
+    disco
+        .until_answers("mariadb.disco.internal.", RecordType::A, ok(&["10.0.1.1"]))
+        .await;
+    assert_eq!(
+        disco.answers("mysql.disco.internal.", RecordType::A).await,
+        Err(ResponseCode::NXDomain)
+    );
     disco.stop().await;
 }

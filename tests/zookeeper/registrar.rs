@@ -138,6 +138,8 @@ async fn nerve_nodes_are_written_as_nerve_writes_them() {
     assert_eq!(json["port"], web.addr.port());
     assert_eq!(json["name"], "web-1");
     assert_eq!(json["labels"]["az"], "us-east-1a");
+    // disco's one extension, which Synapse ignores: the service's name.
+    assert_eq!(json["service"], "web");
     disco.stop().await;
 }
 

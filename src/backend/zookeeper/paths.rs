@@ -31,7 +31,8 @@ impl Layout {
 pub(super) enum Node<'p> {
     /// A node holding one registration.
     Leaf {
-        /// Its service, from the path.
+        /// The directory naming its service (unless the node's data names
+        /// it: a Nerve node's `service`).
         service: &'p str,
         /// Its own name (the instance id, or Nerve's encoded name).
         name: &'p str,
