@@ -4,6 +4,8 @@
 
 use std::net::IpAddr;
 
+use crate::model::InstanceId;
+
 /// What a DockStack spec's `type` field checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DockStackCheck {
@@ -120,6 +122,26 @@ impl DockStackSpec {
     }
 }
 
+/// The instance id of a DockStack registration: the address and port it
+/// registers, as one DNS label (`10.0.0.5` and `32768` are
+/// `10-0-0-5-32768`, `fd00::5` and `3306` are `fd00--5-3306`). The form has
+/// no `--instance`, and every host runs the same `-s`: an id from the
+/// registrar's host name collides wherever host names do (the same
+/// `hostname:` in every host's compose file), and two registrations of one
+/// id are one instance to disco, whose newest node hides the other. Two
+/// registrations with the same address and port are the same backend.
+pub fn instance_id(address: IpAddr, port: u16) -> InstanceId {
+    // An IPv4-mapped IPv6 address is the IPv4 address it maps.
+    let address: String = address
+        .to_canonical()
+        .to_string()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    // Hex digits and '-', at most 39 + 6 bytes: always one DNS label.
+    InstanceId::new(&format!("{address}-{port}")).expect("an address and a port make a label")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +210,25 @@ mod tests {
                 .fallback_address(),
             Some("fd00::5".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn the_instance_is_the_address_and_port_registered() {
+        for (address, port, id) in [
+            ("10.0.0.5", 32768, "10-0-0-5-32768"),
+            ("172.31.55.1", 3306, "172-31-55-1-3306"),
+            ("fd00::5", 3306, "fd00--5-3306"),
+            ("FD00::5", 1, "fd00--5-1"),
+            (
+                "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+                65535,
+                "ffff-ffff-ffff-ffff-ffff-ffff-ffff-ffff-65535",
+            ),
+            ("::ffff:10.0.0.5", 80, "10-0-0-5-80"),
+        ] {
+            let address: IpAddr = address.parse().unwrap();
+            assert_eq!(instance_id(address, port).as_str(), id);
+        }
     }
 
     #[test]

@@ -92,7 +92,8 @@ impl Running {
 }
 
 /// Resolves a DockStack service: the published port from Docker, else the
-/// container field as the host; the check from the spec's type.
+/// container field as the host; the instance id from those; the check from
+/// the spec's type.
 async fn resolve_dockstack(service: &mut ServiceConfig) -> Result<(), RegistrarError> {
     let Some(spec) = service.dockstack.clone() else {
         return Ok(());
@@ -127,6 +128,7 @@ async fn resolve_dockstack(service: &mut ServiceConfig) -> Result<(), RegistrarE
     let target = SocketAddr::new(address, port).to_string();
     service.registration.address = address;
     service.registration.port = Some(port);
+    service.registration.id = dockstack::instance_id(address, port);
     service.checks = vec![match spec.check {
         DockStackCheck::Tcp => CheckSpec::Tcp { target },
         DockStackCheck::Http => CheckSpec::Http {
@@ -135,6 +137,33 @@ async fn resolve_dockstack(service: &mut ServiceConfig) -> Result<(), RegistrarE
             host: None,
         },
     }];
+    Ok(())
+}
+
+/// Two `-s` specs that came to register one instance (the same address
+/// and port, service and node directory) would each delete the other's
+/// node as an older one of its own.
+fn refuse_twice_registered(services: &[ServiceConfig]) -> Result<(), RegistrarError> {
+    let mut seen = std::collections::HashMap::new();
+    for service in services {
+        let Some(spec) = &service.dockstack else {
+            continue;
+        };
+        let registration = &service.registration;
+        let key = (
+            service.target.registry.to_string(),
+            service.target.path.clone(),
+            registration.service.clone(),
+            registration.id.clone(),
+        );
+        if let Some(first) = seen.insert(key, spec) {
+            let at = SocketAddr::new(registration.address, registration.port.unwrap_or(spec.port));
+            return Err(RegistrarError::Config(format!(
+                "-s {}: containers {:?} and {:?} both register it at {at}, one instance twice",
+                spec.name, first.container, spec.container
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -157,6 +186,7 @@ pub async fn start(mut config: RegistrarConfig) -> Result<Running, RegistrarErro
     for service in &mut config.services {
         resolve_dockstack(service).await?;
     }
+    refuse_twice_registered(&config.services)?;
     let mut prepared = Vec::new();
     for service in config.services {
         let publisher = crate::backend::publisher_for(&service.target, &config.etcd, &config.zk)

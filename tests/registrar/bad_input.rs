@@ -99,6 +99,15 @@ async fn bad_input_exits_64_naming_it_and_publishes_nothing() {
         (vec!["-s", "mysql:tcp:mysql:3306"], "field 5 (path)"),
         (vec!["-s", "mysql:udp:mysql:3306:/test"], "field 2 (type)"),
         (vec!["-s", "mysql:tcp:mysql:99999:/test"], "field 4 (port)"),
+        (
+            vec![
+                "-s",
+                "db:tcp:10.0.0.5:5432:/db",
+                "-s",
+                "db:tcp:10.0.0.5:5432:/db",
+            ],
+            "one instance twice",
+        ),
         (vec!["--config", unknown_path], "unknown key `helth`"),
         (
             vec!["--config", unknown_top_path],

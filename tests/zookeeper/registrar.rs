@@ -3,17 +3,22 @@
 //! ZooKeeper. Native ephemeral nodes and Nerve's ephemeral sequential ones;
 //! a lingering node of an older session taken over; re-registration after
 //! a node deleted by hand and after the session expired; the session
-//! closed at SIGTERM.
+//! closed at SIGTERM; the DockStack form from two hosts.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use hickory_proto::rr::RecordType;
 use nix::sys::signal::Signal;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use zookeeper_client::CreateMode;
 
-use crate::harness::{TestService, until_answered, until_gone, web_registrar};
+use crate::harness::{FAST, Registrar, TestService, until_answered, until_gone, web_registrar};
 use crate::server::{SHORT_SESSION, ZooKeeper};
-use crate::support::{CONVERGE, Disco, client, create, delete, eventually, node, ok, registration};
+use crate::support::{
+    CONVERGE, Disco, client, create, delete, eventually, node, ok, registration, srv,
+};
 
 const NAME: &str = "web-1.web.disco.internal.";
 
@@ -160,5 +165,76 @@ async fn after_its_session_expired_the_registrar_registers_again() {
     registrar.signal(Signal::SIGCONT);
     // Thawed, it finds its session expired, opens a new one, registers.
     until_answered(&disco, NAME).await;
+    disco.stop().await;
+}
+
+/// A TCP service on `addr` that accepts and closes: all a `tcp` check asks
+/// of a database.
+fn accepting(listener: TcpListener) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            drop(stream);
+        }
+    })
+}
+
+/// One port free on both `a` and `b`: two hosts running the same service.
+async fn one_port_on(a: IpAddr, b: IpAddr) -> (TcpListener, TcpListener) {
+    for _ in 0..20 {
+        let first = TcpListener::bind(SocketAddr::new(a, 0)).await.unwrap();
+        let port = first.local_addr().unwrap().port();
+        if let Ok(second) = TcpListener::bind(SocketAddr::new(b, port)).await {
+            return (first, second);
+        }
+    }
+    panic!("no port free on both {a} and {b}");
+}
+
+#[tokio::test]
+async fn two_hosts_registering_one_service_in_the_dockstack_form_both_answer() {
+    let zk = ZooKeeper::start();
+    let disco = Disco::start(&[zk.url("nerve+zk", "/nerve")]).await;
+    // Two hosts, one machine's registrars: the same host name, the same
+    // port, two addresses.
+    let hosts: [IpAddr; 2] = ["127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap()];
+    let (first, second) = one_port_on(hosts[0], hosts[1]).await;
+    let port = first.local_addr().unwrap().port();
+    let _services = [accepting(first), accepting(second)];
+    let registry = zk.url("zk", "/nerve");
+    let _registrars = hosts.map(|host| {
+        // No container is called 127.0.0.2: the field is the host.
+        let spec = format!("mysql:tcp:{host}:{port}:/test");
+        let mut args = vec!["-d", &registry, "-s", &spec];
+        args.extend(&FAST[..8]);
+        Registrar::start(&args)
+    });
+    let both = ok(&["127.0.0.2", "127.0.0.3"]);
+    disco
+        .until_answers("mysql.disco.internal.", RecordType::A, both.clone())
+        .await;
+    // And stays so: neither registrar takes the other's node for an older
+    // session of its own.
+    disco
+        .answers_steadily("mysql.disco.internal.", RecordType::A, &both)
+        .await;
+    let message = disco.query("mysql.disco.internal.", RecordType::SRV).await;
+    assert_eq!(
+        srv(&message),
+        [
+            format!("0 100 {port} 127-0-0-2-{port}.mysql.disco.internal."),
+            format!("0 100 {port} 127-0-0-3-{port}.mysql.disco.internal."),
+        ]
+    );
+    // What Synapse reads in /nerve/test: a node per host.
+    let observer = client(&zk).await;
+    let mut children = observer.list_children("/nerve/test").await.unwrap();
+    children.sort();
+    assert_eq!(children.len(), 2, "{children:?}");
+    for (child, host) in children.iter().zip(["127-0-0-2", "127-0-0-3"]) {
+        assert!(
+            child.starts_with(&format!("{host}-{port}_")),
+            "{children:?}"
+        );
+    }
     disco.stop().await;
 }

@@ -99,7 +99,7 @@ impl Origin {
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
     /// The registration. For a DockStack service whose container is still
-    /// to be looked up, the address and port are the fallback's.
+    /// to be looked up, the address, port and id are the fallback's.
     pub registration: Instance,
     /// Where it goes and in which format.
     pub target: Target,
@@ -228,7 +228,9 @@ impl RegistrarConfig {
             ));
         }
         let mut seen = std::collections::HashSet::new();
-        for service in &services {
+        // A DockStack service's id is known once Docker has answered:
+        // `start` checks those.
+        for service in services.iter().filter(|s| s.dockstack.is_none()) {
             let key = (
                 service.target.registry.to_string(),
                 service.registration.service.clone(),

@@ -12,7 +12,7 @@ use super::{
 use crate::config::RegistryUrl;
 use crate::model::{Instance, InstanceId, ServiceName, SmallMap};
 use crate::registrar::check::CheckSpec;
-use crate::registrar::dockstack::DockStackSpec;
+use crate::registrar::dockstack::{self, DockStackSpec};
 use crate::registrar::health::Thresholds;
 use crate::registrar::{Format, Target};
 
@@ -315,11 +315,12 @@ pub(super) fn dockstack_service(
     }
     let name =
         ServiceName::new(&spec.name).map_err(|e| origin.invalid("service", &spec.name, e))?;
-    let id = instance_id(origin, None, spec.port)?;
     // Until Docker answers, the fallback: the container field as the host.
+    // The id follows the address and port registered (`start` sets both).
     let address = spec
         .fallback_address()
         .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let id = dockstack::instance_id(address, spec.port);
     let mut registration = Instance::new(name, id, address);
     registration.port = Some(spec.port);
     Ok(ServiceConfig {

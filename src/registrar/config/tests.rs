@@ -151,3 +151,23 @@ fn without_an_address_auto_cannot_find_it_says_what_to_do() {
         "{error}"
     );
 }
+
+#[test]
+fn two_containers_of_one_service_on_one_port_are_two_dockstack_services() {
+    // Their instance ids come from the host ports Docker publishes, known
+    // only at start: nothing here may call them the same instance.
+    let config = RegistrarConfig::from_args(
+        flags(&[
+            "-s",
+            "mysql:tcp:mysql-a:3306:/test",
+            "-s",
+            "mysql:tcp:mysql-b:3306:/test",
+        ]),
+        &auto,
+    )
+    .unwrap();
+    assert_eq!(config.services.len(), 2);
+    assert!(config.services.iter().all(|s| s.dockstack.is_some()));
+    let fallback = &config.services[0].registration;
+    assert_eq!(fallback.id.as_str(), "127-0-0-1-3306");
+}
