@@ -8,12 +8,18 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::project::Project;
-use crate::support::{TOOLS_IMAGE, eventually, images, mariadb_image, run, zookeeper_image};
+use crate::support::{
+    TOOLS_IMAGE, eventually, getent_addresses, images, mariadb_image, run, zookeeper_image,
+};
 
-/// The name the client asks for MariaDB: the Nerve node's directory
-/// (`/nerve` + `/test`) names the service, as it does for Synapse; the
-/// instance is `mysql.test.disco.internal`.
-const MYSQL: &str = "test.disco.internal";
+/// The name the client asks for MariaDB: the service `-s mysql:…` names,
+/// which the registrar writes into its Nerve node (`"service":"mysql"`)
+/// beside Nerve's fields, in `/nerve/test` where Synapse looks.
+const MYSQL: &str = "mysql.disco.internal";
+
+/// "Host 2"'s network, on whose address (`.1`) MariaDB's port is published
+/// and registered (SERVICE_HOST).
+const HOST2_NET: &str = "172.31.55";
 
 /// The registrar's --interval and --fall, and disco's default TTL: MariaDB
 /// stopped leaves DNS within fall × interval + TTL, plus a check's timeout
@@ -56,7 +62,7 @@ fn a_client_on_host_2_reaches_mariadb_on_host_1_through_disco() {
             ("MARIADB_IMAGE", &mariadb),
             ("CLIENT_IMAGE", TOOLS_IMAGE),
             ("HOST1_NET", "172.31.54"),
-            ("HOST2_NET", "172.31.55"),
+            ("HOST2_NET", HOST2_NET),
             ("MYSQL_CONTAINER", "disco-test-dockstack-mysql"),
             ("DOCKER_GID", &socket_group),
         ],
@@ -69,6 +75,13 @@ fn a_client_on_host_2_reaches_mariadb_on_host_1_through_disco() {
         || select_one(&project),
     );
     assert_eq!(row, "1");
+    // The instance is named after the address and port registered, so that
+    // another host's registrar of mysql would be another instance.
+    let instance = format!("{}-1-3306.{MYSQL}", HOST2_NET.replace('.', "-"));
+    let found = project
+        .exec("client", &["getent", "ahostsv4", &instance])
+        .unwrap_or_else(|e| panic!("{instance}: {e}"));
+    assert_eq!(getent_addresses(&found), [format!("{HOST2_NET}.1")]);
 
     project.compose(&["stop", "--timeout", "5", "mysql"]);
     eventually(&format!("{MYSQL} leaves DNS"), WITHDRAWN, || match project
