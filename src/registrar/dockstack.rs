@@ -132,9 +132,13 @@ impl DockStackSpec {
 /// registrations with the same address and port are the same backend.
 pub fn instance_id(address: IpAddr, port: u16) -> InstanceId {
     // An IPv4-mapped IPv6 address is the IPv4 address it maps.
+    let mut address = address.to_canonical().to_string();
+    if address.starts_with(':') {
+        // `::1` is `0::1`: a label that starts with a hyphen is legal DNS
+        // but read as an option by `dig`, `host` and `getent`.
+        address.insert(0, '0');
+    }
     let address: String = address
-        .to_canonical()
-        .to_string()
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
@@ -225,6 +229,7 @@ mod tests {
                 "ffff-ffff-ffff-ffff-ffff-ffff-ffff-ffff-65535",
             ),
             ("::ffff:10.0.0.5", 80, "10-0-0-5-80"),
+            ("::1", 3306, "0--1-3306"),
         ] {
             let address: IpAddr = address.parse().unwrap();
             assert_eq!(instance_id(address, port).as_str(), id);
