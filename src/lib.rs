@@ -10,7 +10,10 @@
 //!   "stale"/"resynced"), the in-process backend, and the merged registry.
 //! - [`backend`]: the stores behind `--registry`, each turning its store's
 //!   listing and watch into that contract ([`backend::etcd`],
-//!   [`backend::zookeeper`]), and writing what the registrar publishes.
+//!   [`backend::zookeeper`]), and writing what the registrar publishes
+//!   through the [`backend::publish::Publisher`] contract, which sits
+//!   beside them so that the registrar depends on the backends and not the
+//!   reverse.
 //! - [`dns`]: everything DNS, and the only module that uses hickory: the
 //!   immutable [`dns::Snapshot`] the query path reads, which stores the
 //!   answers [`dns::answer`] encodes once per name and type (the encoder
@@ -28,8 +31,8 @@
 //! - [`serve`]: wires it all together; [`http`] and [`metrics`] report on it;
 //!   [`error_text`] puts an error and its causes on one line for them.
 //! - [`registrar`]: the `disco registrar` sidecar, beside `serve`: health
-//!   checks, and the [`registrar::Publisher`] each store implements in its
-//!   backend folder to write what `serve` reads.
+//!   checks, and the loop that writes what `serve` reads through the
+//!   backends' [`backend::publish::Publisher`]s.
 //!
 //! The query path never touches a backend: a query is parsed, looked up in
 //! the current snapshot with a few hash probes, and answered from bytes

@@ -1,19 +1,23 @@
 //! The store backends: each watches one kind of store and reports through
-//! the [`crate::registry`] contract. A backend's store types stay inside its
-//! module; nothing outside `backend::etcd` sees an etcd type, nothing
-//! outside `backend::zookeeper` a ZooKeeper one. What they share (retry
-//! delays, bounded logging of skipped entries) sits here.
+//! the [`crate::registry`] contract, and writes what `disco registrar`
+//! publishes through the [`publish`] contract. A backend's store types stay
+//! inside its module; nothing outside `backend::etcd` sees an etcd type,
+//! nothing outside `backend::zookeeper` a ZooKeeper one. What they share
+//! (the publisher contract, retry delays, bounded logging of skipped
+//! entries) sits here; nothing here imports the registrar.
 
 pub(crate) mod backoff;
 pub mod etcd;
+pub mod publish;
 pub(crate) mod skips;
 pub mod zookeeper;
 
 use std::sync::Arc;
 
 use crate::config::{ConfigError, EtcdSettings, RegistryUrl, ZkSettings};
-use crate::registrar::{Format, Publisher, Target};
 use crate::registry::Backend;
+
+use publish::{Format, Publisher, Target};
 
 /// The backend for one `--registry` URL.
 pub fn for_url(

@@ -3,9 +3,13 @@
 //!
 //! # Layout
 //!
-//! - [`publisher`]: the store-agnostic [`Publisher`] contract each store
-//!   implements in its backend folder (`backend::etcd::publish`, …), and
-//!   the [`Target`] it publishes to.
+//! - [`crate::backend::publish`]: the store-agnostic
+//!   [`Publisher`](crate::backend::publish::Publisher) contract the
+//!   registrar writes through, and the
+//!   [`Target`](crate::backend::publish::Target) it publishes to. It lives
+//!   with the stores that implement it, so the registrar depends on the
+//!   backends and never the reverse; [`crate::backend::publisher_for`]
+//!   picks one for a target.
 //! - [`config`]: flags, environment, the config file and `-s` specs merged
 //!   into validated services (bad input exits 64 before anything is
 //!   published); [`dockstack`] parses `-s`, [`address`] answers
@@ -33,7 +37,6 @@ pub mod dockstack;
 pub mod endpoints;
 pub mod health;
 pub mod maintenance;
-pub mod publisher;
 pub mod publishing;
 pub mod status;
 
@@ -45,8 +48,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-pub use publisher::{Format, PublishError, Publisher, PublisherFuture, Target};
 
 use check::CheckSpec;
 use config::{RegistrarConfig, ServiceConfig};

@@ -11,9 +11,9 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::publisher::{PublishError, Publisher};
 use super::status::ServiceStatus;
 use crate::backend::backoff::Backoff;
+use crate::backend::publish::{PublishError, Publisher};
 use crate::model::Instance;
 
 /// How long closing (withdraw, revoke) may take at shutdown before the

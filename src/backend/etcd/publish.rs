@@ -12,9 +12,9 @@ use etcd_client::{EventType, PutOptions, WatchOptions, WatchStream};
 
 use super::connect::describe;
 use super::session::{Session, timed};
+use crate::backend::publish::{Format, PublishError, Publisher, PublisherFuture, Target};
 use crate::config::{EtcdSettings, RegistryUrl};
 use crate::model::{self, Instance};
-use crate::registrar::{Format, PublishError, Publisher, PublisherFuture, Target};
 
 /// Publishes one service to etcd, on the lease its registry's publishers
 /// share.

@@ -17,10 +17,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::Target;
 use super::check::CheckSpec;
 use super::dockstack::DockStackSpec;
 use super::health::Thresholds;
+use crate::backend::publish::Target;
 use crate::cli::{LogFormat, RegistrarArgs};
 use crate::config::{ConfigError, EtcdSettings, RegistryUrl, ZkSettings, log_filter};
 use crate::model::Instance;

@@ -1,7 +1,7 @@
 //! Merging and checking the registrar's settings.
 
 use super::*;
-use crate::registrar::Format;
+use crate::backend::publish::Format;
 use crate::registrar::check::CheckSpec;
 use crate::registrar::health::Thresholds;
 

@@ -1,12 +1,23 @@
-//! The publisher contract: how the registrar's loop puts one registration
-//! into a store, keeps it there, notices when the store lost it, and takes it
-//! out again. Store-agnostic: no store type appears here. Each store
-//! implements it in its own backend folder (`backend::etcd::publish`,
-//! `backend::zookeeper::publish`), for each format it writes.
+//! The publisher contract: how `disco registrar` puts one registration
+//! into a store, keeps it there, notices when the store lost it, and takes
+//! it out again. Store-agnostic: no store type appears here. Each store
+//! implements it in its own folder ([`super::etcd::publish`],
+//! [`super::zookeeper::publish`]), for each format it writes.
 //!
-//! The loop ([`super::publishing::Publishing::run`]) owns the decisions (when to publish, when to
-//! withdraw, when to retry and how long to back off); a publisher only does
-//! what it is asked, once, and reports what went wrong.
+//! Why here, beside the stores, and not in the registrar or in
+//! [`crate::registry`]: the registrar calls the stores (through
+//! [`super::publisher_for`]), so if the contract were the registrar's the
+//! stores would import the registrar back and the two would form a circle.
+//! Here the layers run one way: the registrar depends on the backends,
+//! which know nothing of it. [`crate::registry`], where the serving
+//! contract (`Backend`, `Sink`) lives, is the wrong home: it is what
+//! `disco serve` merges, knows nothing of any store or of the
+//! configuration, while a [`Target`] names a [`RegistryUrl`] and a lease
+//! or session TTL.
+//!
+//! The loop (`crate::registrar::publishing`) owns the decisions (when to
+//! publish, when to withdraw, when to retry and how long to back off); a
+//! publisher only does what it is asked, once, and reports what went wrong.
 
 use std::future::Future;
 use std::pin::Pin;
