@@ -114,7 +114,7 @@ impl WireAnswer {
             answers: counts[0] as usize,
             authorities: counts[1] as usize,
         };
-        let rotation = Rotation::plan(&bytes, layout, sections);
+        let rotation = Rotation::plan(&bytes, layout, &sections.answers, &sections.additionals);
         WireAnswer {
             bytes: bytes.into_boxed_slice(),
             question_end,

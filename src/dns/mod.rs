@@ -2,7 +2,8 @@
 //!
 //! - [`packet`]: reading queries and writing headers by hand (the query path).
 //! - [`answer`]: answers encoded once with hickory, patched per response
-//!   (A and AAAA shuffled, SRV rotated on the wire: `rotation`).
+//!   (A and AAAA shuffled, SRV rotated on the wire: `rotation`, a helper
+//!   below `answer` that knows nothing of it).
 //! - [`records`]: pure record building from the registry model.
 //! - `name`: a name's lowercase wire form, the key every index and the
 //!   encoder share.

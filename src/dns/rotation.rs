@@ -11,12 +11,14 @@
 //!
 //! Rotated, a truncated UDP answer leaves out different instances each
 //! time, and the additional records kept are those of the answers kept.
+//!
+//! [`super::answer`] plans and applies the rotation; this module sees only
+//! bytes, offsets and record slices, and imports nothing of it.
 
 use std::collections::HashMap;
 
-use hickory_proto::rr::{RData, RecordType};
+use hickory_proto::rr::{RData, Record, RecordType};
 
-use super::answer::Sections;
 use super::name::name_key;
 
 /// Largest offset a compression pointer reaches.
@@ -89,13 +91,22 @@ impl Rotation {
     /// rotated this way: fewer than two answers, answers other than SRV,
     /// an authority section, additional records other than the targets'
     /// addresses, or in another order than their answers.
-    pub(crate) fn plan(bytes: &[u8], layout: Layout<'_>, sections: &Sections) -> Option<Rotation> {
+    ///
+    /// `answer_records` and `additional_records` are the sections `bytes`
+    /// encodes, in order; records past `layout`'s counts (those a message
+    /// could not hold) are ignored.
+    pub(crate) fn plan(
+        bytes: &[u8],
+        layout: Layout<'_>,
+        answer_records: &[Record],
+        additional_records: &[Record],
+    ) -> Option<Rotation> {
         let Layout {
             answers,
             authorities,
             ..
         } = layout;
-        if answers < 2 || authorities > 0 || sections.answers.len() < answers {
+        if answers < 2 || authorities > 0 || answer_records.len() < answers {
             return None;
         }
         let pointer_at = |at: usize| {
@@ -103,7 +114,7 @@ impl Rotation {
                 .then(|| (u16::from_be_bytes([bytes[at], bytes[at + 1]]) & 0x3fff) as usize)
         };
         let mut targets = HashMap::new();
-        for (i, record) in sections.answers[..answers].iter().enumerate() {
+        for (i, record) in answer_records[..answers].iter().enumerate() {
             let RData::SRV(srv) = &record.data else {
                 return None;
             };
@@ -119,7 +130,7 @@ impl Rotation {
             targets.entry(name_key(&srv.target)).or_insert(i);
         }
         let mut links = Vec::with_capacity(layout.additionals());
-        let additionals = &sections.additionals[..layout.additionals()];
+        let additionals = &additional_records[..layout.additionals()];
         for (k, record) in additionals.iter().enumerate() {
             if !matches!(record.record_type(), RecordType::A | RecordType::AAAA) {
                 return None;
@@ -255,7 +266,7 @@ mod tests {
     use hickory_proto::rr::{Name, Record};
 
     use super::*;
-    use crate::dns::answer::WireAnswer;
+    use crate::dns::answer::{Sections, WireAnswer};
     use crate::dns::packet::Query;
 
     /// An SRV set of `n` instances with names of different lengths, and an
