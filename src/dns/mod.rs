@@ -6,7 +6,7 @@
 //!   below `answer` that knows nothing of it).
 //! - [`records`]: pure record building from the registry model.
 //! - `name`: a name's lowercase wire form, the key every index and the
-//!   encoder share.
+//!   encoder share, and the offsets of its labels.
 //! - [`snapshot`]: the immutable index the query path reads.
 //! - [`zonefile`]: static records from `*.zone` files.
 //! - [`handler`]: one query in, one response out.

@@ -1,7 +1,8 @@
 //! Names as keys: the lowercase wire form of a name, which the snapshot's
 //! indexes are keyed by, the answer encoder's compression table and the SRV
 //! rotation look names up by, and [`super::packet::Query::name_key`] reads
-//! straight off a query. A leaf: it knows only hickory's `Name`.
+//! straight off a query; and the offsets of its labels, by which the
+//! snapshot walks a key's suffixes. A leaf: it knows only hickory's `Name`.
 
 use hickory_proto::rr::Name;
 
@@ -17,4 +18,46 @@ pub(crate) fn name_key(name: &Name) -> NameKey {
     }
     key.push(0);
     key.into_boxed_slice()
+}
+
+/// Offsets of each label in a wire-format name, from the first label to the
+/// root (exclusive). Suffix `i` of the name is `name[offsets[i]..]`.
+pub(crate) fn label_offsets(name: &[u8]) -> LabelOffsets {
+    let mut offsets = LabelOffsets {
+        at: [0; 128],
+        len: 0,
+    };
+    let mut at = 0;
+    while at < name.len() && name[at] != 0 {
+        offsets.at[offsets.len] = at as u8;
+        offsets.len += 1;
+        at += 1 + name[at] as usize;
+    }
+    offsets
+}
+
+/// The label offsets of a name (at most 127 labels fit in 255 bytes).
+#[derive(Debug)]
+pub(crate) struct LabelOffsets {
+    at: [u8; 128],
+    len: usize,
+}
+
+impl LabelOffsets {
+    /// Offsets, leftmost label first.
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.at[..self.len]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_offsets_walk_the_suffixes() {
+        let name = b"\x03web\x05disco\x08internal\x00";
+        assert_eq!(label_offsets(name).as_slice(), &[0, 4, 10]);
+        assert_eq!(label_offsets(b"\x00").as_slice(), &[] as &[u8]);
+    }
 }

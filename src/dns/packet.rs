@@ -5,6 +5,12 @@
 //! the OPT record, and copies nothing but the lowercased name. Anything it
 //! cannot read is answered FORMERR or dropped; it never panics on input (see
 //! the tests at the bottom and `tests/malformed.rs`).
+//!
+//! One job, the query path's hand-written wire format, in both directions:
+//! the reading and the writing share the header layout, the response codes
+//! and the OPT record ([`Edns::reply`] turns what a query's OPT said into
+//! what the response's carries), and the writing half is a hundred lines.
+//! Names as keys, and their label offsets, are `dns::name`'s.
 
 /// Largest DNS name on the wire, in bytes (RFC 1035 §3.1).
 pub const MAX_NAME_LEN: usize = 255;
@@ -360,36 +366,6 @@ pub fn push_opt(out: &mut Vec<u8>, opt: ReplyOpt) {
     out[10..12].copy_from_slice(&additionals.to_be_bytes());
 }
 
-/// Offsets of each label in a wire-format name, from the first label to the
-/// root (exclusive). Suffix `i` of the name is `name[offsets[i]..]`.
-pub fn label_offsets(name: &[u8]) -> LabelOffsets {
-    let mut offsets = LabelOffsets {
-        at: [0; 128],
-        len: 0,
-    };
-    let mut at = 0;
-    while at < name.len() && name[at] != 0 {
-        offsets.at[offsets.len] = at as u8;
-        offsets.len += 1;
-        at += 1 + name[at] as usize;
-    }
-    offsets
-}
-
-/// The label offsets of a name (at most 127 labels fit in 255 bytes).
-#[derive(Debug)]
-pub struct LabelOffsets {
-    at: [u8; 128],
-    len: usize,
-}
-
-impl LabelOffsets {
-    /// Offsets, leftmost label first.
-    pub fn as_slice(&self) -> &[u8] {
-        &self.at[..self.len]
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -497,12 +473,5 @@ mod tests {
         assert!(edns_of(&two).is_some());
         assert_eq!(edns_of(&query_bytes(b"\x00", 1, &[], 0)), None);
         assert_eq!(edns_of(&[0; 5]), None);
-    }
-
-    #[test]
-    fn label_offsets_walk_the_suffixes() {
-        let name = b"\x03web\x05disco\x08internal\x00";
-        assert_eq!(label_offsets(name).as_slice(), &[0, 4, 10]);
-        assert_eq!(label_offsets(b"\x00").as_slice(), &[] as &[u8]);
     }
 }

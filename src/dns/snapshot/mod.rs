@@ -32,8 +32,7 @@ pub use listing::RrSet;
 pub use statics::Apex;
 
 use crate::dns::answer::{Sections, WireAnswer};
-use crate::dns::name::{NameKey, name_key};
-use crate::dns::packet::label_offsets;
+use crate::dns::name::{NameKey, label_offsets, name_key};
 use crate::dns::records;
 use nodes::{InstanceNode, ReverseEntry, Subset, Zone, subset_sections};
 use service::ServiceNode;
