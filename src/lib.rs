@@ -37,6 +37,12 @@
 //! The query path never touches a backend: a query is parsed, looked up in
 //! the current snapshot with a few hash probes, and answered from bytes
 //! encoded when the data last changed.
+//!
+//! The layers run one way: no two of these modules import each other, nor
+//! do any two parts of [`dns`] or of [`backend`]. What both sides of a
+//! would-be circle need sits on the lower side, as a leaf or a contract:
+//! [`secret`] for `cli` and `config`, `dns::name` for the encoder and the
+//! snapshot, [`backend::publish`] for the stores and the registrar.
 
 #![forbid(unsafe_code)]
 
