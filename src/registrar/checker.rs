@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::check::Check;
+use super::follow::Following;
 use super::health::{Health, Thresholds, Transition};
 use super::status::ServiceStatus;
 
@@ -36,13 +37,16 @@ pub struct Checker {
     pub thresholds: Thresholds,
     /// Where results go.
     pub status: Arc<ServiceStatus>,
+    /// A DockStack registration whose port Docker gave: asked again while
+    /// failing, and the checks moved when the port did.
+    pub following: Option<Following>,
 }
 
 impl Checker {
     /// Checks until `shutdown`, sending each change of health on `healthy`.
     /// The first round runs at once: a service that is up is published
     /// after `rise` rounds, not later.
-    pub async fn run(self, healthy: watch::Sender<bool>, shutdown: CancellationToken) {
+    pub async fn run(mut self, healthy: watch::Sender<bool>, shutdown: CancellationToken) {
         let mut health = Health::new(self.thresholds);
         let mut next = Instant::now();
         let rounds = async {
@@ -71,6 +75,17 @@ impl Checker {
                             tracing::debug!(service = %self.status.name, %reason, "check failed");
                         }
                     }
+                }
+                // Docker is asked again only while the checks fail: see
+                // `PortFollow::ask`. The new port starts unhealthy and
+                // rises as any service does.
+                if failure.is_some()
+                    && !health.is_healthy()
+                    && let Some(following) = &mut self.following
+                    && let Some(checks) = following.after_failing_round(&self.status.name).await
+                {
+                    self.checks = checks;
+                    health = Health::new(self.thresholds);
                 }
                 self.status.set_healthy(health.is_healthy());
                 healthy.send_if_modified(|state| {
@@ -158,6 +173,7 @@ mod tests {
             interval: Duration::from_secs(1),
             thresholds: Thresholds { rise: 3, fall: 2 },
             status: status.clone(),
+            following: None,
         };
         let (sender, mut healthy) = watch::channel(false);
         let shutdown = CancellationToken::new();
@@ -182,6 +198,89 @@ mod tests {
             failed_at.elapsed()
         );
         assert_eq!(status.checks[0].counts(), (3, 2));
+        shutdown.cancel();
+        task.await.unwrap();
+    }
+
+    /// A DockStack container on a port nothing listens on moves to one
+    /// that answers: the checker asks the (fake) Docker again while
+    /// failing, checks the new port, and sends the new registration.
+    #[tokio::test]
+    async fn a_failing_registration_follows_its_containers_new_port() {
+        use crate::model::{Instance, InstanceId, ServiceName};
+        let address: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let old = closed.local_addr().unwrap().port();
+        drop(closed);
+        let open = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let new = open.local_addr().unwrap().port();
+        let asked = Arc::new(AtomicUsize::new(0));
+        let lookup: super::super::follow::PortLookup = {
+            let asked = asked.clone();
+            Box::new(move || {
+                // Docker is away once, then publishes the new port.
+                let n = asked.fetch_add(1, Relaxed);
+                Box::pin(async move {
+                    if n == 0 {
+                        Err("no engine".to_owned())
+                    } else {
+                        Ok(new)
+                    }
+                })
+            })
+        };
+        let mut registration = Instance::new(
+            ServiceName::new("mysql").unwrap(),
+            super::super::dockstack::instance_id(address, old),
+            address,
+        );
+        registration.port = Some(old);
+        let (registration_tx, mut registration_rx) = watch::channel(registration);
+        let interval = Duration::from_millis(100);
+        let timeout = Duration::from_millis(200);
+        let target = std::net::SocketAddr::new(address, old);
+        let check = super::super::dockstack::check_spec(
+            super::super::dockstack::DockStackCheck::Tcp,
+            target,
+        )
+        .build(timeout)
+        .unwrap();
+        let status = Arc::new(ServiceStatus::new(
+            "mysql/old".into(),
+            "test".into(),
+            vec![CheckStatus::new(check.describe())],
+        ));
+        let checker = Checker {
+            checks: vec![check],
+            interval,
+            thresholds: Thresholds { rise: 2, fall: 1 },
+            status,
+            following: Some(super::super::follow::Following {
+                follow: super::super::dockstack::PortFollow::new(old, interval, Instant::now()),
+                container: "mysql".into(),
+                check: super::super::dockstack::DockStackCheck::Tcp,
+                address,
+                timeout,
+                lookup,
+                registration: registration_tx,
+            }),
+        };
+        let (sender, mut healthy) = watch::channel(false);
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(checker.run(sender, shutdown.clone()));
+        tokio::time::timeout(Duration::from_secs(5), healthy.wait_for(|h| *h))
+            .await
+            .expect("healthy at the new port")
+            .unwrap();
+        assert!(registration_rx.has_changed().unwrap());
+        let moved = registration_rx.borrow_and_update().clone();
+        assert_eq!(moved.port, Some(new));
+        assert_eq!(
+            moved.id,
+            InstanceId::new(&format!("127-0-0-1-{new}")).unwrap()
+        );
+        // Once away, once answered; healthy since: not asked again.
+        assert_eq!(asked.load(Relaxed), 2);
         shutdown.cancel();
         task.await.unwrap();
     }

@@ -29,3 +29,13 @@ pub async fn published_port(container: &str, port: u16) -> Result<u16, String> {
         .find_map(|binding| binding.host_port.as_deref()?.parse::<u16>().ok())
         .ok_or_else(|| format!("container {container:?} does not publish {key}"))
 }
+
+/// The lookup a DockStack registration follows its container with: each
+/// call asks the engine again (a new client each time, so that an engine
+/// restarted meanwhile is found again).
+pub fn lookup(container: String, port: u16) -> super::follow::PortLookup {
+    Box::new(move || {
+        let container = container.clone();
+        Box::pin(async move { published_port(&container, port).await })
+    })
+}

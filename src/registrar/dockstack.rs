@@ -1,9 +1,14 @@
 //! The DockStack form: `-s name:type:container:port:/path`, as DockStack's
-//! Nerve wrapper took it. Parsing is pure and table-tested; the Docker
+//! Nerve wrapper took it. Parsing, the check a spec makes and when to ask
+//! Docker again ([`PortFollow`]) are pure and table-tested; the Docker
 //! lookup of the published port is in [`super::docker`].
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
+use tokio::time::Instant;
+
+use super::check::CheckSpec;
 use crate::model::InstanceId;
 
 /// What a DockStack spec's `type` field checks.
@@ -146,9 +151,192 @@ pub fn instance_id(address: IpAddr, port: u16) -> InstanceId {
     InstanceId::new(&format!("{address}-{port}")).expect("an address and a port make a label")
 }
 
+/// The check a spec's type makes of `target`.
+pub fn check_spec(check: DockStackCheck, target: SocketAddr) -> CheckSpec {
+    match check {
+        DockStackCheck::Tcp => CheckSpec::Tcp {
+            target: target.to_string(),
+        },
+        DockStackCheck::Http => CheckSpec::Http {
+            url: format!("http://{target}/"),
+            body: None,
+            host: None,
+        },
+    }
+}
+
+/// When a registration whose port Docker gave is asked of Docker again,
+/// and what the answer means: a container recreated or restarted with a
+/// random mapping (`-P`, `ports: ["3306"]`) publishes another host port,
+/// and a registrar that kept checking the old one would keep a healthy
+/// service withdrawn. Pure: the caller gives the time and the answer.
+#[derive(Debug)]
+pub struct PortFollow {
+    port: u16,
+    every: Duration,
+    asked_at: Instant,
+    outage: bool,
+}
+
+/// What one answer of Docker means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Followed {
+    /// The known port. `back`: the first answer after an outage.
+    Unchanged {
+        /// Docker answers again.
+        back: bool,
+    },
+    /// Docker publishes another port now.
+    Moved {
+        /// The port checked and registered until now.
+        from: u16,
+        /// The port from now on.
+        to: u16,
+        /// Docker answers again.
+        back: bool,
+    },
+    /// No answer (no engine, the container gone while it is recreated, the
+    /// port not published yet): the known port stays. `first`: the first
+    /// of this outage, the one to log.
+    NoAnswer {
+        /// The first failure since the last answer.
+        first: bool,
+    },
+}
+
+impl PortFollow {
+    /// Follows `port`, found at `asked_at`, asking again at most once
+    /// every `every` (the check interval).
+    pub fn new(port: u16, every: Duration, asked_at: Instant) -> Self {
+        PortFollow {
+            port,
+            every,
+            asked_at,
+            outage: false,
+        }
+    }
+
+    /// The port checked and registered.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Whether to ask Docker now, after a round that `failing` says
+    /// failed; if so, counts it as asked. Only while failing: a service
+    /// that passes its checks answers on the port it has, and asking the
+    /// engine every interval for every healthy service would load it for
+    /// nothing; a container that moved fails them (nothing listens on the
+    /// old port any more).
+    pub fn ask(&mut self, now: Instant, failing: bool) -> bool {
+        if !failing || now < self.asked_at + self.every {
+            return false;
+        }
+        self.asked_at = now;
+        true
+    }
+
+    /// Takes Docker's answer: the published port, or why there is none.
+    pub fn answer<E>(&mut self, answer: Result<u16, E>) -> Followed {
+        let Ok(port) = answer else {
+            let first = !self.outage;
+            self.outage = true;
+            return Followed::NoAnswer { first };
+        };
+        let back = std::mem::replace(&mut self.outage, false);
+        if port == self.port {
+            return Followed::Unchanged { back };
+        }
+        let from = std::mem::replace(&mut self.port, port);
+        Followed::Moved {
+            from,
+            to: port,
+            back,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn docker_is_asked_again_only_while_failing_and_once_an_interval() {
+        let start = Instant::now();
+        let second = Duration::from_secs(1);
+        let mut follow = PortFollow::new(32768, second, start);
+        let at = |ms| start + Duration::from_millis(ms);
+        let cases = [
+            // (time, failing, asked)
+            (500, true, false),
+            (1000, false, false),
+            (1000, true, true),
+            (1900, true, false),
+            (2000, false, false),
+            (2100, true, true),
+            (2900, true, false),
+            (5000, true, true),
+        ];
+        for (ms, failing, asked) in cases {
+            assert_eq!(
+                follow.ask(at(ms), failing),
+                asked,
+                "{ms} ms, failing {failing}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_answer_moves_the_port_and_an_outage_is_told_once() {
+        let mut follow = PortFollow::new(32768, Duration::from_secs(1), Instant::now());
+        let cases: [(Result<u16, ()>, Followed, u16); 7] = [
+            (Ok(32768), Followed::Unchanged { back: false }, 32768),
+            (Err(()), Followed::NoAnswer { first: true }, 32768),
+            (Err(()), Followed::NoAnswer { first: false }, 32768),
+            (Ok(32768), Followed::Unchanged { back: true }, 32768),
+            (
+                Ok(32770),
+                Followed::Moved {
+                    from: 32768,
+                    to: 32770,
+                    back: false,
+                },
+                32770,
+            ),
+            (Err(()), Followed::NoAnswer { first: true }, 32770),
+            (
+                Ok(32771),
+                Followed::Moved {
+                    from: 32770,
+                    to: 32771,
+                    back: true,
+                },
+                32771,
+            ),
+        ];
+        for (i, (answer, followed, port)) in cases.into_iter().enumerate() {
+            assert_eq!(follow.answer(answer), followed, "answer {i}");
+            assert_eq!(follow.port(), port, "answer {i}");
+        }
+    }
+
+    #[test]
+    fn a_spec_checks_the_address_and_port_registered() {
+        let target: SocketAddr = "[fd00::5]:32768".parse().unwrap();
+        assert_eq!(
+            check_spec(DockStackCheck::Tcp, target),
+            CheckSpec::Tcp {
+                target: "[fd00::5]:32768".into()
+            }
+        );
+        assert_eq!(
+            check_spec(DockStackCheck::Http, target),
+            CheckSpec::Http {
+                url: "http://[fd00::5]:32768/".into(),
+                body: None,
+                host: None
+            }
+        );
+    }
 
     #[test]
     fn specs_parse_field_by_field() {

@@ -18,7 +18,10 @@
 //! - [`health`]: the rise/fall state machine (pure).
 //! - [`checker`]: runs the checks every interval, with jitter, into the
 //!   state machine.
-//! - [`publishing`]: the publisher loop, following health and maintenance.
+//! - [`publishing`]: the publisher loop, following health, maintenance
+//!   and the registration.
+//! - [`follow`]: a DockStack registration follows its container's
+//!   published port while its checks fail.
 //! - [`maintenance`], [`docker`], [`endpoints`], [`status`]: the
 //!   maintenance file, the DockStack port lookup, `/health` `/ready`
 //!   `/metrics`, and what they report.
@@ -35,6 +38,7 @@ pub mod config;
 pub mod docker;
 pub mod dockstack;
 pub mod endpoints;
+pub mod follow;
 pub mod health;
 pub mod maintenance;
 pub mod publishing;
@@ -49,9 +53,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use check::CheckSpec;
 use config::{RegistrarConfig, ServiceConfig};
-use dockstack::DockStackCheck;
 use status::{CheckStatus, ServiceStatus};
 
 /// Why the registrar could not start.
@@ -92,14 +94,23 @@ impl Running {
     }
 }
 
+/// A DockStack registration whose port Docker gave: the container and the
+/// host's address, to follow it.
+struct FromDocker {
+    spec: dockstack::DockStackSpec,
+    address: IpAddr,
+}
+
 /// Resolves a DockStack service: the published port from Docker, else the
 /// container field as the host; the instance id from those; the check from
-/// the spec's type.
-async fn resolve_dockstack(service: &mut ServiceConfig) -> Result<(), RegistrarError> {
+/// the spec's type. `Some` when Docker gave the port: that one is followed.
+async fn resolve_dockstack(
+    service: &mut ServiceConfig,
+) -> Result<Option<FromDocker>, RegistrarError> {
     let Some(spec) = service.dockstack.clone() else {
-        return Ok(());
+        return Ok(None);
     };
-    let (host, port) = match docker::published_port(&spec.container, spec.port).await {
+    let (host, port, from_docker) = match docker::published_port(&spec.container, spec.port).await {
         Ok(published) => {
             let host = match std::env::var("SERVICE_HOST").ok().filter(|h| !h.is_empty()) {
                 Some(host) => host,
@@ -113,32 +124,28 @@ async fn resolve_dockstack(service: &mut ServiceConfig) -> Result<(), RegistrarE
                     .to_string(),
             };
             tracing::info!(container = %spec.container, port = spec.port, published, "Docker publishes the container's port");
-            (host, published)
+            (host, published, true)
         }
         Err(reason) => {
             tracing::info!(container = %spec.container, %reason, "no Docker container; checking and registering the field as a host");
             (
                 spec.container.trim_matches(['[', ']']).to_owned(),
                 spec.port,
+                false,
             )
         }
     };
     let address = resolve_host(&host).await.map_err(|e| {
         RegistrarError::Config(format!("-s {}: cannot resolve {host:?}: {e}", spec.name))
     })?;
-    let target = SocketAddr::new(address, port).to_string();
     service.registration.address = address;
     service.registration.port = Some(port);
     service.registration.id = dockstack::instance_id(address, port);
-    service.checks = vec![match spec.check {
-        DockStackCheck::Tcp => CheckSpec::Tcp { target },
-        DockStackCheck::Http => CheckSpec::Http {
-            url: format!("http://{target}/"),
-            body: None,
-            host: None,
-        },
-    }];
-    Ok(())
+    service.checks = vec![dockstack::check_spec(
+        spec.check,
+        SocketAddr::new(address, port),
+    )];
+    Ok(from_docker.then_some(FromDocker { spec, address }))
 }
 
 /// Two `-s` specs that came to register one instance (the same address
@@ -184,12 +191,13 @@ async fn resolve_host(host: &str) -> Result<IpAddr, String> {
 /// Nothing is published before the publishers are built and the
 /// maintenance file has been looked at.
 pub async fn start(mut config: RegistrarConfig) -> Result<Running, RegistrarError> {
+    let mut from_docker = Vec::new();
     for service in &mut config.services {
-        resolve_dockstack(service).await?;
+        from_docker.push(resolve_dockstack(service).await?);
     }
     refuse_twice_registered(&config.services)?;
     let mut prepared = Vec::new();
-    for service in config.services {
+    for (service, from_docker) in config.services.into_iter().zip(from_docker) {
         let publisher = crate::backend::publisher_for(&service.target, &config.etcd, &config.zk)
             .map_err(|e| RegistrarError::Config(e.to_string()))?;
         let checks = service
@@ -198,7 +206,7 @@ pub async fn start(mut config: RegistrarConfig) -> Result<Running, RegistrarErro
             .map(|spec| spec.build(service.timeout))
             .collect::<Result<Vec<_>, _>>()
             .map_err(RegistrarError::Config)?;
-        prepared.push((service, publisher, checks));
+        prepared.push((service, publisher, checks, from_docker));
     }
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -215,7 +223,7 @@ pub async fn start(mut config: RegistrarConfig) -> Result<Running, RegistrarErro
         tracker.spawn(maintenance::follow(path, maintenance_tx, shutdown.clone()));
     }
     let mut statuses = Vec::new();
-    for (service, publisher, checks) in prepared {
+    for (service, publisher, checks, from_docker) in prepared {
         let registration = service.registration;
         let name = format!("{}/{}", registration.service, registration.id);
         let check_status = checks
@@ -226,11 +234,26 @@ pub async fn start(mut config: RegistrarConfig) -> Result<Running, RegistrarErro
         status.set_maintenance(in_maintenance);
         statuses.push(status.clone());
         let (healthy_tx, healthy_rx) = watch::channel(false);
+        let (registration_tx, registration_rx) = watch::channel(registration.clone());
+        let following = from_docker.map(|FromDocker { spec, address }| follow::Following {
+            follow: dockstack::PortFollow::new(
+                registration.port.unwrap_or(spec.port),
+                service.interval,
+                tokio::time::Instant::now(),
+            ),
+            lookup: docker::lookup(spec.container.clone(), spec.port),
+            container: spec.container,
+            check: spec.check,
+            address,
+            timeout: service.timeout,
+            registration: registration_tx,
+        });
         let checker = checker::Checker {
             checks,
             interval: service.interval,
             thresholds: service.thresholds,
             status: status.clone(),
+            following,
         };
         tracker.spawn(checker.run(healthy_tx, shutdown.clone()));
         let mut maintenance = maintenance_rx.clone();
@@ -247,7 +270,7 @@ pub async fn start(mut config: RegistrarConfig) -> Result<Running, RegistrarErro
         tracing::info!(service = %status.name, target = %status.target, address = %registration.address, port = ?registration.port, "checking");
         let publishing = publishing::Publishing {
             publisher,
-            registration,
+            registration: registration_rx,
             status,
         };
         publishers.spawn(publishing.run(healthy_rx, maintenance_rx.clone(), shutdown.clone()));
