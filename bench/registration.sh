@@ -36,6 +36,6 @@ latency() { # dns_port
 
 echo "# Registration figures (etcd): $INSTANCES instances, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
 measure_cold_start "$dir" "$dir/registrations.jsonl" "$INSTANCES"
-latency "$DNS_PORT" | sed 's/^/- /'
+measure_latency "$DNS_PORT"
 measure_churn "$dir/queries.txt"
 measure_wide_srv "$dir"

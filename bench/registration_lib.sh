@@ -79,6 +79,15 @@ measure_cold_start() { # dir file instances
     DISCO_PID=$pid DNS_PORT=$dns HTTP_PORT=$http
 }
 
+# Registration to answer, twice: first right after the bulk load and the
+# cold start, while the store still digests the load (ZooKeeper snapshots
+# it and its JIT warms to the new requests), then once more, settled. Both
+# are printed; the settled one is the steady state.
+measure_latency() { # dns_port
+    latency "$1" | sed 's/^/- right after the load: /'
+    latency "$1" | sed 's/^/- settled: /'
+}
+
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # Churn: answers/s with and without 1,000 registrations per second, in
