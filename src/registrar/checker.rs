@@ -208,6 +208,7 @@ mod tests {
     #[tokio::test]
     async fn a_failing_registration_follows_its_containers_new_port() {
         use crate::model::{Instance, InstanceId, ServiceName};
+        use crate::registrar::{dockstack, follow};
         let address: std::net::IpAddr = "127.0.0.1".parse().unwrap();
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let old = closed.local_addr().unwrap().port();
@@ -215,7 +216,7 @@ mod tests {
         let open = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let new = open.local_addr().unwrap().port();
         let asked = Arc::new(AtomicUsize::new(0));
-        let lookup: super::super::follow::PortLookup = {
+        let lookup: follow::PortLookup = {
             let asked = asked.clone();
             Box::new(move || {
                 // Docker is away once, then publishes the new port.
@@ -231,7 +232,7 @@ mod tests {
         };
         let mut registration = Instance::new(
             ServiceName::new("mysql").unwrap(),
-            super::super::dockstack::instance_id(address, old),
+            dockstack::instance_id(address, old),
             address,
         );
         registration.port = Some(old);
@@ -239,12 +240,9 @@ mod tests {
         let interval = Duration::from_millis(100);
         let timeout = Duration::from_millis(200);
         let target = std::net::SocketAddr::new(address, old);
-        let check = super::super::dockstack::check_spec(
-            super::super::dockstack::DockStackCheck::Tcp,
-            target,
-        )
-        .build(timeout)
-        .unwrap();
+        let check = dockstack::check_spec(dockstack::DockStackCheck::Tcp, target)
+            .build(timeout)
+            .unwrap();
         let status = Arc::new(ServiceStatus::new(
             "mysql/old".into(),
             "test".into(),
@@ -255,10 +253,10 @@ mod tests {
             interval,
             thresholds: Thresholds { rise: 2, fall: 1 },
             status,
-            following: Some(super::super::follow::Following {
-                follow: super::super::dockstack::PortFollow::new(old, interval, Instant::now()),
+            following: Some(follow::Following {
+                follow: dockstack::PortFollow::new(old, interval, Instant::now()),
                 container: "mysql".into(),
-                check: super::super::dockstack::DockStackCheck::Tcp,
+                check: dockstack::DockStackCheck::Tcp,
                 address,
                 timeout,
                 lookup,

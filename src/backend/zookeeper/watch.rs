@@ -323,9 +323,6 @@ impl<'b> Watcher<'b> {
     ) -> Result<bool, zookeeper_client::Error> {
         let paths = &self.backend.paths;
         let (to_read, mut reads) = events::touched_leaves(paths, &events);
-        if to_read.is_empty() && reads.is_empty() {
-            return Ok(true);
-        }
         reads.extend(listing::read_all(client, to_read).await?);
         let mut changes = Vec::with_capacity(reads.len());
         let mut skipped = 0u64;
