@@ -4,7 +4,7 @@
 //! HTTP on a port of its own, so the harness can watch a TLS member too.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use etcd_client::{Client, ConnectOptions};
 
 use crate::certs::Certs;
+use crate::ports::free_ports;
 
 /// How long a member gets to start answering.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -37,18 +38,6 @@ pub struct Etcd {
     /// Client connections over TLS, with these certificates.
     tls: Option<Certs>,
     _dir: tempfile::TempDir,
-}
-
-/// Free loopback ports: all bound at once, so no two are the same, then
-/// released for etcd to take.
-pub fn free_ports(count: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free loopback port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
 }
 
 fn etcd_binary() -> &'static str {

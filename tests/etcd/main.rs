@@ -16,6 +16,8 @@ mod config;
 mod failover;
 mod malformed;
 mod metrics;
+#[path = "../common/ports.rs"]
+mod ports;
 #[path = "../common/promtool.rs"]
 mod promtool;
 // ZooKeeper too, for one disco watching every kind of registry.

@@ -24,6 +24,8 @@ mod formats;
 mod harness;
 mod lifecycle;
 mod maintenance;
+#[path = "../common/ports.rs"]
+mod ports;
 #[path = "../common/promtool.rs"]
 mod promtool;
 mod recovery;

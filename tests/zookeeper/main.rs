@@ -18,6 +18,8 @@ mod ensemble;
 mod harness;
 mod malformed;
 mod nerve;
+#[path = "../common/ports.rs"]
+mod ports;
 #[path = "../common/proxy.rs"]
 mod proxy;
 mod reconnect;

@@ -6,10 +6,12 @@
 //! expire, so that it takes seconds.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::ports::free_ports;
 
 /// The jar the package installs; its manifest names its dependencies.
 const JAR: &str = "/usr/share/java/zookeeper.jar";
@@ -38,18 +40,6 @@ struct Server {
 pub struct ZooKeeper {
     servers: Vec<Server>,
     _dir: tempfile::TempDir,
-}
-
-/// Free loopback ports: all bound at once, so no two are the same, then
-/// released for ZooKeeper to take.
-fn free_ports(count: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free loopback port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
 }
 
 fn check_installed() {
