@@ -12,6 +12,7 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 use crate::http::{Reply, Router};
+use crate::metrics::label_value;
 
 use super::status::ServiceStatus;
 
@@ -43,14 +44,6 @@ fn ready(services: &[Arc<ServiceStatus>]) -> Reply {
     Reply::json(if all { 200 } else { 503 }, &body)
 }
 
-/// A label value in the text format: backslash, quote and newline escaped.
-fn label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 /// Writes one metric family: its HELP and TYPE, then its samples.
 fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: Vec<(String, String)>) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -65,7 +58,7 @@ pub fn render(services: &[Arc<ServiceStatus>]) -> String {
     let per_service = |value: &dyn Fn(&ServiceStatus) -> String| {
         services
             .iter()
-            .map(|s| (format!("service=\"{}\"", label(&s.name)), value(s)))
+            .map(|s| (format!("service=\"{}\"", label_value(&s.name)), value(s)))
             .collect::<Vec<_>>()
     };
     let per_check = |value: &dyn Fn(&super::status::CheckStatus) -> String| {
@@ -76,8 +69,8 @@ pub fn render(services: &[Arc<ServiceStatus>]) -> String {
                     (
                         format!(
                             "service=\"{}\",check=\"{}\"",
-                            label(&s.name),
-                            label(&c.name)
+                            label_value(&s.name),
+                            label_value(&c.name)
                         ),
                         value(c),
                     )
@@ -99,8 +92,8 @@ pub fn render(services: &[Arc<ServiceStatus>]) -> String {
             let (passed, failed) = c.counts();
             let labels = format!(
                 "service=\"{}\",check=\"{}\"",
-                label(&s.name),
-                label(&c.name)
+                label_value(&s.name),
+                label_value(&c.name)
             );
             runs.push((format!("{labels},result=\"pass\""), passed.to_string()));
             runs.push((format!("{labels},result=\"fail\""), failed.to_string()));
