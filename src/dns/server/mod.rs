@@ -1,0 +1,155 @@
+//! The DNS transports: UDP sockets, one per core on the same port
+//! (SO_REUSEPORT lets the kernel spread clients over them), and a TCP
+//! listener. Both hand each query to the [`Responder`].
+//!
+//! `udp` and `tcp` hold each transport's loop, `dispatch` the forwarded
+//! queries both share.
+
+mod dispatch;
+mod tcp;
+mod udp;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::forward::Forwarder;
+use super::handler::Responder;
+
+/// How long a TCP connection may sit idle between queries (RFC 7766 §6.2.3
+/// suggests seconds, not minutes).
+const TCP_IDLE: Duration = Duration::from_secs(10);
+/// At most this many TCP connections are served at once; more wait.
+const MAX_TCP_CONNECTIONS: usize = 1024;
+/// How often a UDP thread waiting for a query checks for shutdown.
+const UDP_SHUTDOWN_POLL: Duration = Duration::from_millis(100);
+/// At most this many forwarded queries are in flight; more get SERVFAIL.
+const MAX_FORWARDS: usize = 2048;
+
+/// Sockets bound for one `--listen` address, before any task runs.
+#[derive(Debug)]
+pub struct Bound {
+    udp: Vec<std::net::UdpSocket>,
+    tcp: std::net::TcpListener,
+}
+
+impl Bound {
+    /// The address actually bound (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// Binds `udp_sockets` UDP sockets and one TCP listener on `addr`. With port
+/// 0 the kernel picks one port, free for both protocols.
+pub fn bind(addr: SocketAddr, udp_sockets: usize) -> io::Result<Bound> {
+    let mut last_error = None;
+    for _ in 0..16 {
+        let first = udp_socket(addr)?;
+        let port = first.local_addr()?.port();
+        let actual = SocketAddr::new(addr.ip(), port);
+        let tcp = match tcp_listener(actual) {
+            Ok(tcp) => tcp,
+            // The port is taken for TCP: with port 0, try another.
+            Err(err) if addr.port() == 0 && err.kind() == io::ErrorKind::AddrInUse => {
+                last_error = Some(err);
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
+        let mut udp = vec![first];
+        for _ in 1..udp_sockets.max(1) {
+            udp.push(udp_socket(actual)?);
+        }
+        return Ok(Bound { udp, tcp });
+    }
+    Err(last_error.unwrap_or_else(|| io::Error::other("no free port")))
+}
+
+fn udp_socket(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_port(true)?;
+    // Bursts of queries queue in the kernel rather than being dropped.
+    let _ = socket.set_recv_buffer_size(4 << 20);
+    socket.bind(&addr.into())?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+fn tcp_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+/// Serves queries on bound sockets until `shutdown` is cancelled. Every task
+/// it starts is tracked by `tracker`, so the caller can wait for in-flight
+/// queries to finish.
+#[derive(Debug, Clone)]
+pub struct DnsServer {
+    responder: Arc<Responder>,
+    forwarder: Option<Arc<Forwarder>>,
+    forwards: Arc<Semaphore>,
+    tcp_connections: Arc<Semaphore>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl DnsServer {
+    /// A server answering with `responder`, forwarding through `forwarder`.
+    pub fn new(
+        responder: Arc<Responder>,
+        forwarder: Option<Arc<Forwarder>>,
+        shutdown: CancellationToken,
+        tracker: TaskTracker,
+    ) -> Self {
+        DnsServer {
+            responder,
+            forwarder,
+            forwards: Arc::new(Semaphore::new(MAX_FORWARDS)),
+            tcp_connections: Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS)),
+            shutdown,
+            tracker,
+        }
+    }
+
+    /// Starts the tasks serving `bound`.
+    pub fn spawn(&self, bound: Bound) -> io::Result<()> {
+        let runtime = tokio::runtime::Handle::current();
+        for socket in bound.udp {
+            // Blocking reads with a timeout, so the thread sees shutdown.
+            socket.set_nonblocking(false)?;
+            socket.set_read_timeout(Some(UDP_SHUTDOWN_POLL))?;
+            let server = self.clone();
+            let runtime = runtime.clone();
+            self.tracker
+                .spawn_blocking(move || server.serve_udp(Arc::new(socket), runtime));
+        }
+        let listener = TcpListener::from_std(bound.tcp)?;
+        let server = self.clone();
+        self.tracker.spawn(async move {
+            let shutdown = server.shutdown.clone();
+            shutdown
+                .run_until_cancelled(server.accept_tcp(listener))
+                .await;
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,135 @@
+//! The UDP side: one thread per socket answering batches of queries from
+//! the snapshot, and handing forwarded ones to the runtime.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+
+use tokio::runtime::Handle;
+
+use super::DnsServer;
+use crate::dns::forward;
+use crate::dns::handler::{Outcome, Transport, servfail};
+use crate::dns::udp_batch::UdpBatch;
+
+impl DnsServer {
+    /// Answers UDP queries on a thread of its own: a blocking receive of
+    /// every query queued (up to a batch), answers from the snapshot, one
+    /// send of them all. No task is spawned and no future polled per query;
+    /// only forwarded queries go to the runtime.
+    pub(super) fn serve_udp(self, socket: Arc<UdpSocket>, runtime: Handle) {
+        let mut batch = UdpBatch::default();
+        while !self.shutdown.is_cancelled() {
+            match batch.receive(&socket) {
+                Ok(_) => {}
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue;
+                }
+                Err(err) => {
+                    // ICMP errors surface here on Linux; they concern one
+                    // client, not the socket.
+                    tracing::debug!(%err, "udp receive failed");
+                    continue;
+                }
+            };
+            let unreadable = batch.answer_each(|query, client, out| {
+                match self
+                    .responder
+                    .respond(query, client.ip(), Transport::Udp, out)
+                {
+                    Outcome::Reply => true,
+                    Outcome::Drop => false,
+                    Outcome::Complete => {
+                        let limit =
+                            forward::wire::ClientQuery::parse(query).map_or(512, |q| q.udp_limit);
+                        self.spawn_complete(out.clone(), limit, client, socket.clone(), &runtime);
+                        false
+                    }
+                    Outcome::Forward if self.answer_cached(query, out) => true,
+                    Outcome::Forward => {
+                        self.spawn_forward(query.to_vec(), client, socket.clone(), &runtime);
+                        false
+                    }
+                }
+            });
+            for _ in 0..unreadable {
+                self.responder.metrics().record_dropped();
+            }
+            batch.send(&socket);
+        }
+    }
+
+    /// Answers a forwarded query from a live cache entry, on this thread
+    /// and into this batch: no task, no allocation. Whether it did.
+    fn answer_cached(&self, query: &[u8], out: &mut Vec<u8>) -> bool {
+        let Some(forwarder) = &self.forwarder else {
+            return false;
+        };
+        match forwarder.answer_from_cache(query, out) {
+            Some(rcode) => {
+                self.responder.metrics().record_forwarded(true, rcode);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Completes a CNAME answer through the forwarder on the runtime, then
+    /// sends it (see [`forward::cname`]).
+    fn spawn_complete(
+        &self,
+        answer: Vec<u8>,
+        limit: usize,
+        peer: SocketAddr,
+        socket: Arc<UdpSocket>,
+        runtime: &Handle,
+    ) {
+        let Some(forwarder) = self.forwarder.clone() else {
+            let _ = socket.send_to(&answer, peer);
+            return;
+        };
+        let Ok(permit) = self.forwards.clone().try_acquire_owned() else {
+            let _ = socket.send_to(&answer, peer);
+            return;
+        };
+        self.tracker.spawn_on(
+            async move {
+                let out = forward::cname::complete(&forwarder, &answer, limit).await;
+                drop(permit);
+                let _ = socket.send_to(&out, peer);
+            },
+            runtime,
+        );
+    }
+
+    fn spawn_forward(
+        &self,
+        packet: Vec<u8>,
+        peer: SocketAddr,
+        socket: Arc<UdpSocket>,
+        runtime: &Handle,
+    ) {
+        let Ok(permit) = self.forwards.clone().try_acquire_owned() else {
+            let mut out = Vec::new();
+            servfail(&packet, &mut out);
+            let _ = socket.send_to(&out, peer);
+            return;
+        };
+        let server = self.clone();
+        self.tracker.spawn_on(
+            async move {
+                let limit = forward::wire::ClientQuery::parse(&packet).map_or(512, |q| q.udp_limit);
+                let out = server.forward(&packet, limit).await;
+                drop(permit);
+                // A UDP send does not wait for the peer; it is fine here.
+                let _ = socket.send_to(&out, peer);
+            },
+            runtime,
+        );
+    }
+}
