@@ -41,6 +41,14 @@ pub struct WireAnswer {
     rotation: Option<Rotation>,
 }
 
+/// Why a stored answer was not written: it is not for the question asked.
+/// Every lookup should make this impossible (the snapshot is looked up by
+/// the question's own name); the writer checks rather than assumes,
+/// because the bytes it patches in come from the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the stored answer's question is not the question asked")]
+pub struct NotThisQuestion;
+
 /// The sections of an answer, as hickory records.
 #[derive(Debug, Default)]
 pub struct Sections {
@@ -179,7 +187,8 @@ impl WireAnswer {
     /// 2181 §9); when the answer itself does not fit, as many answer records
     /// as fit are sent with TC set, so the client retries over TCP. Answers
     /// past `max_answers` are left out without TC, with their additional
-    /// records (`--udp-answer-limit`).
+    /// records (`--udp-answer-limit`). Writes nothing when the answer's
+    /// name is not the question's (see [`NotThisQuestion`]).
     pub fn write(
         &self,
         query: &Query<'_>,
@@ -187,8 +196,20 @@ impl WireAnswer {
         limit: usize,
         max_answers: usize,
         out: &mut Vec<u8>,
-    ) {
+    ) -> Result<(), NotThisQuestion> {
         out.clear();
+        // The question is echoed as asked, over the stored lowercase one:
+        // it must be the same name (so the same length, which keeps every
+        // compression pointer into it valid).
+        let asked = query.question_bytes();
+        let stored = self.bytes.get(12..self.question_end).unwrap_or_default();
+        let name_len = query.name_key().len();
+        if asked.len() != stored.len()
+            || name_len > stored.len()
+            || !asked[..name_len].eq_ignore_ascii_case(&stored[..name_len])
+        {
+            return Err(NotThisQuestion);
+        }
         let opt_len = if query.edns.is_some() {
             OPT_RECORD_LEN
         } else {
@@ -207,9 +228,7 @@ impl WireAnswer {
             recursion_available,
             rcode,
         ));
-        // Echo the question as asked: same length as the lowercase one, so
-        // every compression pointer into it stays valid.
-        out[12..self.question_end].copy_from_slice(query.question_bytes());
+        out[12..self.question_end].copy_from_slice(asked);
         if self.shuffle_stride > 0 {
             shuffle_chunks(
                 &mut out[self.question_end..self.record_ends[self.answers as usize - 1] as usize],
@@ -229,6 +248,7 @@ impl WireAnswer {
         if let Some(edns) = query.edns {
             push_opt(out, edns.reply());
         }
+        Ok(())
     }
 
     /// Keeps the records that fit in `room`, at most `max_answers` answer

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::answer::MAX_MESSAGE;
+use super::answer::{MAX_MESSAGE, NotThisQuestion};
 pub use super::forward::RecursionAcl;
 use super::forward::cname;
 use super::packet::{Query, Rcode, Rejection, ReplyOpt, edns_of, error_response, response_flags};
@@ -121,8 +121,11 @@ impl Responder {
         };
         let outcome = self.answer(&query, client, transport, out);
         if matches!(outcome, Outcome::Reply | Outcome::Complete) {
+            let rcode = out
+                .get(3)
+                .map_or(Rcode::ServFail as u8, |flags| flags & 0x0f);
             self.metrics
-                .record_query(query.qtype, out[3] & 0x0f, started.elapsed());
+                .record_query(query.qtype, rcode, started.elapsed());
         }
         outcome
     }
@@ -173,7 +176,9 @@ impl Responder {
         let snapshot = self.snapshot.load();
         match snapshot.lookup(query.name_key(), qtype) {
             Lookup::Answer(answer) => {
-                answer.write(query, recursion, limit, max_answers, out);
+                if let Err(mismatch) = answer.write(query, recursion, limit, max_answers, out) {
+                    return self.internal_error(query, mismatch, out);
+                }
                 if recursion
                     && answer.ends_in_cname()
                     && !matches!(qtype, RecordType::CNAME | RecordType::ANY)
@@ -182,12 +187,32 @@ impl Responder {
                     return Outcome::Complete;
                 }
             }
-            Lookup::NoData(apex) => apex.write_negative(query, Rcode::NoError, recursion, out),
-            Lookup::NxDomain(apex) => apex.write_negative(query, Rcode::NxDomain, recursion, out),
+            Lookup::NoData(apex) => {
+                if let Err(mismatch) = apex.write_negative(query, Rcode::NoError, recursion, out) {
+                    return self.internal_error(query, mismatch, out);
+                }
+            }
+            Lookup::NxDomain(apex) => {
+                if let Err(mismatch) = apex.write_negative(query, Rcode::NxDomain, recursion, out) {
+                    return self.internal_error(query, mismatch, out);
+                }
+            }
             Lookup::NotAuthoritative if recursion => return Outcome::Forward,
             Lookup::NotAuthoritative => return self.error(query, Rcode::Refused, out),
         }
         Outcome::Reply
+    }
+
+    /// SERVFAIL for a lookup that found data not fit for the question (a
+    /// bug, which the writers check for rather than send a wrong answer).
+    fn internal_error(
+        &self,
+        query: &Query<'_>,
+        mismatch: NotThisQuestion,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
+        tracing::debug!(%mismatch, name = ?query.name_key(), "answered SERVFAIL");
+        self.error(query, Rcode::ServFail, out)
     }
 
     fn error(&self, query: &Query<'_>, rcode: Rcode, out: &mut Vec<u8>) -> Outcome {
@@ -221,6 +246,7 @@ pub fn servfail(packet: &[u8], out: &mut Vec<u8>) {
             out,
         ),
     }
-    let flags = response_flags(packet, false, true, Rcode::ServFail);
-    out[2..4].copy_from_slice(&flags);
+    if let (Some(header), Some(flags)) = (packet.get(..4), out.get_mut(2..4)) {
+        flags.copy_from_slice(&response_flags(header, false, true, Rcode::ServFail));
+    }
 }

@@ -323,7 +323,8 @@ pub fn response_flags(
 /// Writes an error response to a packet that has at least a header: the
 /// question echoed when it could be read, and disco's OPT record when the
 /// query used EDNS (RFC 6891 §7: a response to an EDNS query carries an OPT
-/// record).
+/// record). To a packet without a header it writes nothing (`out` is left
+/// empty): there is nothing to answer.
 pub fn error_response(
     packet: &[u8],
     question: Option<&[u8]>,
@@ -332,6 +333,9 @@ pub fn error_response(
     out: &mut Vec<u8>,
 ) {
     out.clear();
+    if packet.len() < HEADER_LEN {
+        return;
+    }
     out.extend_from_slice(&packet[..2]);
     out.extend_from_slice(&response_flags(packet, false, false, rcode));
     out.extend_from_slice(&[0, question.is_some() as u8, 0, 0, 0, 0, 0, 0]);
@@ -362,8 +366,10 @@ pub fn push_opt(out: &mut Vec<u8>, opt: ReplyOpt) {
         0,
         0,
     ]);
-    let additionals = u16::from_be_bytes([out[10], out[11]]) + 1;
-    out[10..12].copy_from_slice(&additionals.to_be_bytes());
+    if let Some(count) = out.get_mut(10..12) {
+        let additionals = u16::from_be_bytes([count[0], count[1]]).saturating_add(1);
+        count.copy_from_slice(&additionals.to_be_bytes());
+    }
 }
 
 #[cfg(test)]

@@ -109,54 +109,88 @@ pub fn arpa_address(key: &[u8]) -> Option<IpAddr> {
 /// The addresses a lowercase wire-format reverse name covers: one address
 /// for a complete one (`5.0.0.10.in-addr.arpa.`), a network for a name
 /// above it (`0.10.in-addr.arpa.` is 10.0.0.0/16). `None` for names that
-/// are not below `in-addr.arpa.` or `ip6.arpa.`, or not whole octets or
-/// nibbles.
+/// are not below `in-addr.arpa.` or `ip6.arpa.`, or not in the canonical
+/// form [`arpa_name`] writes: an `in-addr.arpa.` label is plain decimal
+/// digits (no sign, no leading zero, at most 255), an `ip6.arpa.` label one
+/// hex digit. Anything else (`+5`, `05`, `0x5`) is no address name: looking
+/// it up as the address it resembles would answer a question other than
+/// the one asked.
 pub fn arpa_prefix(key: &[u8]) -> Option<IpNet> {
     const V4_SUFFIX: &[u8] = b"\x07in-addr\x04arpa\x00";
     const V6_SUFFIX: &[u8] = b"\x03ip6\x04arpa\x00";
-    let labels = |bytes: &[u8]| -> Option<Vec<Vec<u8>>> {
-        let mut labels = Vec::new();
-        let mut at = 0;
-        while at < bytes.len() {
-            let len = bytes[at] as usize;
-            labels.push(bytes.get(at + 1..at + 1 + len)?.to_vec());
-            at += 1 + len;
-        }
-        Some(labels)
-    };
     if let Some(prefix) = key.strip_suffix(V4_SUFFIX) {
-        let labels = labels(prefix)?;
-        if labels.is_empty() || labels.len() > 4 {
-            return None;
-        }
         let mut octets = [0u8; 4];
-        for (i, label) in labels.iter().rev().enumerate() {
-            let text = std::str::from_utf8(label).ok()?;
-            if text.len() > 1 && text.starts_with('0') {
+        let mut count = 0;
+        for label in wire_labels(prefix) {
+            if count == 4 {
                 return None;
             }
-            octets[i] = text.parse().ok()?;
+            octets[count] = decimal_octet(label?)?;
+            count += 1;
         }
-        let len = 8 * labels.len() as u8;
-        return IpNet::new(IpAddr::from(octets), len).ok();
-    }
-    if let Some(prefix) = key.strip_suffix(V6_SUFFIX) {
-        let labels = labels(prefix)?;
-        if labels.is_empty() || labels.len() > 32 {
+        if count == 0 {
             return None;
         }
-        let mut bits: u128 = 0;
-        for label in labels.iter().rev() {
-            let [digit] = label.as_slice() else {
+        // The labels run from the last octet of the network to its first.
+        octets[..count].reverse();
+        return IpNet::new(IpAddr::from(octets), 8 * count as u8).ok();
+    }
+    if let Some(prefix) = key.strip_suffix(V6_SUFFIX) {
+        let mut nibbles = [0u8; 32];
+        let mut count = 0;
+        for label in wire_labels(prefix) {
+            if count == 32 {
+                return None;
+            }
+            let [digit] = label? else {
                 return None;
             };
-            bits = (bits << 4) | (*digit as char).to_digit(16)? as u128;
+            nibbles[count] = (*digit as char).to_digit(16)? as u8;
+            count += 1;
         }
-        let len = 4 * labels.len() as u8;
+        if count == 0 {
+            return None;
+        }
+        let bits = (nibbles[..count].iter().rev()).fold(0u128, |bits, &n| (bits << 4) | n as u128);
+        let len = 4 * count as u8;
         let bits = bits.checked_shl(128 - len as u32).unwrap_or(0);
         return IpNet::new(IpAddr::from(bits.to_be_bytes()), len).ok();
     }
     None
+}
+
+/// The labels of the wire-format name part `bytes` (no terminating root),
+/// without allocating: `Some(label)` each, `None` once where a length runs
+/// past the end.
+fn wire_labels(bytes: &[u8]) -> impl Iterator<Item = Option<&[u8]>> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at >= bytes.len() {
+            return None;
+        }
+        let len = bytes[at] as usize;
+        let label = bytes.get(at + 1..at + 1 + len);
+        at = if label.is_some() {
+            at + 1 + len
+        } else {
+            bytes.len()
+        };
+        Some(label)
+    })
+}
+
+/// An `in-addr.arpa.` label's octet, in the only spelling [`arpa_name`]
+/// writes: `0`, or 1 to 3 decimal digits without a leading zero, at most
+/// 255. `str::parse` would also take `+5`.
+fn decimal_octet(label: &[u8]) -> Option<u8> {
+    let canonical = matches!(label, [b'0'] | [b'1'..=b'9', ..])
+        && label.len() <= 3
+        && label.iter().all(u8::is_ascii_digit);
+    if !canonical {
+        return None;
+    }
+    let value = (label.iter()).fold(0u16, |value, digit| value * 10 + u16::from(digit - b'0'));
+    u8::try_from(value).ok()
 }
 
 #[cfg(test)]
@@ -264,5 +298,44 @@ mod tests {
         assert_eq!(net(b"\x07in-addr\x04arpa\x00"), None);
         assert_eq!(net(b"\x03web\x07in-addr\x04arpa\x00"), None);
         assert_eq!(net(b"\x0200\x07in-addr\x04arpa\x00"), None);
+    }
+
+    #[test]
+    fn only_canonical_labels_make_an_address_name() {
+        let net = |key: &[u8]| arpa_prefix(key).map(|net| net.to_string());
+        // dig -q +5.0.0.10.in-addr.arpa: a sign is not an octet.
+        assert_eq!(net(b"\x02+5\x010\x010\x0210\x07in-addr\x04arpa\x00"), None);
+        for label in [
+            &b"05"[..],
+            b"256",
+            b"1000",
+            b"-1",
+            b"5 ",
+            b"",
+            b"0x5",
+            b"\xd9\xa5",
+        ] {
+            let mut key = vec![label.len() as u8];
+            key.extend_from_slice(label);
+            key.extend_from_slice(b"\x010\x010\x0210\x07in-addr\x04arpa\x00");
+            assert_eq!(net(&key), None, "{label:?}");
+        }
+        assert_eq!(
+            net(b"\x03255\x010\x010\x0210\x07in-addr\x04arpa\x00").as_deref(),
+            Some("10.0.0.255/32")
+        );
+        // Five octets, a label running past the end, two-digit nibbles.
+        assert_eq!(
+            net(b"\x011\x011\x011\x011\x011\x07in-addr\x04arpa\x00"),
+            None
+        );
+        assert_eq!(net(b"\x051\x07in-addr\x04arpa\x00"), None);
+        assert_eq!(net(b"\x02dd\x03ip6\x04arpa\x00"), None);
+        assert_eq!(net(b"\x01g\x03ip6\x04arpa\x00"), None);
+        let too_long: Vec<u8> = (0..33)
+            .flat_map(|_| *b"\x010")
+            .chain(*b"\x03ip6\x04arpa\x00")
+            .collect();
+        assert_eq!(net(&too_long), None);
     }
 }

@@ -321,7 +321,9 @@ mod tests {
         let mut firsts = BTreeSet::new();
         let mut out = Vec::new();
         for _ in 0..200 {
-            answer.write(&query, false, 65_535, usize::MAX, &mut out);
+            answer
+                .write(&query, false, 65_535, usize::MAX, &mut out)
+                .unwrap();
             let (targets, owners, truncated) = read(&out);
             assert!(!truncated);
             assert_eq!(targets.len(), 30);
@@ -353,19 +355,23 @@ mod tests {
         let mut seen = BTreeSet::new();
         for _ in 0..200 {
             // Five answers at most: their five addresses, no TC.
-            answer.write(&query, false, 1232, 5, &mut out);
+            answer.write(&query, false, 1232, 5, &mut out).unwrap();
             let (targets, owners, truncated) = read(&out);
             assert!(!truncated);
             assert_eq!(targets.len(), 5);
             assert_eq!(owners, targets);
             // 512 bytes: the answers that fit, TC, no additional records.
-            answer.write(&query, false, 512, usize::MAX, &mut out);
+            answer
+                .write(&query, false, 512, usize::MAX, &mut out)
+                .unwrap();
             let (targets, owners, truncated) = read(&out);
             assert!(truncated && out.len() <= 512);
             assert!(owners.is_empty());
             seen.extend(targets);
             // Room for every answer and some addresses: the first ones'.
-            answer.write(&query, false, 1_700, usize::MAX, &mut out);
+            answer
+                .write(&query, false, 1_700, usize::MAX, &mut out)
+                .unwrap();
             let (targets, owners, truncated) = read(&out);
             assert!(!truncated && targets.len() == 30 && !owners.is_empty());
             assert_eq!(owners[..], targets[..owners.len()]);
@@ -383,14 +389,16 @@ mod tests {
         let mut out = Vec::new();
         let mut firsts = BTreeSet::new();
         for _ in 0..50 {
-            answer.write(&query, false, 1232, 10, &mut out);
+            answer.write(&query, false, 1232, 10, &mut out).unwrap();
             let (targets, owners, _) = read(&out);
             assert_eq!((targets.len(), &owners), (10, &targets));
             firsts.insert(targets[0].clone());
         }
         assert!(firsts.len() > 10, "{firsts:?}");
         // Whole over TCP: in the order encoded, every pointer intact.
-        answer.write(&query, false, 65_535, usize::MAX, &mut out);
+        answer
+            .write(&query, false, 65_535, usize::MAX, &mut out)
+            .unwrap();
         let (targets, owners, truncated) = read(&out);
         assert!(!truncated && targets.len() == 400);
         assert_eq!(targets[0], "web-0.web.disco.internal.");

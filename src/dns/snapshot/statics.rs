@@ -9,7 +9,7 @@ use hickory_proto::rr::rdata::{NS, SOA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
-use crate::dns::answer::{Sections, WireAnswer};
+use crate::dns::answer::{NotThisQuestion, Sections, WireAnswer};
 use crate::dns::name::{NameKey, name_key};
 use crate::dns::packet::{Query, Rcode, push_opt, response_flags};
 use crate::dns::zonefile::ZoneFile;
@@ -60,15 +60,20 @@ impl Apex {
 
     /// Writes an NXDOMAIN or NODATA answer with the SOA in the authority
     /// section (RFC 2308). The SOA's owner points into the question, whose
-    /// name ends with this apex.
+    /// name must end with this apex: checked, since the question is the
+    /// client's (nothing is written when it does not).
     pub fn write_negative(
         &self,
         query: &Query<'_>,
         rcode: Rcode,
         recursion_available: bool,
         out: &mut Vec<u8>,
-    ) {
+    ) -> Result<(), NotThisQuestion> {
         out.clear();
+        let name = query.name_key();
+        if !name.ends_with(&self.key) {
+            return Err(NotThisQuestion);
+        }
         out.extend_from_slice(&query.id().to_be_bytes());
         out.extend_from_slice(&response_flags(
             query.packet(),
@@ -78,12 +83,14 @@ impl Apex {
         ));
         out.extend_from_slice(&[0, 1, 0, 0, 0, 1, 0, 0]);
         out.extend_from_slice(query.question_bytes());
-        let apex_at = 12 + query.name_key().len() - self.key.len();
+        // At most 12 + 255: a pointer reaches it.
+        let apex_at = 12 + name.len() - self.key.len();
         out.extend_from_slice(&(0xc000 | apex_at as u16).to_be_bytes());
         out.extend_from_slice(&self.soa_tail);
         if let Some(edns) = query.edns {
             push_opt(out, edns.reply());
         }
+        Ok(())
     }
 }
 
