@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::dns::server::ListenerBoard;
 use crate::metrics::Metrics;
 use crate::registry::StatusBoard;
 
@@ -141,17 +142,25 @@ pub struct Endpoints {
     pub metrics: Arc<Metrics>,
     /// Registry sources.
     pub status: Arc<StatusBoard>,
+    /// The DNS listeners.
+    pub listeners: Arc<ListenerBoard>,
 }
 
 impl From<Endpoints> for Router {
     fn from(endpoints: Endpoints) -> Router {
-        let Endpoints { metrics, status } = endpoints;
-        let for_ready = status.clone();
+        let Endpoints {
+            metrics,
+            status,
+            listeners,
+        } = endpoints;
+        let (for_ready, listeners_for_ready) = (status.clone(), listeners.clone());
         Router::new()
             .route("/health", || Reply::text(200, "ok\n"))
-            .route("/ready", move || ready(&for_ready))
+            .route("/ready", move || ready(&for_ready, &listeners_for_ready))
             .route("/metrics", move || {
-                Reply::prometheus(metrics.render(&status.sources()))
+                let mut text = metrics.render(&status.sources());
+                listeners.render_metrics(&mut text);
+                Reply::prometheus(text)
             })
     }
 }
@@ -213,13 +222,29 @@ async fn serve_connection(
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, connection).await;
 }
 
-/// Ready once every registry has delivered its first listing. A stale
-/// registry stays ready (disco answers from the last snapshot: stale beats
-/// down) and says so in the body.
-fn ready(status: &StatusBoard) -> Reply {
+/// Ready once every registry has delivered its first listing, while every
+/// DNS listener is serving. A stale registry stays ready (disco answers
+/// from the last snapshot: stale beats down) and says so in the body; a
+/// listener that is not serving (it ended and is being restarted) makes
+/// it 503, naming the listener and why.
+fn ready(status: &StatusBoard, listeners: &ListenerBoard) -> Reply {
     let sources = status.sources();
-    let ready = sources.iter().all(|s| s.synced);
+    let listeners = listeners.statuses();
+    let ready = sources.iter().all(|s| s.synced) && listeners.iter().all(|l| l.serving);
     let now = SystemTime::now();
+    let listener_details: Vec<serde_json::Value> = listeners
+        .iter()
+        .map(|l| {
+            serde_json::json!({
+                "listener": l.name,
+                "serving": l.serving,
+                "restarts": l.restarts,
+                "down_since": l.down_since
+                    .map(|since| humantime::format_rfc3339_seconds(since).to_string()),
+                "reason": l.reason,
+            })
+        })
+        .collect();
     let details: Vec<serde_json::Value> = sources
         .iter()
         .map(|s| {
@@ -241,6 +266,10 @@ fn ready(status: &StatusBoard) -> Reply {
             })
         })
         .collect();
-    let body = serde_json::json!({ "ready": ready, "registries": details });
+    let body = serde_json::json!({
+        "ready": ready,
+        "registries": details,
+        "listeners": listener_details,
+    });
     Reply::json(if ready { 200 } else { 503 }, &body)
 }

@@ -47,6 +47,7 @@
 #![forbid(unsafe_code)]
 
 pub mod backend;
+pub(crate) mod backoff;
 pub mod cli;
 pub mod config;
 pub mod dns;

@@ -51,6 +51,8 @@ struct QueryShard {
 pub struct Metrics {
     shards: [QueryShard; SHARDS],
     dropped: AtomicU64,
+    /// Panics caught answering a packet, over UDP then TCP.
+    query_panics: [AtomicU64; 2],
     forwarded: AtomicU64,
     forward_cache_hits: AtomicU64,
     forward_failures: AtomicU64,
@@ -106,6 +108,17 @@ impl Metrics {
     /// Counts a packet dropped unanswered.
     pub fn record_dropped(&self) {
         self.dropped.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a panic caught while answering a packet that came over TCP
+    /// (`tcp`) or UDP.
+    pub fn record_query_panic(&self, tcp: bool) {
+        self.query_panics[tcp as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Panics caught answering packets, both transports.
+    pub fn panics_total(&self) -> u64 {
+        self.query_panics.iter().map(|c| c.load(Relaxed)).sum()
     }
 
     /// Counts one forwarded query and its upstream rcode (2 = failed).
@@ -202,6 +215,18 @@ impl Metrics {
             "counter",
             self.dropped.load(Relaxed).to_string(),
         );
+        out.push_str(
+            "# HELP disco_query_panics_total Panics caught while answering a packet \
+             (the packet got SERVFAIL or was dropped; the listener went on serving).\n\
+             # TYPE disco_query_panics_total counter\n",
+        );
+        for (transport, count) in ["udp", "tcp"].iter().zip(&self.query_panics) {
+            let count = count.load(Relaxed);
+            let _ = writeln!(
+                out,
+                "disco_query_panics_total{{transport=\"{transport}\"}} {count}"
+            );
+        }
         gauge(
             &mut out,
             "disco_forwarded_total",

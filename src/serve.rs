@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{ConfigError, ServeConfig};
 use crate::dns::forward::{CacheLimits, ForwardSettings, Forwarder};
-use crate::dns::server::{self, DnsServer};
+use crate::dns::server::{self, DnsServer, Faults, ListenerBoard};
 use crate::dns::{RecursionAcl, Responder, SnapshotBuilder};
 use crate::http::{self, Endpoints};
 use crate::metrics::Metrics;
@@ -49,6 +49,11 @@ pub struct Running {
     pub metrics: Arc<Metrics>,
     /// Registry source states.
     pub status: Arc<StatusBoard>,
+    /// Which DNS listeners are serving.
+    pub listeners: Arc<ListenerBoard>,
+    /// The DNS server's fault points, which do something only in test
+    /// builds (the `failpoints` feature).
+    pub faults: Arc<Faults>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -188,6 +193,7 @@ pub async fn start(
         let endpoints = Endpoints {
             metrics: metrics.clone(),
             status: status.clone(),
+            listeners: dns.listeners(),
         };
         tracker.spawn(http::serve(
             listener,
@@ -208,6 +214,8 @@ pub async fn start(
         http_addr,
         metrics,
         status,
+        listeners: dns.listeners(),
+        faults: dns.faults(),
         shutdown,
         tracker,
     })

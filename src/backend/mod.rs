@@ -6,7 +6,6 @@
 //! (the publisher contract, retry delays, bounded logging of skipped
 //! entries) sits here; nothing here imports the registrar.
 
-pub(crate) mod backoff;
 pub mod etcd;
 pub mod publish;
 pub(crate) mod skips;

@@ -14,8 +14,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::status::ServiceStatus;
-use crate::backend::backoff::Backoff;
 use crate::backend::publish::{PublishError, Publisher};
+use crate::backoff::Backoff;
 use crate::model::Instance;
 
 /// How long closing (withdraw, revoke) may take at shutdown before the

@@ -19,5 +19,6 @@ mod malformed;
 mod names;
 mod skydns;
 mod support;
+mod survival;
 mod truncation;
 mod unbound;

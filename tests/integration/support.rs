@@ -87,6 +87,12 @@ impl TestServer {
         }
     }
 
+    /// The server's fault points (test builds have them: the `failpoints`
+    /// feature).
+    pub fn faults(&self) -> Arc<disco::dns::server::Faults> {
+        self.running.as_ref().unwrap().faults.clone()
+    }
+
     /// Stops the server, waiting for in-flight queries.
     pub async fn stop(mut self) -> bool {
         self.running

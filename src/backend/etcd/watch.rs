@@ -11,8 +11,8 @@ use super::connect::{MAX_RESPONSE, REQUEST_TIMEOUT, describe};
 use super::keys::{Entry, Layout, Skip};
 use super::leases::LeaseTtls;
 use super::listing::{self, ListError, Listed};
-use crate::backend::backoff::Backoff;
 use crate::backend::skips::SkipLog;
+use crate::backoff::Backoff;
 use crate::registry::{Change, Sink, Update};
 
 /// A watch that ran this long was healthy: the next break retries at once

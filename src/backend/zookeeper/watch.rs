@@ -16,8 +16,8 @@ use super::events;
 use super::listing::{self, Read};
 use super::nodes::NerveNodes;
 use super::paths::{Layout, Node, Paths};
-use crate::backend::backoff::Backoff;
 use crate::backend::skips::SkipLog;
+use crate::backoff::Backoff;
 use crate::model::Instance;
 use crate::registry::{Change, Sink, Update};
 

@@ -3,14 +3,24 @@
 //! listener. Both hand each query to the [`Responder`].
 //!
 //! `udp` and `tcp` hold each transport's loop, `dispatch` the forwarded
-//! queries both share.
+//! queries both share. Nothing a client sends stops a listener: `guard`
+//! catches a panic while answering one packet, `supervise` restarts a
+//! listener that ends anyway, `listeners` says which are serving, and
+//! `faults` holds the fault points only tests can trigger.
 
 mod dispatch;
+mod faults;
+mod guard;
+mod listeners;
+mod supervise;
 mod tcp;
 mod udp;
 
+pub use faults::Faults;
+pub use listeners::{ListenerBoard, ListenerStatus};
+
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::forward::Forwarder;
-use super::handler::Responder;
+use super::handler::{Outcome, Responder, Transport};
 
 /// How long a TCP connection may sit idle between queries (RFC 7766 §6.2.3
 /// suggests seconds, not minutes).
@@ -108,6 +118,9 @@ pub struct DnsServer {
     forwarder: Option<Arc<Forwarder>>,
     forwards: Arc<Semaphore>,
     tcp_connections: Arc<Semaphore>,
+    panics: Arc<guard::PanicLog>,
+    listeners: Arc<ListenerBoard>,
+    faults: Arc<Faults>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -125,31 +138,99 @@ impl DnsServer {
             forwarder,
             forwards: Arc::new(Semaphore::new(MAX_FORWARDS)),
             tcp_connections: Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS)),
+            panics: Arc::new(guard::PanicLog::new()),
+            listeners: Arc::new(ListenerBoard::new()),
+            faults: Arc::new(Faults::default()),
             shutdown,
             tracker,
         }
     }
 
-    /// Starts the tasks serving `bound`.
+    /// Which of its listeners are serving.
+    pub fn listeners(&self) -> Arc<ListenerBoard> {
+        self.listeners.clone()
+    }
+
+    /// Its fault points (which do something only in test builds).
+    pub fn faults(&self) -> Arc<Faults> {
+        self.faults.clone()
+    }
+
+    /// Starts the tasks serving `bound`, each supervised: restarted when it
+    /// ends.
     pub fn spawn(&self, bound: Bound) -> io::Result<()> {
         let runtime = tokio::runtime::Handle::current();
-        for socket in bound.udp {
+        let addr = bound.local_addr()?;
+        for (n, socket) in bound.udp.into_iter().enumerate() {
             // Blocking reads with a timeout, so the thread sees shutdown.
             socket.set_nonblocking(false)?;
             socket.set_read_timeout(Some(UDP_SHUTDOWN_POLL))?;
-            let server = self.clone();
-            let runtime = runtime.clone();
+            let socket = Arc::new(socket);
+            let listener = self.listeners.add(format!("udp {addr} #{n}"));
+            let (server, runtime, watched) = (self.clone(), runtime.clone(), listener.clone());
+            let start = move || {
+                let (server, socket, runtime) = (server.clone(), socket.clone(), runtime.clone());
+                let listener = watched.clone();
+                server
+                    .tracker
+                    .clone()
+                    .spawn_blocking(move || server.serve_udp(socket, runtime, &listener))
+            };
+            let shutdown = self.shutdown.clone();
             self.tracker
-                .spawn_blocking(move || server.serve_udp(Arc::new(socket), runtime));
+                .spawn(supervise::supervise(listener, shutdown, start));
         }
-        let listener = TcpListener::from_std(bound.tcp)?;
-        let server = self.clone();
-        self.tracker.spawn(async move {
+        let tcp = Arc::new(TcpListener::from_std(bound.tcp)?);
+        let listener = self.listeners.add(format!("tcp {addr}"));
+        let (server, watched) = (self.clone(), listener.clone());
+        let start = move || {
+            let (server, tcp, listener) = (server.clone(), tcp.clone(), watched.clone());
             let shutdown = server.shutdown.clone();
-            shutdown
-                .run_until_cancelled(server.accept_tcp(listener))
-                .await;
-        });
+            server.tracker.clone().spawn(async move {
+                shutdown
+                    .run_until_cancelled(server.accept_tcp(tcp, &listener))
+                    .await;
+            })
+        };
+        self.tracker
+            .spawn(supervise::supervise(listener, self.shutdown.clone(), start));
         Ok(())
+    }
+
+    /// Answers `packet` with the responder, catching a panic: see `guard`.
+    fn respond_guarded(
+        &self,
+        packet: &[u8],
+        client: IpAddr,
+        transport: Transport,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
+        self.guarded(packet, transport, out, |out| {
+            self.responder.respond(packet, client, transport, out)
+        })
+    }
+
+    /// Runs `answer` for one packet, catching a panic: it is counted and
+    /// logged, and the packet answered SERVFAIL ([`Outcome::Reply`] with
+    /// `out`) or dropped. See `guard`.
+    fn guarded(
+        &self,
+        packet: &[u8],
+        transport: Transport,
+        out: &mut Vec<u8>,
+        answer: impl FnOnce(&mut Vec<u8>) -> Outcome,
+    ) -> Outcome {
+        let answered = guard::catch_panic(|| {
+            self.faults.check_answer(packet);
+            answer(out)
+        });
+        let Err(panic) = answered else {
+            return answered.unwrap_or(Outcome::Drop);
+        };
+        let metrics = self.responder.metrics();
+        match self.panics.caught(metrics, transport, packet, &panic, out) {
+            true => Outcome::Reply,
+            false => Outcome::Drop,
+        }
     }
 }

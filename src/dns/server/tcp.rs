@@ -3,24 +3,30 @@
 
 use std::io;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use super::listeners::Listener;
 use super::{DnsServer, TCP_IDLE};
 use crate::dns::answer::MAX_MESSAGE;
 use crate::dns::forward;
 use crate::dns::handler::{Outcome, Transport};
 
 impl DnsServer {
-    pub(super) async fn accept_tcp(self, listener: TcpListener) {
+    /// Accepts connections and serves each on a task of its own. Marks
+    /// `listener` serving once it runs.
+    pub(super) async fn accept_tcp(self, tcp: Arc<TcpListener>, listener: &Listener) {
+        self.faults.check_listener(Transport::Tcp);
+        listener.serving();
         loop {
             let permit = match self.tcp_connections.clone().acquire_owned().await {
                 Ok(permit) => permit,
                 Err(_) => return,
             };
-            let (stream, peer) = match listener.accept().await {
+            let (stream, peer) = match tcp.accept().await {
                 Ok(accepted) => accepted,
                 Err(err) => {
                     tracing::debug!(%err, "tcp accept failed");
@@ -28,6 +34,7 @@ impl DnsServer {
                     continue;
                 }
             };
+            self.faults.check_listener(Transport::Tcp);
             let server = self.clone();
             self.tracker.spawn(async move {
                 let _ = server.serve_tcp(stream, peer.ip()).await;
@@ -58,10 +65,7 @@ impl DnsServer {
                 .await
                 .map_err(io::Error::other)??;
             let query = &packet[..len];
-            let response = match self
-                .responder
-                .respond(query, peer, Transport::Tcp, &mut out)
-            {
+            let response = match self.respond_guarded(query, peer, Transport::Tcp, &mut out) {
                 Outcome::Reply => &out[..],
                 Outcome::Drop => return Ok(()),
                 Outcome::Forward => {

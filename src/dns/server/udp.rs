@@ -8,6 +8,8 @@ use std::sync::Arc;
 use tokio::runtime::Handle;
 
 use super::DnsServer;
+use super::guard::Guarded;
+use super::listeners::Listener;
 use crate::dns::forward;
 use crate::dns::handler::{Outcome, Transport, servfail};
 use crate::dns::udp_batch::UdpBatch;
@@ -16,10 +18,14 @@ impl DnsServer {
     /// Answers UDP queries on a thread of its own: a blocking receive of
     /// every query queued (up to a batch), answers from the snapshot, one
     /// send of them all. No task is spawned and no future polled per query;
-    /// only forwarded queries go to the runtime.
-    pub(super) fn serve_udp(self, socket: Arc<UdpSocket>, runtime: Handle) {
+    /// only forwarded queries go to the runtime. Each query is answered
+    /// under `guard`: a panic costs that one answer.
+    pub(super) fn serve_udp(self, socket: Arc<UdpSocket>, runtime: Handle, listener: &Listener) {
+        self.faults.check_listener(Transport::Udp);
+        listener.serving();
         let mut batch = UdpBatch::default();
         while !self.shutdown.is_cancelled() {
+            self.faults.check_listener(Transport::Udp);
             match batch.receive(&socket) {
                 Ok(_) => {}
                 Err(err)
@@ -38,29 +44,43 @@ impl DnsServer {
                 }
             };
             let unreadable = batch.answer_each(|query, client, out| {
-                match self
-                    .responder
-                    .respond(query, client.ip(), Transport::Udp, out)
-                {
-                    Outcome::Reply => true,
-                    Outcome::Drop => false,
-                    Outcome::Complete => {
-                        let limit =
-                            forward::wire::ClientQuery::parse(query).map_or(512, |q| q.udp_limit);
-                        self.spawn_complete(out.clone(), limit, client, socket.clone(), &runtime);
-                        false
-                    }
-                    Outcome::Forward if self.answer_cached(query, out) => true,
-                    Outcome::Forward => {
-                        self.spawn_forward(query.to_vec(), client, socket.clone(), &runtime);
-                        false
-                    }
-                }
+                let outcome = self.guarded(query, Transport::Udp, out, |out| {
+                    self.answer_udp(query, client, out, &socket, &runtime)
+                });
+                outcome == Outcome::Reply
             });
             for _ in 0..unreadable {
                 self.responder.metrics().record_dropped();
             }
             batch.send(&socket);
+        }
+    }
+
+    /// Answers one query into `out` ([`Outcome::Reply`]: send it), or
+    /// hands it to the runtime to answer later ([`Outcome::Drop`] here).
+    fn answer_udp(
+        &self,
+        query: &[u8],
+        client: SocketAddr,
+        out: &mut Vec<u8>,
+        socket: &Arc<UdpSocket>,
+        runtime: &Handle,
+    ) -> Outcome {
+        match self
+            .responder
+            .respond(query, client.ip(), Transport::Udp, out)
+        {
+            Outcome::Reply => Outcome::Reply,
+            Outcome::Drop => Outcome::Drop,
+            Outcome::Complete => {
+                self.spawn_complete(query, out.clone(), client, socket.clone(), runtime);
+                Outcome::Drop
+            }
+            Outcome::Forward if self.answer_cached(query, out) => Outcome::Reply,
+            Outcome::Forward => {
+                self.spawn_forward(query.to_vec(), client, socket.clone(), runtime);
+                Outcome::Drop
+            }
         }
     }
 
@@ -83,8 +103,8 @@ impl DnsServer {
     /// sends it (see [`forward::cname`]).
     fn spawn_complete(
         &self,
+        query: &[u8],
         answer: Vec<u8>,
-        limit: usize,
         peer: SocketAddr,
         socket: Arc<UdpSocket>,
         runtime: &Handle,
@@ -97,14 +117,13 @@ impl DnsServer {
             let _ = socket.send_to(&answer, peer);
             return;
         };
-        self.tracker.spawn_on(
-            async move {
-                let out = forward::cname::complete(&forwarder, &answer, limit).await;
-                drop(permit);
-                let _ = socket.send_to(&out, peer);
-            },
-            runtime,
-        );
+        let limit = forward::wire::ClientQuery::parse(query).map_or(512, |q| q.udp_limit);
+        let completion = async move {
+            let out = forward::cname::complete(&forwarder, &answer, limit).await;
+            drop(permit);
+            out
+        };
+        self.spawn_guarded(query.to_vec(), completion, peer, socket, runtime);
     }
 
     fn spawn_forward(
@@ -120,12 +139,46 @@ impl DnsServer {
             let _ = socket.send_to(&out, peer);
             return;
         };
+        let (server, query) = (self.clone(), packet.clone());
+        let forward = async move {
+            let limit = forward::wire::ClientQuery::parse(&packet).map_or(512, |q| q.udp_limit);
+            let out = server.forward(&packet, limit).await;
+            drop(permit);
+            out
+        };
+        self.spawn_guarded(query, forward, peer, socket, runtime);
+    }
+
+    /// Runs `answering` (the answer to `query`, which takes the runtime)
+    /// under `guard`, then sends what it gives, or SERVFAIL if it panicked.
+    fn spawn_guarded(
+        &self,
+        query: Vec<u8>,
+        answering: impl Future<Output = Vec<u8>> + Send + 'static,
+        peer: SocketAddr,
+        socket: Arc<UdpSocket>,
+        runtime: &Handle,
+    ) {
         let server = self.clone();
         self.tracker.spawn_on(
             async move {
-                let limit = forward::wire::ClientQuery::parse(&packet).map_or(512, |q| q.udp_limit);
-                let out = server.forward(&packet, limit).await;
-                drop(permit);
+                let out = match Guarded::new(answering).await {
+                    Ok(out) => out,
+                    Err(panic) => {
+                        let mut out = Vec::new();
+                        let metrics = server.responder.metrics();
+                        if !(server.panics).caught(
+                            metrics,
+                            Transport::Udp,
+                            &query,
+                            &panic,
+                            &mut out,
+                        ) {
+                            return;
+                        }
+                        out
+                    }
+                };
                 // A UDP send does not wait for the peer; it is fine here.
                 let _ = socket.send_to(&out, peer);
             },

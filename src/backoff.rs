@@ -1,5 +1,7 @@
-//! How long to wait before trying a store again: 100 ms doubling to 5 s, with
-//! jitter so that many disco replicas (or registrars) do not retry in step.
+//! How long to wait before trying again (a store, a listener that ended):
+//! 100 ms doubling to 5 s, with jitter so that many disco replicas (or
+//! registrars) do not retry in step. A leaf: the backends, the registrar
+//! and the DNS server's supervision all use it.
 
 use std::time::Duration;
 
