@@ -1,7 +1,8 @@
 //! Which listeners are serving, for `/ready` and `/metrics`: a listener
-//! (one UDP socket's thread, or a TCP accept loop) marks itself serving
-//! once it runs; its supervisor marks it down when it ends, with why, and
-//! counts the restart.
+//! (one UDP socket's thread, or a TCP accept loop) is serving from the
+//! moment its socket is bound; its supervisor marks it down when it ends,
+//! with why, counts the restart, and marks it serving again when it
+//! spawns it anew.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -50,13 +51,14 @@ impl ListenerBoard {
         ListenerBoard::default()
     }
 
-    /// Adds a listener, not serving until it says so.
+    /// Adds a listener whose socket is bound: serving, since the socket
+    /// queues what clients send until its thread or task runs.
     pub(super) fn add(&self, name: String) -> Arc<Listener> {
         let listener = Arc::new(Listener {
             name,
-            serving: AtomicBool::new(false),
+            serving: AtomicBool::new(true),
             restarts: AtomicU64::new(0),
-            down: Mutex::new(Some((SystemTime::now(), "starting".to_owned()))),
+            down: Mutex::new(None),
         });
         self.lock().push(listener.clone());
         listener

@@ -167,14 +167,13 @@ impl DnsServer {
             socket.set_read_timeout(Some(UDP_SHUTDOWN_POLL))?;
             let socket = Arc::new(socket);
             let listener = self.listeners.add(format!("udp {addr} #{n}"));
-            let (server, runtime, watched) = (self.clone(), runtime.clone(), listener.clone());
+            let (server, runtime) = (self.clone(), runtime.clone());
             let start = move || {
                 let (server, socket, runtime) = (server.clone(), socket.clone(), runtime.clone());
-                let listener = watched.clone();
                 server
                     .tracker
                     .clone()
-                    .spawn_blocking(move || server.serve_udp(socket, runtime, &listener))
+                    .spawn_blocking(move || server.serve_udp(socket, runtime))
             };
             let shutdown = self.shutdown.clone();
             self.tracker
@@ -182,14 +181,12 @@ impl DnsServer {
         }
         let tcp = Arc::new(TcpListener::from_std(bound.tcp)?);
         let listener = self.listeners.add(format!("tcp {addr}"));
-        let (server, watched) = (self.clone(), listener.clone());
+        let server = self.clone();
         let start = move || {
-            let (server, tcp, listener) = (server.clone(), tcp.clone(), watched.clone());
+            let (server, tcp) = (server.clone(), tcp.clone());
             let shutdown = server.shutdown.clone();
             server.tracker.clone().spawn(async move {
-                shutdown
-                    .run_until_cancelled(server.accept_tcp(tcp, &listener))
-                    .await;
+                shutdown.run_until_cancelled(server.accept_tcp(tcp)).await;
             })
         };
         self.tracker

@@ -17,7 +17,8 @@ use crate::backoff::Backoff;
 const RAN_WELL: Duration = Duration::from_secs(30);
 
 /// Runs the listener `start` spawns, and spawns it again whenever it ends,
-/// until `shutdown`.
+/// until `shutdown`. It counts as serving from the moment it is spawned:
+/// its socket is bound and queues what clients send until it runs.
 pub(super) async fn supervise(
     listener: Arc<Listener>,
     shutdown: CancellationToken,
@@ -26,6 +27,7 @@ pub(super) async fn supervise(
     let mut backoff = Backoff::new();
     loop {
         let started = Instant::now();
+        listener.serving();
         let ended = start().await;
         if shutdown.is_cancelled() {
             return;

@@ -9,18 +9,15 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::listeners::Listener;
 use super::{DnsServer, TCP_IDLE};
 use crate::dns::answer::MAX_MESSAGE;
 use crate::dns::forward;
 use crate::dns::handler::{Outcome, Transport};
 
 impl DnsServer {
-    /// Accepts connections and serves each on a task of its own. Marks
-    /// `listener` serving once it runs.
-    pub(super) async fn accept_tcp(self, tcp: Arc<TcpListener>, listener: &Listener) {
+    /// Accepts connections and serves each on a task of its own.
+    pub(super) async fn accept_tcp(self, tcp: Arc<TcpListener>) {
         self.faults.check_listener(Transport::Tcp);
-        listener.serving();
         loop {
             let permit = match self.tcp_connections.clone().acquire_owned().await {
                 Ok(permit) => permit,

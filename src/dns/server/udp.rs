@@ -9,7 +9,6 @@ use tokio::runtime::Handle;
 
 use super::DnsServer;
 use super::guard::Guarded;
-use super::listeners::Listener;
 use crate::dns::forward;
 use crate::dns::handler::{Outcome, Transport, servfail};
 use crate::dns::udp_batch::UdpBatch;
@@ -20,9 +19,7 @@ impl DnsServer {
     /// send of them all. No task is spawned and no future polled per query;
     /// only forwarded queries go to the runtime. Each query is answered
     /// under `guard`: a panic costs that one answer.
-    pub(super) fn serve_udp(self, socket: Arc<UdpSocket>, runtime: Handle, listener: &Listener) {
-        self.faults.check_listener(Transport::Udp);
-        listener.serving();
+    pub(super) fn serve_udp(self, socket: Arc<UdpSocket>, runtime: Handle) {
         let mut batch = UdpBatch::default();
         while !self.shutdown.is_cancelled() {
             self.faults.check_listener(Transport::Udp);
