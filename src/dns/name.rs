@@ -21,14 +21,16 @@ pub(crate) fn name_key(name: &Name) -> NameKey {
 }
 
 /// Offsets of each label in a wire-format name, from the first label to the
-/// root (exclusive). Suffix `i` of the name is `name[offsets[i]..]`.
+/// root (exclusive). Suffix `i` of the name is `name[offsets[i]..]`. A
+/// name is at most 255 bytes, so 127 labels; past that (no such name comes
+/// from the parser or hickory) the offsets stop rather than overflow.
 pub(crate) fn label_offsets(name: &[u8]) -> LabelOffsets {
     let mut offsets = LabelOffsets {
         at: [0; 128],
         len: 0,
     };
     let mut at = 0;
-    while at < name.len() && name[at] != 0 {
+    while at < name.len().min(256) && name[at] != 0 && offsets.len < offsets.at.len() {
         offsets.at[offsets.len] = at as u8;
         offsets.len += 1;
         at += 1 + name[at] as usize;

@@ -309,11 +309,14 @@ pub fn response_flags(
     recursion_available: bool,
     rcode: Rcode,
 ) -> [u8; 2] {
-    let mut hi = 0x80 | (query_packet[2] & 0x79); // QR, opcode, RD
+    // The parser read a whole header; a shorter packet gets flags of zeros
+    // rather than a panic.
+    let byte = |at: usize| query_packet.get(at).copied().unwrap_or(0);
+    let mut hi = 0x80 | (byte(2) & 0x79); // QR, opcode, RD
     if authoritative {
         hi |= 0x04;
     }
-    let mut lo = (query_packet[3] & 0x10) | rcode as u8; // CD
+    let mut lo = (byte(3) & 0x10) | rcode as u8; // CD
     if recursion_available {
         lo |= 0x80;
     }
