@@ -30,6 +30,8 @@
 //!   of logs, which both carry.
 //! - [`serve`]: wires it all together; [`http`] and [`metrics`] report on it;
 //!   [`error_text`] puts an error and its causes on one line for them.
+//! - `fuzzing` (only with the test-only Cargo feature of that name): the
+//!   fuzz targets' bodies, which `cargo test` runs over `fuzz/seeds/`.
 //! - [`registrar`]: the `disco registrar` sidecar, beside `serve`: health
 //!   checks, and the loop that writes what `serve` reads through the
 //!   backends' [`backend::publish::Publisher`]s.
@@ -52,6 +54,8 @@ pub mod cli;
 pub mod config;
 pub mod dns;
 pub mod error_text;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod http;
 pub mod metrics;
 pub mod model;

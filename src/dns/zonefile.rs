@@ -79,6 +79,12 @@ pub fn load_file(path: &Path) -> Result<ZoneFile, ZoneFileError> {
         path: path.to_owned(),
         source,
     })?;
+    parse(path, &text)
+}
+
+/// Reads `text` as the zone file at `path`, whose name gives the origin
+/// (the file is not read).
+pub fn parse(path: &Path, text: &str) -> Result<ZoneFile, ZoneFileError> {
     let origin = path
         .file_stem()
         .and_then(|stem| stem.to_str())
@@ -91,7 +97,7 @@ pub fn load_file(path: &Path) -> Result<ZoneFile, ZoneFileError> {
             path: path.to_owned(),
         })?;
     let parse = |text: &str| Parser::new(text, Some(path.to_owned()), Some(origin.clone())).parse();
-    match parse(&text) {
+    match parse(text) {
         Ok((origin, records)) => Ok(ZoneFile {
             origin,
             records: records
@@ -103,7 +109,7 @@ pub fn load_file(path: &Path) -> Result<ZoneFile, ZoneFileError> {
             let message = err.to_string();
             Err(ZoneFileError::Parse {
                 path: path.to_owned(),
-                line: failing_line(&text, &message, parse),
+                line: failing_line(text, &message, parse),
                 message,
             })
         }

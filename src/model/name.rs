@@ -20,6 +20,10 @@ pub enum NameError {
     /// A leading underscore, reserved for `_service._proto` names.
     #[error("{0:?} starts with '_', which is reserved for SRV names")]
     LeadingUnderscore(String),
+    /// A leading hyphen, which host names may not have (RFC 952, RFC 1123
+    /// §2.1) and DNS libraries refuse.
+    #[error("{0:?} starts with '-', which a DNS label may not")]
+    LeadingHyphen(String),
     /// The whole name is too long to fit in a DNS name with the zone.
     #[error("name {0:?} is longer than 200 bytes")]
     TooLong(String),
@@ -37,6 +41,9 @@ fn check_label(whole: &str, label: &str) -> Result<(), NameError> {
     }
     if label.starts_with('_') {
         return Err(NameError::LeadingUnderscore(whole.to_owned()));
+    }
+    if label.starts_with('-') {
+        return Err(NameError::LeadingHyphen(whole.to_owned()));
     }
     if let Some(bad) = label
         .chars()
@@ -149,6 +156,17 @@ mod tests {
         assert!(matches!(
             ServiceName::new(&"a".repeat(64)),
             Err(NameError::LabelTooLong(_))
+        ));
+        // Found by fuzzing: hickory refuses such a label, and building the
+        // instance's name panicked (fuzz/seeds/registration/
+        // native-id-with-leading-hyphen).
+        assert!(matches!(
+            InstanceId::new("-web"),
+            Err(NameError::LeadingHyphen(_))
+        ));
+        assert!(matches!(
+            ServiceName::new("api.-billing"),
+            Err(NameError::LeadingHyphen(_))
         ));
         assert!(matches!(
             InstanceId::new("web.1"),

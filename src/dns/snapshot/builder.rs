@@ -53,6 +53,33 @@ fn reverse_entry_after(
     ReverseEntry::new(address, members)
 }
 
+/// Whether every name `instance` is answered at fits in a DNS name below
+/// `zone`: the model bounds each label and the service name, not what they
+/// add up to with the served domain, nor what hickory's names refuse. An
+/// instance that does not fit is left out (as withdrawn), with a warning:
+/// building its records would panic, and stop every update after it.
+fn names_fit(instance: &Instance, zone: &Name) -> bool {
+    let fits = |relative: &str| {
+        Name::from_ascii(relative)
+            .and_then(|name| name.append_domain(zone))
+            .is_ok()
+    };
+    let service = &instance.service;
+    let protocol = instance.protocol.label();
+    let fit = fits(&format!("{}.{service}", instance.id))
+        && (instance.tags.iter()).all(|tag| fits(&format!("{tag}.{service}")))
+        && (instance.ports.keys()).all(|port| fits(&format!("_{port}.{protocol}.{service}")));
+    if !fit {
+        tracing::warn!(
+            service = %service,
+            instance = %instance.id,
+            zone = %zone,
+            "registration left out: its names do not fit in DNS names below the served domain"
+        );
+    }
+    fit
+}
+
 /// Owns the mutable side of the index; hands out immutable [`Snapshot`]s
 /// that share all unchanged nodes with the previous one.
 #[derive(Debug)]
@@ -127,8 +154,10 @@ impl SnapshotBuilder {
         changes: impl IntoIterator<Item = (Option<Arc<Instance>>, Option<Arc<Instance>>)>,
     ) {
         // Collected in place when the caller's changes are a vector.
+        let zone = &self.current.zone.name;
         let mut changes: Vec<Change> = changes
             .into_iter()
+            .map(|(old, new)| (old, new.filter(|new| names_fit(new, zone))))
             .filter(|(old, new)| old.is_some() || new.is_some())
             .collect();
         // Grouped by service, sorted by id; stable, so of several changes
@@ -286,6 +315,36 @@ mod tests {
             Lookup::NxDomain(_) => "NXDOMAIN".into(),
             Lookup::NotAuthoritative => "REFUSED".into(),
         }
+    }
+
+    /// Found by fuzzing (fuzz/seeds/registration/
+    /// native-names-too-long-for-the-domain): a 199-byte service and a
+    /// 63-byte id are each valid, but not together below the domain, and
+    /// building the instance's name panicked the updater.
+    #[test]
+    fn an_instance_whose_names_do_not_fit_is_left_out_and_the_rest_served() {
+        let long_service = vec!["a".repeat(49); 4].join(".");
+        let long_port = format!(
+            r#"{{"address":"10.9.0.1","ports":{{"{}":2}}}}"#,
+            "c".repeat(63)
+        );
+        let too_long = [
+            instance(&long_service, &"b".repeat(63), r#"{"address":"10.9.0.1"}"#),
+            instance(&vec!["a".repeat(49); 3].join("."), "x", &long_port),
+        ];
+        let mut builder = builder();
+        let web = instance("web", "web-1", r#"{"address":"10.0.0.1","port":80}"#);
+        let changes = too_long.iter().map(|i| (None, Some(i.clone())));
+        builder.apply(changes.chain([(None, Some(web))]));
+        let snapshot = builder.snapshot();
+        assert_eq!(snapshot.instances(), 1);
+        assert_ne!(
+            answer(&snapshot, "web.disco.internal.", RecordType::A),
+            "NXDOMAIN"
+        );
+        // Withdrawing what was left out changes nothing.
+        builder.apply(too_long.iter().map(|i| (Some(i.clone()), None)));
+        assert_eq!(builder.snapshot().instances(), 1);
     }
 
     const NAMES: [&str; 9] = [
