@@ -309,8 +309,23 @@ async fn a_tcp_listener_held_down_makes_ready_503_until_it_is_back() {
     assert_eq!(answers(&web), ["10.0.0.5"]);
 }
 
-/// Valid queries of many shapes, the seeds of the storm's mutations.
+/// The storm's seeds: the `query` fuzz target's checked-in corpus
+/// (`fuzz/seeds/query/`, every crash found among them), and valid queries
+/// of many shapes.
 fn storm_seeds() -> Vec<Vec<u8>> {
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/query");
+    let mut files: Vec<_> = std::fs::read_dir(&corpus)
+        .unwrap_or_else(|err| panic!("{}: {err}", corpus.display()))
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    // In a fixed order, so that the fixed random seed replays the storm.
+    files.sort();
+    let mut seeds: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    assert!(
+        seeds.len() > 10,
+        "the query corpus has {} files",
+        seeds.len()
+    );
     let names = [
         "web.disco.internal.",
         "v2.web.disco.internal.",
@@ -335,7 +350,6 @@ fn storm_seeds() -> Vec<Vec<u8>> {
         RecordType::SOA,
         RecordType::NS,
     ];
-    let mut seeds = Vec::new();
     for (i, name) in names.iter().enumerate() {
         for (j, rtype) in types.iter().enumerate() {
             let mut packet = query_with_id((i * 16 + j) as u16, name, *rtype);
