@@ -202,7 +202,9 @@ impl Responder {
                 }
             }
             Lookup::NotAuthoritative if recurse => return Outcome::Forward,
-            Lookup::NotAuthoritative => return self.error(query, Rcode::Refused, out),
+            Lookup::NotAuthoritative | Lookup::Refused => {
+                return self.error(query, Rcode::Refused, out);
+            }
         }
         Outcome::Reply
     }

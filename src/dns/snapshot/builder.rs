@@ -284,7 +284,7 @@ mod tests {
             Lookup::Answer(answer) => format!("{answer:?}"),
             Lookup::NoData(_) => "NODATA".into(),
             Lookup::NxDomain(_) => "NXDOMAIN".into(),
-            Lookup::NotAuthoritative => "REFUSED".into(),
+            Lookup::NotAuthoritative | Lookup::Refused => "REFUSED".into(),
         }
     }
 

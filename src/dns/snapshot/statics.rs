@@ -153,6 +153,10 @@ impl StaticNode {
 #[derive(Debug, Default)]
 pub(crate) struct StaticData {
     pub(crate) apexes: HashMap<NameKey, Arc<Apex>>,
+    /// The most labels an apex has: only that many of a question's
+    /// suffixes can be one, so finding its zone takes that many probes
+    /// however many labels the question has.
+    pub(crate) apex_labels: usize,
     pub(crate) nodes: HashMap<NameKey, StaticNode>,
     /// `in-addr.arpa.` and `ip6.arpa.` with the served domain's SOA: the
     /// SOA of the NODATA answers at registered addresses' reverse names
@@ -215,6 +219,7 @@ impl StaticData {
                 let mut apex = Apex::new(&soa[0]);
                 apex.dynamic = origin == domain;
                 data.apexes.insert(key, Arc::new(apex));
+                data.apex_labels = data.apex_labels.max(origin.num_labels().into());
             }
         }
         let domain_soa = &data.nodes[&name_key(domain)].rrsets[&RecordType::SOA][0];

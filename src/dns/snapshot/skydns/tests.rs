@@ -176,6 +176,7 @@ fn wildcards_read_above_the_first_wildcard_and_filter() {
             SkyLookup::Answer(_) => "answer",
             SkyLookup::NoData => "nodata",
             SkyLookup::Absent => "absent",
+            SkyLookup::Refused => "refused",
         };
     let resolver = Resolver::new(&index, &no_others);
     let records = resolver
@@ -188,6 +189,73 @@ fn wildcards_read_above_the_first_wildcard_and_filter() {
     // Something is above the wildcard, nothing matches: NODATA, as CoreDNS.
     assert_eq!(lookup("test.*.disco.internal."), "nodata");
     assert_eq!(lookup("*.nothere.disco.internal."), "absent");
+}
+
+#[test]
+fn a_wildcard_pattern_is_computed_once_and_a_subtree_answers_sixteen_patterns() {
+    let entries: Vec<(String, &str)> = (0..50)
+        .map(|i| {
+            let key = format!("/skydns/internal/disco/region{}/prod/x{i}", i % 5);
+            (key, r#"{"host":"10.0.0.1"}"#)
+        })
+        .collect();
+    let entries: Vec<(&str, &str)> = entries.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    let index = index(&entries);
+    let ask = |qname: &str, qtype| index.lookup(&name_key(&name(qname)), qtype, &no_others);
+    // `*` and `any` are spelt differently, so they are two patterns, each
+    // encoded once and borrowed from then on.
+    for qname in ["*.disco.internal.", "ANY.disco.internal."] {
+        assert!(matches!(
+            ask(qname, RecordType::A),
+            SkyLookup::Answer(Cow::Owned(_) | Cow::Borrowed(_))
+        ));
+        for _ in 0..3 {
+            assert!(matches!(
+                ask(qname, RecordType::A),
+                SkyLookup::Answer(Cow::Borrowed(_))
+            ));
+        }
+    }
+    // Patterns that match nothing take slots too: fourteen more fill them.
+    for i in 0..WILDCARD_PATTERNS - 2 {
+        let qname = format!("nothing{i}.*.disco.internal.");
+        assert!(matches!(ask(&qname, RecordType::A), SkyLookup::NoData));
+    }
+    // Then a new pattern, or a new type for a known one, is refused...
+    assert!(matches!(
+        ask("prod.*.disco.internal.", RecordType::A),
+        SkyLookup::Refused
+    ));
+    assert!(matches!(
+        ask("*.disco.internal.", RecordType::SRV),
+        SkyLookup::Refused
+    ));
+    // ...while the patterns held, and other subtrees, are answered.
+    assert!(matches!(
+        ask("*.disco.internal.", RecordType::A),
+        SkyLookup::Answer(Cow::Borrowed(_))
+    ));
+    assert!(matches!(
+        ask("*.prod.region1.disco.internal.", RecordType::A),
+        SkyLookup::Answer(_)
+    ));
+    // A change below the name gives it a fresh node with free slots.
+    let mut index = index;
+    index.insert(
+        0,
+        Arc::new(entry(
+            "/skydns/internal/disco/region9/prod/y",
+            r#"{"host":"10.0.0.2"}"#,
+        )),
+    );
+    assert!(matches!(
+        index.lookup(
+            &name_key(&name("prod.*.disco.internal.")),
+            RecordType::A,
+            &no_others
+        ),
+        SkyLookup::Answer(_)
+    ));
 }
 
 #[test]
