@@ -148,6 +148,7 @@ impl SnapshotBuilder {
         }
         drop(changes);
         self.update_reverse(moved);
+        self.current.skydns.next_version();
     }
 
     fn rebuild_service<'c>(

@@ -10,8 +10,7 @@
 //! probe, and a range scan the first time a name is asked. Whatever a
 //! client asks, the answer is bytes encoded once per version of the data
 //! it reads, or a negative answer, or REFUSED: no question makes disco
-//! scan or encode per query (the exception: SkyDNS answers that read
-//! other names, see `skydns`).
+//! scan or encode per query.
 //!
 //! Precedence under the served domain: zone-file records, then native
 //! services, then SkyDNS entries; a name any of them has is NODATA, not
@@ -26,9 +25,10 @@ mod skydns;
 mod statics;
 #[cfg(test)]
 mod tests;
+mod versioned;
 
-use std::borrow::Cow;
 use std::net::IpAddr;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -78,7 +78,7 @@ pub struct Snapshot {
 #[derive(Debug)]
 pub enum Lookup<'s> {
     /// A positive answer.
-    Answer(Cow<'s, WireAnswer>),
+    Answer(AnswerRef<'s>),
     /// The name exists without data of that type.
     NoData(&'s Apex),
     /// The name does not exist in a zone disco serves.
@@ -89,6 +89,27 @@ pub enum Lookup<'s> {
     /// forwarded): a SkyDNS wildcard pattern beyond those its subtree
     /// answers, which would cost a scan.
     Refused,
+}
+
+/// A positive answer, encoded before the question came.
+#[derive(Debug, Clone)]
+pub enum AnswerRef<'s> {
+    /// Kept by a node of the snapshot for as long as the node lives.
+    Borrowed(&'s WireAnswer),
+    /// Kept for one version of the snapshot: an answer that reads names
+    /// whose data can change while its node stays.
+    Shared(Arc<WireAnswer>),
+}
+
+impl Deref for AnswerRef<'_> {
+    type Target = WireAnswer;
+
+    fn deref(&self) -> &WireAnswer {
+        match self {
+            AnswerRef::Borrowed(answer) => answer,
+            AnswerRef::Shared(answer) => answer,
+        }
+    }
 }
 
 impl Snapshot {
@@ -119,13 +140,15 @@ impl Snapshot {
             return Lookup::Answer(answer);
         }
         let static_node = self.statics.nodes.get(key);
-        if let Some(chain) = static_node.and_then(|node| node.open_chain(qtype))
-            && let Some(answer) = self.continue_chain(chain, qtype)
+        if let Some((chain, held)) = static_node.and_then(|node| node.open_chain(qtype))
+            && let Some(answer) = held.get(self.skydns.version(), || {
+                self.continue_chain(chain, qtype)
+            })
         {
-            return Lookup::Answer(Cow::Owned(answer));
+            return Lookup::Answer(AnswerRef::Shared(answer));
         }
         if let Some(answer) = static_node.and_then(|node| node.answer(qtype)) {
-            return Lookup::Answer(Cow::Borrowed(answer));
+            return Lookup::Answer(AnswerRef::Borrowed(answer));
         }
         if apex.dynamic {
             let native = self.lookup_native(key, offsets, apex_at, qtype, apex);
@@ -176,8 +199,8 @@ impl Snapshot {
     /// authoritative server goes on at the canonical name), so that a stub
     /// resolver, which never chases a CNAME itself, gets the addresses.
     /// `None` when the target has no such data: the chain stands alone.
-    /// Encoded per query: the registered data changes under the static
-    /// chain.
+    /// Kept for one version of the snapshot (the caller's `held`): the
+    /// registered data changes under the static chain.
     fn continue_chain(&self, chain: &[Record], qtype: RecordType) -> Option<WireAnswer> {
         let RData::CNAME(target) = &chain.last()?.data else {
             return None;
@@ -208,7 +231,7 @@ impl Snapshot {
     ) -> Option<Lookup<'s>> {
         if let Some(node) = self.names.get(key) {
             return Some(match self.answer_dynamic(node, qtype) {
-                Some(answer) => Lookup::Answer(Cow::Borrowed(answer)),
+                Some(answer) => Lookup::Answer(AnswerRef::Borrowed(answer)),
                 None => Lookup::NoData(apex),
             });
         }
@@ -296,7 +319,7 @@ impl Snapshot {
         };
         let found = |answer: Option<&'s WireAnswer>| {
             Some(match answer {
-                Some(answer) => Lookup::Answer(Cow::Borrowed(answer)),
+                Some(answer) => Lookup::Answer(AnswerRef::Borrowed(answer)),
                 None => Lookup::NoData(apex),
             })
         };
@@ -340,7 +363,7 @@ impl Snapshot {
         let native = (network.filter(|net| net.prefix_len() == net.max_prefix_len()))
             .and_then(|net| self.reverse.get(&net.addr()));
         if let Some(answer) = native.and_then(|node| node.answer(qtype, &self.zone)) {
-            return Some(Lookup::Answer(Cow::Borrowed(answer)));
+            return Some(Lookup::Answer(AnswerRef::Borrowed(answer)));
         }
         let others = |name: &Name, qtype| self.answered_before_entries(name, qtype);
         if let Some(answer) = self.skydns.reverse(key, qtype, &others) {

@@ -2,12 +2,11 @@
 //! answered from a subset built with the data (borrowed, never encoded per
 //! question), or negatively.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use hickory_proto::rr::{Name, RecordType};
 
-use super::{Lookup, Snapshot, SnapshotBuilder};
+use super::{AnswerRef, Lookup, Snapshot, SnapshotBuilder};
 use crate::dns::name::name_key;
 use crate::model::parse_native;
 
@@ -32,13 +31,13 @@ fn snapshot() -> Snapshot {
     builder.snapshot()
 }
 
-/// "cached" for an answer borrowed from the snapshot, "encoded" for one
-/// built for this question, else the kind of negative answer.
+/// "cached" for an answer a node keeps, "kept for this version" for one
+/// kept for one version of the snapshot, else the kind of negative answer.
 fn kind(snapshot: &Snapshot, name: &str, qtype: RecordType) -> &'static str {
     let key = name_key(&Name::from_ascii(name).unwrap());
     match snapshot.lookup(&key, qtype) {
-        Lookup::Answer(Cow::Borrowed(_)) => "cached",
-        Lookup::Answer(Cow::Owned(_)) => "encoded",
+        Lookup::Answer(AnswerRef::Borrowed(_)) => "cached",
+        Lookup::Answer(AnswerRef::Shared(_)) => "kept for this version",
         Lookup::NoData(_) => "NODATA",
         Lookup::NxDomain(_) => "NXDOMAIN",
         Lookup::NotAuthoritative | Lookup::Refused => "REFUSED",

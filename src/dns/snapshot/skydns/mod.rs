@@ -11,8 +11,9 @@
 //! "does this name exist" is one probe, and the node keeps its answers,
 //! encoded on first use, until something in its subtree changes (a change
 //! replaces the nodes of the entry's name and of its ancestors). Answers
-//! that read other names (a CNAME or SRV target in the zone) are computed
-//! per query.
+//! that read other names (a CNAME or SRV target in the zone) are kept for
+//! one version of the snapshot (`super::versioned`), recomputed on the
+//! first question after any change.
 //!
 //! A question with `*` or `any` labels reads the subtree of the name right
 //! of its first wildcard (CoreDNS range-reads etcd there on every such
@@ -31,12 +32,13 @@
 mod answer;
 mod select;
 
-use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
 use hickory_proto::rr::{Name, RecordType};
 use imbl::OrdMap;
 
+use super::AnswerRef;
+use super::versioned::VersionedAnswer;
 use crate::dns::answer::WireAnswer;
 use crate::dns::name::{NameKey, name_key};
 use crate::model::SkyEntry;
@@ -48,7 +50,7 @@ use select::{Item, is_wildcard};
 #[derive(Debug)]
 pub(crate) enum SkyLookup<'s> {
     /// Records.
-    Answer(Cow<'s, WireAnswer>),
+    Answer(AnswerRef<'s>),
     /// Entries at or below the name, none answering this type.
     NoData,
     /// No entry at or below the name.
@@ -82,6 +84,10 @@ pub(crate) struct SkyIndex {
     entries: OrdMap<Box<str>, Arc<[Item]>>,
     /// Every name with entries at or below it.
     nodes: imbl::HashMap<NameKey, Arc<SkyNode>>,
+    /// The snapshot's version: moved on by every change to the entries
+    /// here, and by the snapshot builder for every other change, which
+    /// answers reading other names depend on.
+    version: u64,
 }
 
 /// The query types a node caches answers for.
@@ -100,8 +106,8 @@ const CACHED_TYPES: [RecordType; 8] = [
 enum Cached {
     Answer(WireAnswer),
     NoData,
-    /// The answer reads other names: computed per query.
-    PerQuery,
+    /// The answer reads other names: kept for one version.
+    Versioned(VersionedAnswer),
 }
 
 /// A name with entries at or below it.
@@ -158,7 +164,11 @@ impl SkyNode {
                     let mut stored = pattern.to_vec();
                     stored.extend_from_slice(&qtype_bytes);
                     let cached = match index.wildcard_sections(key, qtype, others) {
-                        (_, true) => Cached::PerQuery,
+                        (answer, true) => {
+                            let versioned = VersionedAnswer::default();
+                            versioned.get(index.version, || answer);
+                            Cached::Versioned(versioned)
+                        }
                         (Some(answer), false) => Cached::Answer(answer),
                         (None, false) => Cached::NoData,
                     };
@@ -169,12 +179,15 @@ impl SkyNode {
                 continue;
             }
             return match cached {
-                Cached::Answer(answer) => SkyLookup::Answer(Cow::Borrowed(answer)),
+                Cached::Answer(answer) => SkyLookup::Answer(AnswerRef::Borrowed(answer)),
                 Cached::NoData => SkyLookup::NoData,
-                Cached::PerQuery => match index.wildcard_sections(key, qtype, others).0 {
-                    Some(answer) => SkyLookup::Answer(Cow::Owned(answer)),
-                    None => SkyLookup::NoData,
-                },
+                Cached::Versioned(versioned) => {
+                    let compute = || index.wildcard_sections(key, qtype, others).0;
+                    match versioned.get(index.version, compute) {
+                        Some(answer) => SkyLookup::Answer(AnswerRef::Shared(answer)),
+                        None => SkyLookup::NoData,
+                    }
+                }
             };
         }
         SkyLookup::Refused
@@ -190,27 +203,29 @@ impl SkyNode {
             return SkyLookup::NoData;
         };
         let slot = &self.cache.get_or_init(Default::default)[slot];
-        let cached = slot.get();
-        if let Some(Cached::Answer(answer)) = cached {
-            return SkyLookup::Answer(Cow::Borrowed(answer));
-        }
-        if let Some(Cached::NoData) = cached {
-            return SkyLookup::NoData;
-        }
-        let resolver = Resolver::new(index, others);
-        let answer = resolver
-            .answer(&self.owner, qtype)
-            .map(|sections| WireAnswer::encode(&self.owner, qtype, &sections));
-        if resolver.looked_elsewhere() {
-            let _ = slot.set(Cached::PerQuery);
-            return match answer {
-                Some(answer) => SkyLookup::Answer(Cow::Owned(answer)),
+        let compute = || {
+            let resolver = Resolver::new(index, others);
+            let answer = resolver
+                .answer(&self.owner, qtype)
+                .map(|sections| WireAnswer::encode(&self.owner, qtype, &sections));
+            (answer, resolver.looked_elsewhere())
+        };
+        let cached = slot.get_or_init(|| match compute() {
+            (answer, true) => {
+                let versioned = VersionedAnswer::default();
+                versioned.get(index.version, || answer);
+                Cached::Versioned(versioned)
+            }
+            (Some(answer), false) => Cached::Answer(answer),
+            (None, false) => Cached::NoData,
+        });
+        match cached {
+            Cached::Answer(answer) => SkyLookup::Answer(AnswerRef::Borrowed(answer)),
+            Cached::NoData => SkyLookup::NoData,
+            Cached::Versioned(versioned) => match versioned.get(index.version, || compute().0) {
+                Some(answer) => SkyLookup::Answer(AnswerRef::Shared(answer)),
                 None => SkyLookup::NoData,
-            };
-        }
-        match slot.get_or_init(|| answer.map_or(Cached::NoData, Cached::Answer)) {
-            Cached::Answer(answer) => SkyLookup::Answer(Cow::Borrowed(answer)),
-            _ => SkyLookup::NoData,
+            },
         }
     }
 }
@@ -229,7 +244,18 @@ impl SkyIndex {
             }),
             entries: OrdMap::new(),
             nodes: imbl::HashMap::new(),
+            version: 0,
         }
+    }
+
+    /// The snapshot's version (see the field).
+    pub(crate) fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Moves the snapshot's version on, for a change made elsewhere.
+    pub(crate) fn next_version(&mut self) {
+        self.version += 1;
     }
 
     /// Whether the zone's NS come from `ns.dns.<zone>` entries.
@@ -269,7 +295,7 @@ impl SkyIndex {
         key: &[u8],
         qtype: RecordType,
         others: OtherAnswers<'_>,
-    ) -> Option<Cow<'_, WireAnswer>> {
+    ) -> Option<AnswerRef<'_>> {
         if qtype != RecordType::PTR {
             return None;
         }
@@ -326,6 +352,7 @@ impl SkyIndex {
 
     /// Adds or replaces the entry `source` holds at `entry.key`.
     pub(crate) fn insert(&mut self, source: usize, entry: Arc<SkyEntry>) {
+        self.version += 1;
         let Some((name, zone_labels)) = self.place(&entry) else {
             return;
         };
@@ -351,6 +378,7 @@ impl SkyIndex {
 
     /// Removes the entry `source` holds at `entry.key`, if indexed.
     pub(crate) fn remove(&mut self, source: usize, entry: &SkyEntry) {
+        self.version += 1;
         let Some((name, zone_labels)) = self.place(entry) else {
             return;
         };
