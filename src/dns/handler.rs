@@ -169,6 +169,10 @@ impl Responder {
             _ => {}
         }
         let recursion = self.may_recurse(client);
+        // RFC 1034 §4.3.1: with RD clear the client asks for what disco
+        // knows itself: never forwarded, nor completed through the
+        // forwarder (nor answered from its cache).
+        let recurse = recursion && query.recursion_desired();
         let (limit, max_answers) = match transport {
             Transport::Udp => (query.udp_limit(), self.udp_answer_limit),
             Transport::Tcp => (MAX_MESSAGE, usize::MAX),
@@ -179,7 +183,7 @@ impl Responder {
                 if let Err(mismatch) = answer.write(query, recursion, limit, max_answers, out) {
                     return self.internal_error(query, mismatch, out);
                 }
-                if recursion
+                if recurse
                     && answer.ends_in_cname()
                     && !matches!(qtype, RecordType::CNAME | RecordType::ANY)
                     && cname::leaves(out, &snapshot, qtype)
@@ -197,8 +201,10 @@ impl Responder {
                     return self.internal_error(query, mismatch, out);
                 }
             }
-            Lookup::NotAuthoritative if recursion => return Outcome::Forward,
-            Lookup::NotAuthoritative => return self.error(query, Rcode::Refused, out),
+            Lookup::NotAuthoritative if recurse => return Outcome::Forward,
+            Lookup::NotAuthoritative | Lookup::Refused => {
+                return self.error(query, Rcode::Refused, out);
+            }
         }
         Outcome::Reply
     }

@@ -1,10 +1,10 @@
 //! A scripted upstream resolver on loopback, for what a real one will not
 //! do on demand: answer slowly, or answer garbage. It counts the queries it
-//! gets and stops when dropped.
+//! gets, keeps them for tests to read, and stops when dropped.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hickory_proto::op::{Message, OpCode};
@@ -31,6 +31,7 @@ pub struct FakeUpstream {
     /// Where it listens (UDP).
     pub addr: SocketAddr,
     queries: Arc<AtomicUsize>,
+    received: Arc<Mutex<Vec<Vec<u8>>>>,
     task: JoinHandle<()>,
 }
 
@@ -41,11 +42,14 @@ impl FakeUpstream {
         let addr = socket.local_addr().unwrap();
         let queries = Arc::new(AtomicUsize::new(0));
         let counter = queries.clone();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let kept = received.clone();
         let task = tokio::spawn(async move {
             let mut buf = vec![0u8; 4096];
             while let Ok((len, from)) = socket.recv_from(&mut buf).await {
-                counter.fetch_add(1, Ordering::SeqCst);
                 let query = buf[..len].to_vec();
+                kept.lock().unwrap().push(query.clone());
+                counter.fetch_add(1, Ordering::SeqCst);
                 let socket = socket.clone();
                 tokio::spawn(async move {
                     for reply in replies(script, &query).await {
@@ -57,8 +61,18 @@ impl FakeUpstream {
         FakeUpstream {
             addr,
             queries,
+            received,
             task,
         }
+    }
+
+    /// The datagrams received so far, as they came.
+    pub fn received(&self) -> Vec<Message> {
+        let received = self.received.lock().unwrap();
+        received
+            .iter()
+            .filter_map(|packet| Message::from_vec(packet).ok())
+            .collect()
     }
 
     /// Datagrams received so far.

@@ -17,6 +17,7 @@ mod hickory_parity;
 mod http;
 mod malformed;
 mod names;
+mod recursion_bits;
 mod skydns;
 mod support;
 mod survival;

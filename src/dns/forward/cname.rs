@@ -67,6 +67,9 @@ async fn completed(forwarder: &Forwarder, response: &[u8]) -> Option<Vec<u8>> {
     let target = last_target(response)?;
     let mut query = Message::new(0, MessageType::Query, OpCode::Query);
     query.metadata.recursion_desired = true;
+    // The client's CD bit, which disco's answer echoes: the target is
+    // asked as the client would have asked it.
+    query.metadata.checking_disabled = message.metadata.checking_disabled;
     query.add_query(Query::query(target, qtype));
     let found = forwarder
         .forward(&query.to_vec().ok()?, MAX_MESSAGE)

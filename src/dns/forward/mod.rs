@@ -163,11 +163,7 @@ impl Forwarder {
         self.in_flight
             .coalesce(key, async {
                 let max_ttl = self.cache.limits().max_ttl;
-                let answer = self
-                    .upstreams
-                    .ask(client.lowercase_question(), client.dnssec_ok, max_ttl)
-                    .await
-                    .map(Arc::new)?;
+                let answer = self.upstreams.ask(client, max_ttl).await.map(Arc::new)?;
                 self.cache.insert(key, answer.clone(), Instant::now());
                 Some(answer)
             })

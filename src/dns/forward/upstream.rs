@@ -21,7 +21,7 @@ use hickory_resolver::proto::serialize::binary::{BinDecodable, BinDecoder};
 use hickory_resolver::{NameServerPool, PoolContext, TlsConfig};
 use tracing::debug;
 
-use super::wire::Prepared;
+use super::wire::{ClientQuery, Prepared};
 use crate::dns::packet::EDNS_UDP_PAYLOAD;
 
 /// One upstream resolver, as `--upstream` names it.
@@ -199,18 +199,21 @@ impl Upstreams {
         &self.list
     }
 
-    /// Asks `question` (lowercase wire question) upstream, with the DO bit
-    /// as given; the answer prepared, or None when no upstream gave one.
-    pub async fn ask(&self, question: &[u8], dnssec_ok: bool, max_ttl: u32) -> Option<Prepared> {
+    /// Asks `client`'s question upstream, lowercased, with its DO and CD
+    /// bits; the answer prepared, or None when no upstream gave one.
+    pub async fn ask(&self, client: &ClientQuery<'_>, max_ttl: u32) -> Option<Prepared> {
+        let question = client.lowercase_question();
         let query = Query::read(&mut BinDecoder::new(question))
             .inspect_err(|error| debug!(%error, "forward: question does not decode"))
             .ok()?;
         let mut options = DnsRequestOptions::default();
         options.edns_payload_len = EDNS_UDP_PAYLOAD;
-        options.edns_set_dnssec_ok = dnssec_ok;
-        let mut responses = self
-            .pool
-            .send(DnsRequest::from_query(query.clone(), options));
+        options.edns_set_dnssec_ok = client.dnssec_ok;
+        let mut request = DnsRequest::from_query(query.clone(), options);
+        // hickory's pool sends CD clear unless told; it keys its own
+        // coalescing on CD too.
+        request.metadata.checking_disabled = client.checking_disabled;
+        let mut responses = self.pool.send(request);
         let message = match responses.next().await? {
             Ok(response) => {
                 let (message, bytes) = response.into_parts();

@@ -177,6 +177,7 @@ impl SnapshotBuilder {
         }
         drop(changes);
         self.update_reverse(moved);
+        self.current.skydns.next_version();
     }
 
     fn rebuild_service<'c>(
@@ -313,7 +314,7 @@ mod tests {
             Lookup::Answer(answer) => format!("{answer:?}"),
             Lookup::NoData(_) => "NODATA".into(),
             Lookup::NxDomain(_) => "NXDOMAIN".into(),
-            Lookup::NotAuthoritative => "REFUSED".into(),
+            Lookup::NotAuthoritative | Lookup::Refused => "REFUSED".into(),
         }
     }
 

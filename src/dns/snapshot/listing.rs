@@ -36,14 +36,14 @@ pub struct RrSet {
 impl Snapshot {
     /// Every RRset the snapshot holds at a fixed name: the zone files'
     /// records with the served domain's SOA and NS (synthesised or not),
-    /// and for each native service the records at its name, its tags', its
-    /// named ports', its RFC 2782 names, its instances' and their
-    /// addresses' reverse names. A zone-file record hides a registered one
-    /// of the same name and type, as in [`Snapshot::lookup`].
+    /// and for each native service the records at its name, its tags' and
+    /// pairs of tags' (`v2.primary.web.<domain>`, both orders), its named
+    /// ports', its RFC 2782 names, its instances' and their addresses'
+    /// reverse names. A zone-file record hides a registered one of the same
+    /// name and type, as in [`Snapshot::lookup`].
     ///
-    /// Not listed: what is computed per query (tag intersections such as
-    /// `v2.primary.web.<domain>`) and SkyDNS entries (whose answers are
-    /// subtrees). O(instances), for tests and tools only.
+    /// Not listed: SkyDNS entries (whose answers are subtrees).
+    /// O(instances), for tests and tools only.
     pub fn rrsets(&self) -> Vec<RrSet> {
         let mut all: Vec<RrSet> = (self.statics.rrsets())
             .map(|records| RrSet {

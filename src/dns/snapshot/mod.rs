@@ -4,9 +4,13 @@
 //! Every lookup is a handful of probes (a hash lookup per label of the
 //! question name at most, then a binary search within a service or a shard
 //! of addresses), never a scan, so positive and negative answers cost about
-//! the same with ten instances or a hundred thousand. SkyDNS entries (CoreDNS's
+//! the same with ten instances or a hundred thousand, and a name of 127
+//! labels about what a name of three costs. SkyDNS entries (CoreDNS's
 //! format, see `skydns`) answer a name with its whole subtree: one more
-//! probe, and a range scan the first time a name is asked.
+//! probe, and a range scan the first time a name is asked. Whatever a
+//! client asks, the answer is bytes encoded once per version of the data
+//! it reads, or a negative answer, or REFUSED: no question makes disco
+//! scan or encode per query.
 //!
 //! Precedence under the served domain: zone-file records, then native
 //! services, then SkyDNS entries; a name any of them has is NODATA, not
@@ -19,9 +23,12 @@ mod service;
 mod sharded;
 mod skydns;
 mod statics;
+#[cfg(test)]
+mod tests;
+mod versioned;
 
-use std::borrow::Cow;
 use std::net::IpAddr;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -34,7 +41,7 @@ pub use statics::Apex;
 use crate::dns::answer::{Sections, WireAnswer};
 use crate::dns::name::{NameKey, label_offsets, name_key};
 use crate::dns::records;
-use nodes::{InstanceNode, ReverseEntry, Subset, Zone, subset_sections};
+use nodes::{ReverseEntry, Subset, Zone};
 use service::ServiceNode;
 use sharded::ShardedMap;
 use skydns::{SkyIndex, SkyLookup};
@@ -71,13 +78,38 @@ pub struct Snapshot {
 #[derive(Debug)]
 pub enum Lookup<'s> {
     /// A positive answer.
-    Answer(Cow<'s, WireAnswer>),
+    Answer(AnswerRef<'s>),
     /// The name exists without data of that type.
     NoData(&'s Apex),
     /// The name does not exist in a zone disco serves.
     NxDomain(&'s Apex),
     /// Not a name disco is authoritative for: forward it or refuse.
     NotAuthoritative,
+    /// A name disco serves, but a question it declines (REFUSED, never
+    /// forwarded): a SkyDNS wildcard pattern beyond those its subtree
+    /// answers, which would cost a scan.
+    Refused,
+}
+
+/// A positive answer, encoded before the question came.
+#[derive(Debug, Clone)]
+pub enum AnswerRef<'s> {
+    /// Kept by a node of the snapshot for as long as the node lives.
+    Borrowed(&'s WireAnswer),
+    /// Kept for one version of the snapshot: an answer that reads names
+    /// whose data can change while its node stays.
+    Shared(Arc<WireAnswer>),
+}
+
+impl Deref for AnswerRef<'_> {
+    type Target = WireAnswer;
+
+    fn deref(&self) -> &WireAnswer {
+        match self {
+            AnswerRef::Borrowed(answer) => answer,
+            AnswerRef::Shared(answer) => answer,
+        }
+    }
 }
 
 impl Snapshot {
@@ -90,11 +122,7 @@ impl Snapshot {
     pub fn lookup(&self, key: &[u8], qtype: RecordType) -> Lookup<'_> {
         let offsets = label_offsets(key);
         let offsets = offsets.as_slice();
-        let apex = offsets
-            .iter()
-            .map(|&at| at as usize)
-            .chain([key.len() - 1])
-            .find_map(|at| self.statics.apexes.get(&key[at..]).map(|apex| (apex, at)));
+        let apex = self.apex_of(key, offsets);
         let others = |name: &Name, qtype| self.answered_before_entries(name, qtype);
         let Some((apex, apex_at)) = apex else {
             return self
@@ -112,13 +140,15 @@ impl Snapshot {
             return Lookup::Answer(answer);
         }
         let static_node = self.statics.nodes.get(key);
-        if let Some(chain) = static_node.and_then(|node| node.open_chain(qtype))
-            && let Some(answer) = self.continue_chain(chain, qtype)
+        if let Some((chain, held)) = static_node.and_then(|node| node.open_chain(qtype))
+            && let Some(answer) = held.get(self.skydns.version(), || {
+                self.continue_chain(chain, qtype)
+            })
         {
-            return Lookup::Answer(Cow::Owned(answer));
+            return Lookup::Answer(AnswerRef::Shared(answer));
         }
         if let Some(answer) = static_node.and_then(|node| node.answer(qtype)) {
-            return Lookup::Answer(Cow::Borrowed(answer));
+            return Lookup::Answer(AnswerRef::Borrowed(answer));
         }
         if apex.dynamic {
             let native = self.lookup_native(key, offsets, apex_at, qtype, apex);
@@ -128,6 +158,7 @@ impl Snapshot {
             match self.skydns.lookup(key, qtype, &others) {
                 SkyLookup::Answer(answer) => return Lookup::Answer(answer),
                 SkyLookup::NoData => return Lookup::NoData(apex),
+                SkyLookup::Refused => return Lookup::Refused,
                 SkyLookup::Absent => {}
             }
             if native.is_some() {
@@ -146,13 +177,30 @@ impl Snapshot {
         Lookup::NxDomain(apex)
     }
 
+    /// The zone `key` is in, the most specific one, and the offset of its
+    /// apex in `key` (`offsets` are its labels'). Only suffixes with no
+    /// more labels than the longest apex are probed: a name of 127 labels
+    /// costs what a name of three does.
+    fn apex_of(&self, key: &[u8], offsets: &[u8]) -> Option<(&Apex, usize)> {
+        let deepest = offsets.len().saturating_sub(self.statics.apex_labels);
+        (offsets[deepest..].iter())
+            .map(|&at| at as usize)
+            .chain([key.len() - 1])
+            .find_map(|at| {
+                self.statics
+                    .apexes
+                    .get(&key[at..])
+                    .map(|apex| (&**apex, at))
+            })
+    }
+
     /// A zone file's CNAME chain followed into what the rest of the
     /// snapshot answers at its last target (RFC 1034 §4.3.2: an
     /// authoritative server goes on at the canonical name), so that a stub
     /// resolver, which never chases a CNAME itself, gets the addresses.
     /// `None` when the target has no such data: the chain stands alone.
-    /// Encoded per query: the registered data changes under the static
-    /// chain.
+    /// Kept for one version of the snapshot (the caller's `held`): the
+    /// registered data changes under the static chain.
     fn continue_chain(&self, chain: &[Record], qtype: RecordType) -> Option<WireAnswer> {
         let RData::CNAME(target) = &chain.last()?.data else {
             return None;
@@ -183,25 +231,29 @@ impl Snapshot {
     ) -> Option<Lookup<'s>> {
         if let Some(node) = self.names.get(key) {
             return Some(match self.answer_dynamic(node, qtype) {
-                Some(answer) => Lookup::Answer(Cow::Borrowed(answer)),
+                Some(answer) => Lookup::Answer(AnswerRef::Borrowed(answer)),
                 None => Lookup::NoData(apex),
             });
         }
         // A name below a service: an instance, a tag filter, a named port.
-        for (i, &at) in offsets.iter().enumerate().skip(1) {
-            let at = at as usize;
-            if at >= apex_at {
-                break;
-            }
-            match self.names.get(&key[at..]) {
-                Some(DynNode::Service(service)) => {
-                    return self.lookup_below(service, key, &offsets[..i], qtype, apex);
-                }
-                Some(_) => break,
-                None => {}
+        // The longest suffix in the index decides. Every name in it has its
+        // ancestors there too (as empty non-terminals), so the walk goes
+        // from the apex leftwards and stops at the first suffix missing:
+        // as many probes as the index is deep, not as the question is long.
+        let below_apex = offsets.partition_point(|&at| (at as usize) < apex_at);
+        let mut longest = None;
+        for i in (1..below_apex).rev() {
+            match self.names.get(&key[offsets[i] as usize..]) {
+                Some(node) => longest = Some((i, node)),
+                None => break,
             }
         }
-        None
+        match longest? {
+            (i, DynNode::Service(service)) => {
+                self.lookup_below(service, key, &offsets[..i], qtype, apex)
+            }
+            _ => None,
+        }
     }
 
     /// Whether a zone-file record or a native service answers `name` with
@@ -219,11 +271,7 @@ impl Snapshot {
         }
         let offsets = label_offsets(&key);
         let offsets = offsets.as_slice();
-        let apex = offsets
-            .iter()
-            .map(|&at| at as usize)
-            .find_map(|at| self.statics.apexes.get(&key[at..]).map(|apex| (apex, at)));
-        match apex {
+        match self.apex_of(&key, offsets) {
             Some((apex, apex_at)) if apex.dynamic => matches!(
                 self.lookup_native(&key, offsets, apex_at, qtype, apex),
                 Some(Lookup::Answer(_))
@@ -245,7 +293,18 @@ impl Snapshot {
     }
 
     /// Resolves the labels before a service name (`prefix` are their offsets
-    /// in `key`).
+    /// in `key`): an instance, one tag, two different tags in either order,
+    /// or a named port. Every one of them is a subset built with the
+    /// service, answered from its cache: a few binary searches, whatever
+    /// the question.
+    ///
+    /// A name carries at most two tags, each once: `v2.primary.web` and
+    /// `primary.v2.web` are both tags (AND), `v2.v2.web` and
+    /// `canary.v2.primary.web` do not exist. Answers to names built from
+    /// any number of tags would have to be intersected and encoded per
+    /// question (O(instances), and an allocation each), or kept for every
+    /// combination a client can spell; two tags cover what users write (and
+    /// Consul's DNS takes one).
     fn lookup_below<'s>(
         &'s self,
         service: &'s ServiceNode,
@@ -260,7 +319,7 @@ impl Snapshot {
         };
         let found = |answer: Option<&'s WireAnswer>| {
             Some(match answer {
-                Some(answer) => Lookup::Answer(Cow::Borrowed(answer)),
+                Some(answer) => Lookup::Answer(AnswerRef::Borrowed(answer)),
                 None => Lookup::NoData(apex),
             })
         };
@@ -277,6 +336,7 @@ impl Snapshot {
                 if matches!(label, "_tcp" | "_udp") && service.has_ports_over(label) {
                     return found(None);
                 }
+                None
             }
             2 if label(0)?.starts_with('_') => {
                 let protocol = match label(1)? {
@@ -285,31 +345,12 @@ impl Snapshot {
                     _ => return None,
                 };
                 let port = service.port(&label(0)?[1..], protocol)?;
-                return found(port.answer(qtype, zone));
+                found(port.answer(qtype, zone))
             }
-            _ => {}
+            // Absent when no instance carries both, or a tag is repeated.
+            2 => found(service.pair(label(0)?, label(1)?)?.answer(qtype, zone)),
+            _ => None,
         }
-        // Several tags: the instances carrying all of them.
-        let tags: Vec<&Subset> = (0..prefix.len())
-            .map(|i| service.tag(label(i)?).map(|s| &**s))
-            .collect::<Option<_>>()?;
-        let smallest = tags.iter().min_by_key(|s| s.members().len())?;
-        let members: Vec<&InstanceNode> = (smallest.members().iter())
-            .filter(|node| tags.iter().all(|t| t.member(node.id()).is_some()))
-            .map(|node| &**node)
-            .collect();
-        if members.is_empty() {
-            return None;
-        }
-        let tag_labels: Vec<&str> = (0..prefix.len()).filter_map(label).collect();
-        let owner = records::tag_name(&tag_labels, &service.all.owner(&zone.name));
-        let sections = subset_sections(&owner, &members, |i| i.port, false, qtype, zone);
-        Some(match sections {
-            Some(sections) => {
-                Lookup::Answer(Cow::Owned(WireAnswer::encode(&owner, qtype, &sections)))
-            }
-            None => Lookup::NoData(apex),
-        })
     }
 
     /// What registered addresses and SkyDNS reverse entries say about a
@@ -322,7 +363,7 @@ impl Snapshot {
         let native = (network.filter(|net| net.prefix_len() == net.max_prefix_len()))
             .and_then(|net| self.reverse.get(&net.addr()));
         if let Some(answer) = native.and_then(|node| node.answer(qtype, &self.zone)) {
-            return Some(Lookup::Answer(Cow::Borrowed(answer)));
+            return Some(Lookup::Answer(AnswerRef::Borrowed(answer)));
         }
         let others = |name: &Name, qtype| self.answered_before_entries(name, qtype);
         if let Some(answer) = self.skydns.reverse(key, qtype, &others) {

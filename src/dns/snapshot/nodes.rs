@@ -100,6 +100,9 @@ pub(crate) enum Selection {
     All,
     /// Instances with this tag (`primary.web.<zone>`).
     Tag(Box<str>),
+    /// Instances with both of these different tags, at the name that gives
+    /// them in this order (`v2.primary.web.<zone>`).
+    Tags(Box<str>, Box<str>),
     /// Instances with a port of this name over this protocol
     /// (`_http._tcp.web.<zone>`): SRV only, with that port.
     Port(Box<str>, Protocol),
@@ -240,6 +243,7 @@ impl Subset {
         match &self.selection {
             Selection::All => service(),
             Selection::Tag(tag) => records::tag_name(&[tag], &service()),
+            Selection::Tags(first, second) => records::tag_name(&[first, second], &service()),
             Selection::Port(name, protocol) => {
                 records::named_port_name(name, *protocol, &service())
             }
@@ -302,8 +306,7 @@ impl Subset {
     }
 }
 
-/// Builds the answer for a set of instances under `owner`. Shared by cached
-/// subsets and by tag intersections computed per query.
+/// Builds the answer for a set of instances under `owner`.
 pub(crate) fn subset_sections(
     owner: &Name,
     members: &[impl Borrow<InstanceNode>],

@@ -14,12 +14,21 @@ use crate::model::{Instance, InstanceId, Protocol, ServiceName};
 /// A port's name and protocol.
 type PortKey = (Box<str>, Protocol);
 
+/// Two different tags, in the order a name gives them.
+type TagPair = (Box<str>, Box<str>);
+
 /// Everything registered under one service name.
 #[derive(Debug)]
 pub(crate) struct ServiceNode {
     pub(crate) all: Arc<Subset>,
     /// Tag filters, sorted by tag.
     tags: Box<[(Box<str>, Arc<Subset>)]>,
+    /// Two-tag filters (`v2.primary.web`), one per ordered pair of
+    /// different tags that some instance carries together, sorted: each
+    /// order is its own name, with answers encoded at that name. Built with
+    /// the service, O(Σ tags²) over its instances, so that no question
+    /// intersects tags: see `Snapshot::lookup_below`.
+    pairs: Box<[(TagPair, Arc<Subset>)]>,
     /// Named ports, sorted by name and protocol.
     ports: Box<[(PortKey, Arc<Subset>)]>,
     /// `_web._tcp` and `_web._udp` (one-label services only).
@@ -60,6 +69,15 @@ impl ServiceNode {
         Some(&self.tags[at].1)
     }
 
+    /// The subset for instances carrying both `first` and `second`, two
+    /// different tags, named in that order.
+    pub(crate) fn pair(&self, first: &str, second: &str) -> Option<&Arc<Subset>> {
+        let at = (self.pairs)
+            .binary_search_by(|((a, b), _)| (&**a, &**b).cmp(&(first, second)))
+            .ok()?;
+        Some(&self.pairs[at].1)
+    }
+
     /// The subset for the port named `name` of instances speaking
     /// `protocol`.
     pub(crate) fn port(&self, name: &str, protocol: Protocol) -> Option<&Arc<Subset>> {
@@ -70,13 +88,15 @@ impl ServiceNode {
         Some(&self.ports[at].1)
     }
 
-    /// Every subset: the whole service, its tags, its named ports, its RFC
-    /// 2782 names.
+    /// Every subset: the whole service, its tags and pairs of tags, its
+    /// named ports, its RFC 2782 names.
     pub(crate) fn subsets(&self) -> impl Iterator<Item = &Arc<Subset>> {
         let tags = self.tags.iter().map(|(_, subset)| subset);
+        let pairs = self.pairs.iter().map(|(_, subset)| subset);
         let ports = self.ports.iter().map(|(_, subset)| subset);
         std::iter::once(&self.all)
             .chain(tags)
+            .chain(pairs)
             .chain(ports)
             .chain(self.rfc2782.iter().flatten())
     }
@@ -103,6 +123,7 @@ impl ServiceNode {
             return None;
         }
         let mut tags: BTreeMap<&str, Vec<Arc<InstanceNode>>> = BTreeMap::new();
+        let mut pairs: BTreeMap<(&str, &str), Vec<Arc<InstanceNode>>> = BTreeMap::new();
         let mut ports: BTreeMap<(&str, Protocol), Vec<Arc<InstanceNode>>> = BTreeMap::new();
         let mut rfc2782: [Vec<Arc<InstanceNode>>; 2] = Default::default();
         let rfc2782_form = service.is_single_label();
@@ -111,6 +132,12 @@ impl ServiceNode {
             let instance = &node.instance;
             for tag in &instance.tags {
                 tags.entry(&**tag).or_default().push(node.clone());
+                for other in instance.tags.iter().filter(|other| *other != tag) {
+                    pairs
+                        .entry((&**tag, &**other))
+                        .or_default()
+                        .push(node.clone());
+                }
             }
             for name in instance.ports.keys() {
                 ports
@@ -128,6 +155,16 @@ impl ServiceNode {
                 let old = before.and_then(|s| s.tag(tag));
                 let subset = keep_or_build(old, service, members, || Selection::Tag(tag.into()));
                 (tag.into(), subset)
+            })
+            .collect();
+        let pairs = pairs
+            .into_iter()
+            .map(|((first, second), members)| {
+                let old = before.and_then(|s| s.pair(first, second));
+                let subset = keep_or_build(old, service, members, || {
+                    Selection::Tags(first.into(), second.into())
+                });
+                ((first.into(), second.into()), subset)
             })
             .collect();
         let ports = ports
@@ -150,6 +187,7 @@ impl ServiceNode {
         Some(ServiceNode {
             all,
             tags,
+            pairs,
             ports,
             rfc2782,
         })

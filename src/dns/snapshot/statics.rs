@@ -9,6 +9,7 @@ use hickory_proto::rr::rdata::{NS, SOA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
+use super::versioned::VersionedAnswer;
 use crate::dns::answer::{NotThisQuestion, Sections, WireAnswer};
 use crate::dns::name::{NameKey, name_key};
 use crate::dns::packet::{Query, Rcode, push_opt, response_flags};
@@ -101,8 +102,9 @@ pub(crate) struct StaticNode {
     answers: Vec<(RecordType, WireAnswer)>,
     /// For a CNAME whose chain leaves the zone files' records before it
     /// reaches data of a type: the type and the chain, which the registry
-    /// may complete at query time (see [`super::Snapshot::lookup`]).
-    open_chains: Vec<(RecordType, Vec<Record>)>,
+    /// may complete at query time (see [`super::Snapshot::lookup`]), and
+    /// that answer as of the snapshot's version.
+    open_chains: Vec<(RecordType, Vec<Record>, VersionedAnswer)>,
 }
 
 /// What an ANY question is answered with, when the name has it (RFC 8482
@@ -143,9 +145,9 @@ impl StaticNode {
 
     /// The CNAME chain for `qtype` when the zone files leave it open: the
     /// registry may have what its last target holds.
-    pub(crate) fn open_chain(&self, qtype: RecordType) -> Option<&[Record]> {
-        let (_, chain) = self.open_chains.iter().find(|(t, _)| *t == qtype)?;
-        Some(chain)
+    pub(crate) fn open_chain(&self, qtype: RecordType) -> Option<(&[Record], &VersionedAnswer)> {
+        let (_, chain, held) = self.open_chains.iter().find(|(t, ..)| *t == qtype)?;
+        Some((chain, held))
     }
 }
 
@@ -153,6 +155,10 @@ impl StaticNode {
 #[derive(Debug, Default)]
 pub(crate) struct StaticData {
     pub(crate) apexes: HashMap<NameKey, Arc<Apex>>,
+    /// The most labels an apex has: only that many of a question's
+    /// suffixes can be one, so finding its zone takes that many probes
+    /// however many labels the question has.
+    pub(crate) apex_labels: usize,
     pub(crate) nodes: HashMap<NameKey, StaticNode>,
     /// `in-addr.arpa.` and `ip6.arpa.` with the served domain's SOA: the
     /// SOA of the NODATA answers at registered addresses' reverse names
@@ -215,6 +221,7 @@ impl StaticData {
                 let mut apex = Apex::new(&soa[0]);
                 apex.dynamic = origin == domain;
                 data.apexes.insert(key, Arc::new(apex));
+                data.apex_labels = data.apex_labels.max(origin.num_labels().into());
             }
         }
         let domain_soa = &data.nodes[&name_key(domain)].rrsets[&RecordType::SOA][0];
@@ -324,7 +331,7 @@ impl StaticData {
         }
         for (key, rtype, chain) in open_chains {
             let node = self.nodes.get_mut(&key).expect("chased from this map");
-            node.open_chains.push((rtype, chain));
+            node.open_chains.push((rtype, chain, VersionedAnswer::default()));
         }
     }
 

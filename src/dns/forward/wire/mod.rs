@@ -14,7 +14,7 @@ use crate::dns::packet::{
 
 /// DNS header length.
 pub const HEADER_LEN: usize = 12;
-/// Longest cache key: a name, its type and class, and the DO bit.
+/// Longest cache key: a name, its type and class, and the DO and CD bits.
 pub const MAX_KEY_LEN: usize = MAX_NAME_LEN + 5;
 /// TTL of every record in a stale answer (RFC 8767 §4 suggests 30 s).
 pub const STALE_TTL: u32 = 30;
@@ -42,6 +42,9 @@ pub struct ClientQuery<'a> {
     pub edns: bool,
     /// The OPT record's DNSSEC OK bit.
     pub dnssec_ok: bool,
+    /// The header's CD bit: the client validates itself and wants what
+    /// the upstream has even where it fails validation (RFC 4035 §3.2.2).
+    pub checking_disabled: bool,
     /// The largest response it accepts over UDP: 512, or its EDNS size up
     /// to the 1232 disco advertises.
     pub udp_limit: usize,
@@ -80,7 +83,11 @@ impl<'a> ClientQuery<'a> {
             ),
             None => (false, false, 512),
         };
-        key[name_len + 4] = u8::from(dnssec_ok);
+        // Both bits change what an upstream answers (RFC 4035 §3.2.2: with
+        // CD set a validating upstream returns data that fails validation,
+        // which must never reach a client that left CD clear).
+        let checking_disabled = packet[3] & FLAG_CD != 0;
+        key[name_len + 4] = u8::from(dnssec_ok) | u8::from(checking_disabled) << 1;
         Some(ClientQuery {
             packet,
             question_end,
@@ -88,11 +95,12 @@ impl<'a> ClientQuery<'a> {
             key_len: name_len + 5,
             edns,
             dnssec_ok,
+            checking_disabled,
             udp_limit,
         })
     }
 
-    /// The cache key: lowercased name, type, class, DO bit.
+    /// The cache key: lowercased name, type, class, DO and CD bits.
     pub fn key(&self) -> &[u8] {
         &self.key[..self.key_len]
     }

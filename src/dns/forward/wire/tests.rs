@@ -83,6 +83,29 @@ fn client_questions_give_case_blind_keys_with_the_do_bit() {
 }
 
 #[test]
+fn rfc4035_3_2_2_the_cd_bit_is_part_of_the_key_and_kept_apart_from_do() {
+    let checked = query("www.example.com.", 1, Some((1232, true)));
+    let mut unchecked = checked.clone();
+    unchecked[3] |= 0x10;
+    let checked = ClientQuery::parse(&checked).unwrap();
+    let unchecked = ClientQuery::parse(&unchecked).unwrap();
+    assert!(unchecked.checking_disabled && !checked.checking_disabled);
+    assert_ne!(checked.key(), unchecked.key());
+    // The question that goes upstream is the same.
+    assert_eq!(checked.lowercase_question(), unchecked.lowercase_question());
+    let plain = query("www.example.com.", 1, None);
+    let mut cd_only = plain.clone();
+    cd_only[3] |= 0x10;
+    let (plain, cd_only) = (
+        ClientQuery::parse(&plain).unwrap(),
+        ClientQuery::parse(&cd_only).unwrap(),
+    );
+    // CD without DO is not DO without CD.
+    assert_ne!(cd_only.key(), plain.key());
+    assert_ne!(cd_only.key(), checked.key());
+}
+
+#[test]
 fn answers_are_written_with_the_clients_id_question_and_aged_ttls() {
     let prepared = prepare(&response(
         ResponseCode::NoError,

@@ -11,8 +11,19 @@
 //! "does this name exist" is one probe, and the node keeps its answers,
 //! encoded on first use, until something in its subtree changes (a change
 //! replaces the nodes of the entry's name and of its ancestors). Answers
-//! that read other names (a CNAME or SRV target in the zone) and questions
-//! with `*` or `any` labels are computed per query.
+//! that read other names (a CNAME or SRV target in the zone) are kept for
+//! one version of the snapshot (`super::versioned`), recomputed on the
+//! first question after any change.
+//!
+//! A question with `*` or `any` labels reads the subtree of the name right
+//! of its first wildcard (CoreDNS range-reads etcd there on every such
+//! question, however big the subtree) and keeps the entries that match.
+//! Here the node of that name keeps the answers to the first
+//! [`WILDCARD_PATTERNS`] patterns asked of it (the labels left of it, as
+//! spelled, and the type), each computed once; a further pattern is
+//! REFUSED until the subtree changes. So a client can make disco scan a
+//! subtree at most that many times per version of it, never once per
+//! question.
 //!
 //! Entries are served under the served domain; PTR entries also under
 //! `in-addr.arpa.` and `ip6.arpa.`. Entries anywhere else are kept by the
@@ -21,12 +32,13 @@
 mod answer;
 mod select;
 
-use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
 use hickory_proto::rr::{Name, RecordType};
 use imbl::OrdMap;
 
+use super::AnswerRef;
+use super::versioned::VersionedAnswer;
 use crate::dns::answer::WireAnswer;
 use crate::dns::name::{NameKey, name_key};
 use crate::model::SkyEntry;
@@ -38,12 +50,17 @@ use select::{Item, is_wildcard};
 #[derive(Debug)]
 pub(crate) enum SkyLookup<'s> {
     /// Records.
-    Answer(Cow<'s, WireAnswer>),
+    Answer(AnswerRef<'s>),
     /// Entries at or below the name, none answering this type.
     NoData,
     /// No entry at or below the name.
     Absent,
+    /// A wildcard question beyond the patterns its subtree answers.
+    Refused,
 }
+
+/// Wildcard patterns a node answers per version of its subtree.
+pub(crate) const WILDCARD_PATTERNS: usize = 16;
 
 /// What does not change between snapshots.
 #[derive(Debug)]
@@ -67,6 +84,10 @@ pub(crate) struct SkyIndex {
     entries: OrdMap<Box<str>, Arc<[Item]>>,
     /// Every name with entries at or below it.
     nodes: imbl::HashMap<NameKey, Arc<SkyNode>>,
+    /// The snapshot's version: moved on by every change to the entries
+    /// here, and by the snapshot builder for every other change, which
+    /// answers reading other names depend on.
+    version: u64,
 }
 
 /// The query types a node caches answers for.
@@ -85,8 +106,8 @@ const CACHED_TYPES: [RecordType; 8] = [
 enum Cached {
     Answer(WireAnswer),
     NoData,
-    /// The answer reads other names: computed per query.
-    PerQuery,
+    /// The answer reads other names: kept for one version.
+    Versioned(VersionedAnswer),
 }
 
 /// A name with entries at or below it.
@@ -97,7 +118,15 @@ struct SkyNode {
     count: usize,
     /// Allocated on the first question, so names never asked cost little.
     cache: OnceLock<Box<[OnceLock<Cached>; CACHED_TYPES.len()]>>,
+    /// Answers to wildcard questions reading this subtree, filled in the
+    /// order asked: the labels left of the name as asked (lowercase wire
+    /// form) and the type, then the answer.
+    wildcards: OnceLock<Box<[OnceLock<WildcardAnswer>; WILDCARD_PATTERNS]>>,
 }
+
+/// A wildcard pattern and type (the labels left of the node's name, then
+/// the type's two bytes), and its answer.
+type WildcardAnswer = (Box<[u8]>, Cached);
 
 impl SkyNode {
     fn new(owner: Name, count: usize) -> Self {
@@ -105,7 +134,63 @@ impl SkyNode {
             owner,
             count,
             cache: OnceLock::new(),
+            wildcards: OnceLock::new(),
         }
+    }
+
+    /// The answer to `key`, a wildcard question whose labels left of this
+    /// node's name are `key[..read_at]`: from the slot holding that pattern
+    /// and type, else computed into the first free slot, else REFUSED.
+    fn wildcard_answer<'s>(
+        &'s self,
+        index: &'s SkyIndex,
+        key: &[u8],
+        read_at: usize,
+        qtype: RecordType,
+        others: OtherAnswers<'_>,
+    ) -> SkyLookup<'s> {
+        let pattern = &key[..read_at];
+        let qtype_bytes = u16::from(qtype).to_be_bytes();
+        let same = |stored: &[u8]| {
+            stored.len() == pattern.len() + 2
+                && stored[..pattern.len()] == *pattern
+                && stored[pattern.len()..] == qtype_bytes
+        };
+        let slots = self.wildcards.get_or_init(Default::default);
+        for slot in slots.iter() {
+            let (stored, cached) = match slot.get() {
+                Some(filled) => filled,
+                None => slot.get_or_init(|| {
+                    let mut stored = pattern.to_vec();
+                    stored.extend_from_slice(&qtype_bytes);
+                    let cached = match index.wildcard_sections(key, qtype, others) {
+                        (answer, true) => {
+                            let versioned = VersionedAnswer::default();
+                            versioned.get(index.version, || answer);
+                            Cached::Versioned(versioned)
+                        }
+                        (Some(answer), false) => Cached::Answer(answer),
+                        (None, false) => Cached::NoData,
+                    };
+                    (stored.into(), cached)
+                }),
+            };
+            if !same(stored) {
+                continue;
+            }
+            return match cached {
+                Cached::Answer(answer) => SkyLookup::Answer(AnswerRef::Borrowed(answer)),
+                Cached::NoData => SkyLookup::NoData,
+                Cached::Versioned(versioned) => {
+                    let compute = || index.wildcard_sections(key, qtype, others).0;
+                    match versioned.get(index.version, compute) {
+                        Some(answer) => SkyLookup::Answer(AnswerRef::Shared(answer)),
+                        None => SkyLookup::NoData,
+                    }
+                }
+            };
+        }
+        SkyLookup::Refused
     }
 
     fn answer<'s>(
@@ -118,27 +203,29 @@ impl SkyNode {
             return SkyLookup::NoData;
         };
         let slot = &self.cache.get_or_init(Default::default)[slot];
-        let cached = slot.get();
-        if let Some(Cached::Answer(answer)) = cached {
-            return SkyLookup::Answer(Cow::Borrowed(answer));
-        }
-        if let Some(Cached::NoData) = cached {
-            return SkyLookup::NoData;
-        }
-        let resolver = Resolver::new(index, others);
-        let answer = resolver
-            .answer(&self.owner, qtype)
-            .map(|sections| WireAnswer::encode(&self.owner, qtype, &sections));
-        if resolver.looked_elsewhere() {
-            let _ = slot.set(Cached::PerQuery);
-            return match answer {
-                Some(answer) => SkyLookup::Answer(Cow::Owned(answer)),
+        let compute = || {
+            let resolver = Resolver::new(index, others);
+            let answer = resolver
+                .answer(&self.owner, qtype)
+                .map(|sections| WireAnswer::encode(&self.owner, qtype, &sections));
+            (answer, resolver.looked_elsewhere())
+        };
+        let cached = slot.get_or_init(|| match compute() {
+            (answer, true) => {
+                let versioned = VersionedAnswer::default();
+                versioned.get(index.version, || answer);
+                Cached::Versioned(versioned)
+            }
+            (Some(answer), false) => Cached::Answer(answer),
+            (None, false) => Cached::NoData,
+        });
+        match cached {
+            Cached::Answer(answer) => SkyLookup::Answer(AnswerRef::Borrowed(answer)),
+            Cached::NoData => SkyLookup::NoData,
+            Cached::Versioned(versioned) => match versioned.get(index.version, || compute().0) {
+                Some(answer) => SkyLookup::Answer(AnswerRef::Shared(answer)),
                 None => SkyLookup::NoData,
-            };
-        }
-        match slot.get_or_init(|| answer.map_or(Cached::NoData, Cached::Answer)) {
-            Cached::Answer(answer) => SkyLookup::Answer(Cow::Borrowed(answer)),
-            _ => SkyLookup::NoData,
+            },
         }
     }
 }
@@ -157,7 +244,18 @@ impl SkyIndex {
             }),
             entries: OrdMap::new(),
             nodes: imbl::HashMap::new(),
+            version: 0,
         }
+    }
+
+    /// The snapshot's version (see the field).
+    pub(crate) fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Moves the snapshot's version on, for a change made elsewhere.
+    pub(crate) fn next_version(&mut self) {
+        self.version += 1;
     }
 
     /// Whether the zone's NS come from `ns.dns.<zone>` entries.
@@ -197,7 +295,7 @@ impl SkyIndex {
         key: &[u8],
         qtype: RecordType,
         others: OtherAnswers<'_>,
-    ) -> Option<Cow<'_, WireAnswer>> {
+    ) -> Option<AnswerRef<'_>> {
         if qtype != RecordType::PTR {
             return None;
         }
@@ -208,37 +306,53 @@ impl SkyIndex {
     }
 
     /// A question with `*` or `any` labels: CoreDNS reads the subtree above
-    /// the first wildcard (from the right) and keeps the keys that match.
+    /// the first wildcard (from the right) and keeps the keys that match;
+    /// the node there keeps the answer (see [`SkyNode::wildcard_answer`]).
     fn lookup_wildcard(
         &self,
         key: &[u8],
         qtype: RecordType,
         others: OtherAnswers<'_>,
     ) -> SkyLookup<'_> {
-        let Ok(qname) = Name::from_labels(wire_labels(key)) else {
+        // Where the name right of the rightmost wildcard starts.
+        let mut read_at = None;
+        let mut at = 0;
+        for label in wire_labels(key) {
+            at += 1 + label.len();
+            if std::str::from_utf8(label).is_ok_and(is_wildcard) {
+                read_at = Some(at);
+            }
+        }
+        let Some(read_at) = read_at else {
             return SkyLookup::Absent;
         };
-        let labels: Vec<&[u8]> = wire_labels(key).collect();
-        let fixed = labels
-            .iter()
-            .rev()
-            .take_while(|l| !std::str::from_utf8(l).is_ok_and(is_wildcard))
-            .count();
-        let read = qname.trim_to(fixed);
-        if !self.nodes.contains_key(&name_key(&read)) {
-            return SkyLookup::Absent;
+        match self.nodes.get(&key[read_at..]) {
+            Some(node) => node.wildcard_answer(self, key, read_at, qtype, others),
+            None => SkyLookup::Absent,
         }
+    }
+
+    /// The answer to the wildcard question `key`, computed (`None`:
+    /// NODATA), and whether it read names outside the subtree.
+    fn wildcard_sections(
+        &self,
+        key: &[u8],
+        qtype: RecordType,
+        others: OtherAnswers<'_>,
+    ) -> (Option<WireAnswer>, bool) {
+        let Ok(qname) = Name::from_labels(wire_labels(key)) else {
+            return (None, false);
+        };
         let resolver = Resolver::new(self, others);
-        match resolver.answer(&qname, qtype) {
-            Some(sections) => {
-                SkyLookup::Answer(Cow::Owned(WireAnswer::encode(&qname, qtype, &sections)))
-            }
-            None => SkyLookup::NoData,
-        }
+        let answer = resolver
+            .answer(&qname, qtype)
+            .map(|sections| WireAnswer::encode(&qname, qtype, &sections));
+        (answer, resolver.looked_elsewhere())
     }
 
     /// Adds or replaces the entry `source` holds at `entry.key`.
     pub(crate) fn insert(&mut self, source: usize, entry: Arc<SkyEntry>) {
+        self.version += 1;
         let Some((name, zone_labels)) = self.place(&entry) else {
             return;
         };
@@ -264,6 +378,7 @@ impl SkyIndex {
 
     /// Removes the entry `source` holds at `entry.key`, if indexed.
     pub(crate) fn remove(&mut self, source: usize, entry: &SkyEntry) {
+        self.version += 1;
         let Some((name, zone_labels)) = self.place(entry) else {
             return;
         };

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::model::parse_skydns;
+use crate::dns::snapshot::AnswerRef;
 
 fn index(entries: &[(&str, &str)]) -> SkyIndex {
     let zone = Name::from_ascii("disco.internal.").unwrap();
@@ -176,6 +177,7 @@ fn wildcards_read_above_the_first_wildcard_and_filter() {
             SkyLookup::Answer(_) => "answer",
             SkyLookup::NoData => "nodata",
             SkyLookup::Absent => "absent",
+            SkyLookup::Refused => "refused",
         };
     let resolver = Resolver::new(&index, &no_others);
     let records = resolver
@@ -188,6 +190,73 @@ fn wildcards_read_above_the_first_wildcard_and_filter() {
     // Something is above the wildcard, nothing matches: NODATA, as CoreDNS.
     assert_eq!(lookup("test.*.disco.internal."), "nodata");
     assert_eq!(lookup("*.nothere.disco.internal."), "absent");
+}
+
+#[test]
+fn a_wildcard_pattern_is_computed_once_and_a_subtree_answers_sixteen_patterns() {
+    let entries: Vec<(String, &str)> = (0..50)
+        .map(|i| {
+            let key = format!("/skydns/internal/disco/region{}/prod/x{i}", i % 5);
+            (key, r#"{"host":"10.0.0.1"}"#)
+        })
+        .collect();
+    let entries: Vec<(&str, &str)> = entries.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    let index = index(&entries);
+    let ask = |qname: &str, qtype| index.lookup(&name_key(&name(qname)), qtype, &no_others);
+    // `*` and `any` are spelt differently, so they are two patterns, each
+    // encoded once and borrowed from then on.
+    for qname in ["*.disco.internal.", "ANY.disco.internal."] {
+        assert!(matches!(
+            ask(qname, RecordType::A),
+            SkyLookup::Answer(_)
+        ));
+        for _ in 0..3 {
+            assert!(matches!(
+                ask(qname, RecordType::A),
+                SkyLookup::Answer(AnswerRef::Borrowed(_))
+            ));
+        }
+    }
+    // Patterns that match nothing take slots too: fourteen more fill them.
+    for i in 0..WILDCARD_PATTERNS - 2 {
+        let qname = format!("nothing{i}.*.disco.internal.");
+        assert!(matches!(ask(&qname, RecordType::A), SkyLookup::NoData));
+    }
+    // Then a new pattern, or a new type for a known one, is refused...
+    assert!(matches!(
+        ask("prod.*.disco.internal.", RecordType::A),
+        SkyLookup::Refused
+    ));
+    assert!(matches!(
+        ask("*.disco.internal.", RecordType::SRV),
+        SkyLookup::Refused
+    ));
+    // ...while the patterns held, and other subtrees, are answered.
+    assert!(matches!(
+        ask("*.disco.internal.", RecordType::A),
+        SkyLookup::Answer(AnswerRef::Borrowed(_))
+    ));
+    assert!(matches!(
+        ask("*.prod.region1.disco.internal.", RecordType::A),
+        SkyLookup::Answer(_)
+    ));
+    // A change below the name gives it a fresh node with free slots.
+    let mut index = index;
+    index.insert(
+        0,
+        Arc::new(entry(
+            "/skydns/internal/disco/region9/prod/y",
+            r#"{"host":"10.0.0.2"}"#,
+        )),
+    );
+    assert!(matches!(
+        index.lookup(
+            &name_key(&name("prod.*.disco.internal.")),
+            RecordType::A,
+            &no_others
+        ),
+        SkyLookup::Answer(_)
+    ));
 }
 
 #[test]
@@ -243,27 +312,27 @@ fn host_names_become_cnames_chased_inside_the_zone() {
 }
 
 #[test]
-fn answers_reading_other_names_are_not_cached() {
+fn answers_reading_other_names_are_kept_for_one_version() {
     let mut index = index(&[
         ("/skydns/internal/disco/a", r#"{"host":"b.disco.internal"}"#),
         ("/skydns/internal/disco/b", r#"{"host":"10.0.0.1"}"#),
         ("/skydns/internal/disco/c", r#"{"host":"10.0.0.3"}"#),
     ]);
     let key = name_key(&name("a.disco.internal."));
-    assert!(matches!(
-        index.lookup(&key, RecordType::A, &no_others),
-        SkyLookup::Answer(Cow::Owned(_))
-    ));
-    assert!(matches!(
-        index.lookup(&key, RecordType::A, &no_others),
-        SkyLookup::Answer(Cow::Owned(_))
-    ));
+    let shared = |lookup| match lookup {
+        SkyLookup::Answer(AnswerRef::Shared(answer)) => answer,
+        other => panic!("not kept for the version: {other:?}"),
+    };
+    let first = shared(index.lookup(&key, RecordType::A, &no_others));
+    let again = shared(index.lookup(&key, RecordType::A, &no_others));
+    // Computed once for this version.
+    assert!(Arc::ptr_eq(&first, &again));
     // A plain answer is kept by the node.
     let key_c = name_key(&name("c.disco.internal."));
     let first = index.lookup(&key_c, RecordType::A, &no_others);
     let second = index.lookup(&key_c, RecordType::A, &no_others);
     match (first, second) {
-        (SkyLookup::Answer(Cow::Borrowed(a)), SkyLookup::Answer(Cow::Borrowed(b))) => {
+        (SkyLookup::Answer(AnswerRef::Borrowed(a)), SkyLookup::Answer(AnswerRef::Borrowed(b))) => {
             assert!(std::ptr::eq(a, b));
         }
         other => panic!("not cached: {other:?}"),
