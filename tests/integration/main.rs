@@ -20,5 +20,6 @@ mod names;
 mod skydns;
 mod support;
 mod survival;
+mod tcp;
 mod truncation;
 mod unbound;
