@@ -94,6 +94,11 @@ fn udp_socket(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     socket.set_reuse_port(true)?;
     // Bursts of queries queue in the kernel rather than being dropped.
     let _ = socket.set_recv_buffer_size(4 << 20);
+    // A wildcard socket learns each query's destination, which its answer
+    // leaves from; set before binding, so that no query comes without it.
+    if addr.ip().is_unspecified() {
+        super::udp_batch::receive_destinations(&socket, addr.is_ipv6())?;
+    }
     socket.bind(&addr.into())?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
