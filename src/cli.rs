@@ -110,6 +110,14 @@ pub struct ServeArgs {
     #[arg(long, env = "DISCO_UDP_ANSWER_LIMIT", value_name = "N")]
     pub udp_answer_limit: Option<usize>,
 
+    /// DNS-over-TCP connections open at once; at the cap the idlest is closed [default: 1024].
+    #[arg(long, env = "DISCO_TCP_CONNECTIONS", value_name = "N")]
+    pub tcp_connections: Option<usize>,
+
+    /// DNS-over-TCP connections open at once from one client address (IPv6: one /64) [default: 64].
+    #[arg(long, env = "DISCO_TCP_CONNECTIONS_PER_CLIENT", value_name = "N")]
+    pub tcp_connections_per_client: Option<usize>,
+
     /// UDP sockets per listen address, each served by its own task [default: one per core].
     #[arg(long, env = "DISCO_UDP_SOCKETS", value_name = "N")]
     pub udp_sockets: Option<usize>,

@@ -9,6 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use crate::registry::SourceStatus;
 
+mod tcp;
+pub use tcp::{TcpClose, TcpMetrics, TcpRefusal};
+
 /// Query types counted by name; everything else is `other`.
 const QTYPES: [(u16, &str); 11] = [
     (1, "A"),
@@ -60,6 +63,7 @@ pub struct Metrics {
     instances: AtomicU64,
     last_update_unix_ms: AtomicU64,
     updates: AtomicU64,
+    tcp: TcpMetrics,
 }
 
 impl Metrics {
@@ -86,6 +90,11 @@ impl Metrics {
         }
         shard.latency_count.fetch_add(1, Relaxed);
         shard.latency_sum_ns.fetch_add(nanos, Relaxed);
+    }
+
+    /// The DNS-over-TCP connection counters.
+    pub fn tcp(&self) -> &TcpMetrics {
+        &self.tcp
     }
 
     /// This thread's shard.
@@ -255,6 +264,7 @@ impl Metrics {
             "counter",
             self.forward_stale.load(Relaxed).to_string(),
         );
+        self.tcp.render(&mut out);
         gauge(
             &mut out,
             "disco_instances",

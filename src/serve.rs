@@ -184,7 +184,8 @@ pub async fn start(
         )
         .with_udp_answer_limit(config.udp_answer_limit),
     );
-    let dns = DnsServer::new(responder, forwarder, shutdown.clone(), tracker.clone());
+    let dns = DnsServer::new(responder, forwarder, shutdown.clone(), tracker.clone())
+        .with_tcp_limits(config.tcp_limits);
     for (sockets, &addr) in bound.into_iter().zip(&config.listen) {
         dns.spawn(sockets)
             .map_err(|source| ServeError::Bind { addr, source })?;

@@ -33,6 +33,8 @@ pub(super) struct FileSettings {
     pub(super) http_listen: Option<String>,
     pub(super) udp_sockets: Option<usize>,
     pub(super) udp_answer_limit: Option<usize>,
+    pub(super) tcp_connections: Option<usize>,
+    pub(super) tcp_connections_per_client: Option<usize>,
     pub(super) log_format: Option<LogFormat>,
     pub(super) log_level: Option<String>,
     pub(super) etcd_ca: Option<PathBuf>,

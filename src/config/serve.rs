@@ -15,6 +15,7 @@ use super::registry_url::{RegistryUrl, rejoin_registry_urls};
 use super::values::{log_filter, parse_net, parse_socket_addr, parse_ttl};
 use crate::cli::{EtcdArgs, LogFormat, ServeArgs, ZkArgs};
 use crate::dns::forward::Upstream;
+use crate::dns::server::TcpLimits;
 use crate::dns::{self, ZoneFile};
 
 /// Default `--listen`.
@@ -77,6 +78,8 @@ pub struct ServeConfig {
     pub udp_sockets: usize,
     /// At most this many answer records per UDP response.
     pub udp_answer_limit: Option<usize>,
+    /// The caps on DNS-over-TCP connections.
+    pub tcp_limits: TcpLimits,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter.
@@ -192,6 +195,20 @@ impl ServeConfig {
         if udp_answer_limit == Some(0) {
             return Err(invalid("udp-answer-limit", "0", "must be at least 1"));
         }
+        let defaults = TcpLimits::default();
+        let tcp_limits = TcpLimits {
+            total: at_least_one(
+                "tcp-connections",
+                args.tcp_connections.or(file.tcp_connections),
+            )?
+            .unwrap_or(defaults.total),
+            per_client: at_least_one(
+                "tcp-connections-per-client",
+                args.tcp_connections_per_client
+                    .or(file.tcp_connections_per_client),
+            )?
+            .unwrap_or(defaults.per_client),
+        };
         let log_level = log_filter(args.log.log_level.or(file.log_level))?;
         Ok(ServeConfig {
             listen,
@@ -209,9 +226,18 @@ impl ServeConfig {
             http_listen,
             udp_sockets,
             udp_answer_limit,
+            tcp_limits,
             log_format: args.log.log_format.or(file.log_format).unwrap_or_default(),
             log_level,
         })
+    }
+}
+
+/// A count that must be at least 1 when given.
+fn at_least_one(flag: &'static str, value: Option<usize>) -> Result<Option<usize>, ConfigError> {
+    match value {
+        Some(0) => Err(invalid(flag, "0", "must be at least 1")),
+        value => Ok(value),
     }
 }
 

@@ -12,3 +12,4 @@ mod netns;
 mod project;
 mod support;
 mod swarm;
+mod wildcard;

@@ -20,11 +20,11 @@ struct Namespaces {
     servers: Vec<Child>,
 }
 
-fn ip(args: &[&str]) -> String {
+pub(crate) fn ip(args: &[&str]) -> String {
     run(Command::new("ip").args(args))
 }
 
-fn in_ns(ns: &str, args: &[&str]) -> String {
+pub(crate) fn in_ns(ns: &str, args: &[&str]) -> String {
     let mut all = vec!["netns", "exec", ns];
     all.extend_from_slice(args);
     ip(&all)
@@ -84,7 +84,7 @@ impl Namespaces {
 }
 
 /// A veth pair from `a` (address `a_addr`) to `b` (address `b_addr`).
-fn link(a: &str, a_addr: &str, b: &str, b_addr: &str) {
+pub(crate) fn link(a: &str, a_addr: &str, b: &str, b_addr: &str) {
     // Named after `a`'s end: vclient, and vclient-p inside disco's.
     let a_if = format!("v{}", a.trim_start_matches("disco-test-"));
     let b_if = format!("{a_if}-p");

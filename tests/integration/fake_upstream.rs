@@ -18,6 +18,9 @@ use tokio::task::JoinHandle;
 pub enum Script {
     /// One A record, 192.0.2.7 with TTL 60, after this delay.
     AnswerAfter(Duration),
+    /// The same A record: after the delay for names ending in this one
+    /// (lowercase, with its final dot), at once for every other.
+    SlowFor(&'static str, Duration),
     /// Bytes that are no DNS message, then near-misses: a header with the
     /// query's ID and no question, and the query echoed back as it came.
     Garbage,
@@ -91,20 +94,18 @@ async fn replies(script: Script, query: &[u8]) -> Vec<Vec<u8>> {
     match script {
         Script::AnswerAfter(delay) => {
             tokio::time::sleep(delay).await;
-            let Ok(query) = Message::from_vec(query) else {
-                return vec![];
-            };
-            let mut reply = Message::response(query.metadata.id, OpCode::Query);
-            reply.metadata.recursion_desired = query.metadata.recursion_desired;
-            reply.metadata.recursion_available = true;
-            let name = query.queries[0].name().clone();
-            reply.add_query(query.queries[0].clone());
-            reply.add_answer(Record::from_rdata(
-                name,
-                60,
-                RData::A(A(ANSWER.parse().unwrap())),
-            ));
-            vec![reply.to_vec().unwrap()]
+            answer(query)
+        }
+        Script::SlowFor(slow, delay) => {
+            let name = Message::from_vec(query).ok().and_then(|q| {
+                q.queries
+                    .first()
+                    .map(|q| q.name().to_lowercase().to_string())
+            });
+            if name.is_some_and(|name| name.ends_with(slow)) {
+                tokio::time::sleep(delay).await;
+            }
+            answer(query)
         }
         Script::Garbage => {
             let noise: Vec<u8> = (0..300u16).map(|i| (i * 37 + 11) as u8).collect();
@@ -116,4 +117,22 @@ async fn replies(script: Script, query: &[u8]) -> Vec<Vec<u8>> {
             vec![noise, query[..3].to_vec(), headless, echoed]
         }
     }
+}
+
+/// [`ANSWER`] for the query's question, or nothing for no query.
+fn answer(query: &[u8]) -> Vec<Vec<u8>> {
+    let Ok(query) = Message::from_vec(query) else {
+        return vec![];
+    };
+    let mut reply = Message::response(query.metadata.id, OpCode::Query);
+    reply.metadata.recursion_desired = query.metadata.recursion_desired;
+    reply.metadata.recursion_available = true;
+    let name = query.queries[0].name().clone();
+    reply.add_query(query.queries[0].clone());
+    reply.add_answer(Record::from_rdata(
+        name,
+        60,
+        RData::A(A(ANSWER.parse().unwrap())),
+    ));
+    vec![reply.to_vec().unwrap()]
 }

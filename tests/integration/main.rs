@@ -21,5 +21,6 @@ mod recursion_bits;
 mod skydns;
 mod support;
 mod survival;
+mod tcp;
 mod truncation;
 mod unbound;

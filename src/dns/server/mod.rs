@@ -8,14 +8,17 @@
 //! listener that ends anyway, `listeners` says which are serving, and
 //! `faults` holds the fault points only tests can trigger.
 
+mod connections;
 mod dispatch;
 mod faults;
+pub mod framing;
 mod guard;
 mod listeners;
 mod supervise;
 mod tcp;
 mod udp;
 
+pub use connections::TcpLimits;
 pub use faults::Faults;
 pub use listeners::{ListenerBoard, ListenerStatus};
 
@@ -33,12 +36,11 @@ use tokio_util::task::TaskTracker;
 
 use super::forward::Forwarder;
 use super::handler::{Outcome, Responder, Transport};
+use connections::Connections;
 
 /// How long a TCP connection may sit idle between queries (RFC 7766 §6.2.3
 /// suggests seconds, not minutes).
 const TCP_IDLE: Duration = Duration::from_secs(10);
-/// At most this many TCP connections are served at once; more wait.
-const MAX_TCP_CONNECTIONS: usize = 1024;
 /// How often a UDP thread waiting for a query checks for shutdown.
 const UDP_SHUTDOWN_POLL: Duration = Duration::from_millis(100);
 /// At most this many forwarded queries are in flight; more get SERVFAIL.
@@ -92,6 +94,11 @@ fn udp_socket(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     socket.set_reuse_port(true)?;
     // Bursts of queries queue in the kernel rather than being dropped.
     let _ = socket.set_recv_buffer_size(4 << 20);
+    // A wildcard socket learns each query's destination, which its answer
+    // leaves from; set before binding, so that no query comes without it.
+    if addr.ip().is_unspecified() {
+        super::udp_batch::receive_destinations(&socket, addr.is_ipv6())?;
+    }
     socket.bind(&addr.into())?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
@@ -117,7 +124,7 @@ pub struct DnsServer {
     responder: Arc<Responder>,
     forwarder: Option<Arc<Forwarder>>,
     forwards: Arc<Semaphore>,
-    tcp_connections: Arc<Semaphore>,
+    tcp: Arc<Connections>,
     panics: Arc<guard::PanicLog>,
     listeners: Arc<ListenerBoard>,
     faults: Arc<Faults>,
@@ -137,13 +144,19 @@ impl DnsServer {
             responder,
             forwarder,
             forwards: Arc::new(Semaphore::new(MAX_FORWARDS)),
-            tcp_connections: Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS)),
+            tcp: Arc::new(Connections::new(TcpLimits::default())),
             panics: Arc::new(guard::PanicLog::new()),
             listeners: Arc::new(ListenerBoard::new()),
             faults: Arc::new(Faults::default()),
             shutdown,
             tracker,
         }
+    }
+
+    /// Caps TCP connections at `limits` rather than the defaults.
+    pub fn with_tcp_limits(mut self, limits: TcpLimits) -> Self {
+        self.tcp = Arc::new(Connections::new(limits));
+        self
     }
 
     /// Which of its listeners are serving.

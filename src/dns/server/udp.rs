@@ -2,7 +2,7 @@
 //! the snapshot, and handing forwarded ones to the runtime.
 
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::sync::Arc;
 
 use tokio::runtime::Handle;
@@ -11,7 +11,7 @@ use super::DnsServer;
 use super::guard::Guarded;
 use crate::dns::forward;
 use crate::dns::handler::{Outcome, Transport, servfail};
-use crate::dns::udp_batch::UdpBatch;
+use crate::dns::udp_batch::{Peer, UdpBatch, send_to_peer};
 
 impl DnsServer {
     /// Answers UDP queries on a thread of its own: a blocking receive of
@@ -20,7 +20,7 @@ impl DnsServer {
     /// only forwarded queries go to the runtime. Each query is answered
     /// under `guard`: a panic costs that one answer.
     pub(super) fn serve_udp(self, socket: Arc<UdpSocket>, runtime: Handle) {
-        let mut batch = UdpBatch::default();
+        let mut batch = UdpBatch::for_socket(&socket);
         while !self.shutdown.is_cancelled() {
             self.faults.check_listener(Transport::Udp);
             match batch.receive(&socket) {
@@ -58,14 +58,14 @@ impl DnsServer {
     fn answer_udp(
         &self,
         query: &[u8],
-        client: SocketAddr,
+        client: Peer,
         out: &mut Vec<u8>,
         socket: &Arc<UdpSocket>,
         runtime: &Handle,
     ) -> Outcome {
         match self
             .responder
-            .respond(query, client.ip(), Transport::Udp, out)
+            .respond(query, client.addr.ip(), Transport::Udp, out)
         {
             Outcome::Reply => Outcome::Reply,
             Outcome::Drop => Outcome::Drop,
@@ -102,16 +102,16 @@ impl DnsServer {
         &self,
         query: &[u8],
         answer: Vec<u8>,
-        peer: SocketAddr,
+        peer: Peer,
         socket: Arc<UdpSocket>,
         runtime: &Handle,
     ) {
         let Some(forwarder) = self.forwarder.clone() else {
-            let _ = socket.send_to(&answer, peer);
+            let _ = send_to_peer(&socket, &answer, &peer);
             return;
         };
         let Ok(permit) = self.forwards.clone().try_acquire_owned() else {
-            let _ = socket.send_to(&answer, peer);
+            let _ = send_to_peer(&socket, &answer, &peer);
             return;
         };
         let limit = forward::wire::ClientQuery::parse(query).map_or(512, |q| q.udp_limit);
@@ -123,17 +123,11 @@ impl DnsServer {
         self.spawn_guarded(query.to_vec(), completion, peer, socket, runtime);
     }
 
-    fn spawn_forward(
-        &self,
-        packet: Vec<u8>,
-        peer: SocketAddr,
-        socket: Arc<UdpSocket>,
-        runtime: &Handle,
-    ) {
+    fn spawn_forward(&self, packet: Vec<u8>, peer: Peer, socket: Arc<UdpSocket>, runtime: &Handle) {
         let Ok(permit) = self.forwards.clone().try_acquire_owned() else {
             let mut out = Vec::new();
             servfail(&packet, &mut out);
-            let _ = socket.send_to(&out, peer);
+            let _ = send_to_peer(&socket, &out, &peer);
             return;
         };
         let (server, query) = (self.clone(), packet.clone());
@@ -152,7 +146,7 @@ impl DnsServer {
         &self,
         query: Vec<u8>,
         answering: impl Future<Output = Vec<u8>> + Send + 'static,
-        peer: SocketAddr,
+        peer: Peer,
         socket: Arc<UdpSocket>,
         runtime: &Handle,
     ) {
@@ -177,7 +171,7 @@ impl DnsServer {
                     }
                 };
                 // A UDP send does not wait for the peer; it is fine here.
-                let _ = socket.send_to(&out, peer);
+                let _ = send_to_peer(&socket, &out, &peer);
             },
             runtime,
         );
