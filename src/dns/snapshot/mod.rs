@@ -141,9 +141,8 @@ impl Snapshot {
         }
         let static_node = self.statics.nodes.get(key);
         if let Some((chain, held)) = static_node.and_then(|node| node.open_chain(qtype))
-            && let Some(answer) = held.get(self.skydns.version(), || {
-                self.continue_chain(chain, qtype)
-            })
+            && let Some(answer) =
+                held.get(self.skydns.version(), || self.continue_chain(chain, qtype))
         {
             return Lookup::Answer(AnswerRef::Shared(answer));
         }

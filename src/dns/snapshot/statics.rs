@@ -331,7 +331,8 @@ impl StaticData {
         }
         for (key, rtype, chain) in open_chains {
             let node = self.nodes.get_mut(&key).expect("chased from this map");
-            node.open_chains.push((rtype, chain, VersionedAnswer::default()));
+            node.open_chains
+                .push((rtype, chain, VersionedAnswer::default()));
         }
     }
 

@@ -62,7 +62,11 @@ mod tests {
             slot.get(version, || {
                 computed += 1;
                 let name = Name::from_ascii("a.example.").unwrap();
-                Some(WireAnswer::encode(&name, RecordType::A, &Sections::default()))
+                Some(WireAnswer::encode(
+                    &name,
+                    RecordType::A,
+                    &Sections::default(),
+                ))
             })
         };
         let first = ask(1).unwrap();

@@ -2,8 +2,8 @@
 //! records (the wire is tested end to end in tests/integration/skydns.rs).
 
 use super::*;
-use crate::model::parse_skydns;
 use crate::dns::snapshot::AnswerRef;
+use crate::model::parse_skydns;
 
 fn index(entries: &[(&str, &str)]) -> SkyIndex {
     let zone = Name::from_ascii("disco.internal.").unwrap();
@@ -206,10 +206,7 @@ fn a_wildcard_pattern_is_computed_once_and_a_subtree_answers_sixteen_patterns() 
     // `*` and `any` are spelt differently, so they are two patterns, each
     // encoded once and borrowed from then on.
     for qname in ["*.disco.internal.", "ANY.disco.internal."] {
-        assert!(matches!(
-            ask(qname, RecordType::A),
-            SkyLookup::Answer(_)
-        ));
+        assert!(matches!(ask(qname, RecordType::A), SkyLookup::Answer(_)));
         for _ in 0..3 {
             assert!(matches!(
                 ask(qname, RecordType::A),
