@@ -23,6 +23,8 @@
 //! - [`zonefile`]: any text as a zone file, served.
 //! - [`registration`]: any value in each registration format (native,
 //!   SkyDNS, Nerve), served.
+//! - [`tcp_framing`]: any byte stream, cut into reads at any points, framed
+//!   as the TCP reader frames it.
 //!
 //! [`fixture`] holds the data set they answer from, which
 //! `tests/integration/hickory_parity.rs` also serves; [`ask`] asks a
@@ -36,6 +38,7 @@ pub mod fixture;
 pub mod forwarded;
 pub mod query;
 pub mod registration;
+pub mod tcp_framing;
 pub mod zonefile;
 
 /// A fuzz target's body.
@@ -48,4 +51,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("forwarded", forwarded::run),
     ("zonefile", zonefile::run),
     ("registration", registration::run),
+    ("tcp_framing", tcp_framing::run),
 ];
