@@ -25,6 +25,9 @@
 //!   SkyDNS, Nerve), served.
 //! - [`tcp_framing`]: any byte stream, cut into reads at any points, framed
 //!   as the TCP reader frames it.
+//! - [`differential`]: made-up questions over the [`fixture`]'s names,
+//!   answered by disco and by hickory-server from the same records
+//!   ([`reference`]), compared.
 //!
 //! [`fixture`] holds the data set they answer from, which
 //! `tests/integration/hickory_parity.rs` also serves; [`ask`] asks a
@@ -34,9 +37,11 @@
 //! wire output against hickory's reading of it, and hickory-server's.
 
 pub mod ask;
+pub mod differential;
 pub mod fixture;
 pub mod forwarded;
 pub mod query;
+pub mod reference;
 pub mod registration;
 pub mod tcp_framing;
 pub mod zonefile;
@@ -52,4 +57,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("zonefile", zonefile::run),
     ("registration", registration::run),
     ("tcp_framing", tcp_framing::run),
+    ("differential", differential::run),
 ];
