@@ -118,6 +118,31 @@ pub struct ServeArgs {
     #[arg(long, env = "DISCO_TCP_CONNECTIONS_PER_CLIENT", value_name = "N")]
     pub tcp_connections_per_client: Option<usize>,
 
+    /// UDP answers a second to one client network (IPv4 /24, IPv6 /56) for one name and type, past which they are dropped or slipped; 0 for no limit [default: 1000].
+    #[arg(long, env = "DISCO_RRL_RESPONSES", value_name = "N")]
+    pub rrl_responses: Option<u32>,
+
+    /// UDP NXDOMAIN answers a second to one client network, whatever the name; 0 for no limit [default: 1000].
+    #[arg(long, env = "DISCO_RRL_NXDOMAINS", value_name = "N")]
+    pub rrl_nxdomains: Option<u32>,
+
+    /// UDP error answers (REFUSED, FORMERR, SERVFAIL...) a second to one client network; 0 for no limit [default: 100].
+    #[arg(long, env = "DISCO_RRL_ERRORS", value_name = "N")]
+    pub rrl_errors: Option<u32>,
+
+    /// Every Nth answer over a rate limit is sent truncated (TC=1) rather than dropped, 0 to drop all, at most 10 [default: 2].
+    #[arg(long, env = "DISCO_RRL_SLIP", value_name = "N")]
+    pub rrl_slip: Option<u8>,
+
+    /// Client networks never rate limited (repeatable), or "none" [default: the --allow-recursion networks].
+    #[arg(
+        long,
+        env = "DISCO_RRL_EXEMPT",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub rrl_exempt: Vec<String>,
+
     /// UDP sockets per listen address, each served by its own task [default: one per core].
     #[arg(long, env = "DISCO_UDP_SOCKETS", value_name = "N")]
     pub udp_sockets: Option<usize>,

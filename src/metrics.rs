@@ -9,7 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use crate::registry::SourceStatus;
 
+mod limits;
 mod tcp;
+pub use limits::LimitMetrics;
 pub use tcp::{TcpClose, TcpMetrics, TcpRefusal};
 
 /// Query types counted by name; everything else is `other`.
@@ -64,6 +66,7 @@ pub struct Metrics {
     last_update_unix_ms: AtomicU64,
     updates: AtomicU64,
     tcp: TcpMetrics,
+    limits: LimitMetrics,
 }
 
 impl Metrics {
@@ -95,6 +98,11 @@ impl Metrics {
     /// The DNS-over-TCP connection counters.
     pub fn tcp(&self) -> &TcpMetrics {
         &self.tcp
+    }
+
+    /// The response rate limiting and DNS cookie counters.
+    pub fn limits(&self) -> &LimitMetrics {
+        &self.limits
     }
 
     /// This thread's shard.
@@ -265,6 +273,7 @@ impl Metrics {
             self.forward_stale.load(Relaxed).to_string(),
         );
         self.tcp.render(&mut out);
+        self.limits.render(&mut out);
         gauge(
             &mut out,
             "disco_instances",

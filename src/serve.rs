@@ -182,7 +182,8 @@ pub async fn start(
             forwarder.is_some(),
             metrics.clone(),
         )
-        .with_udp_answer_limit(config.udp_answer_limit),
+        .with_udp_answer_limit(config.udp_answer_limit)
+        .with_rate_limit(&config.rrl),
     );
     let dns = DnsServer::new(responder, forwarder, shutdown.clone(), tracker.clone())
         .with_tcp_limits(config.tcp_limits);

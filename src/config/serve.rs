@@ -15,6 +15,7 @@ use super::registry_url::{RegistryUrl, rejoin_registry_urls};
 use super::values::{log_filter, parse_net, parse_socket_addr, parse_ttl};
 use crate::cli::{EtcdArgs, LogFormat, ServeArgs, ZkArgs};
 use crate::dns::forward::Upstream;
+use crate::dns::rrl::{MAX_RATE, MAX_SLIP, RrlConfig};
 use crate::dns::server::TcpLimits;
 use crate::dns::{self, ZoneFile};
 
@@ -80,6 +81,8 @@ pub struct ServeConfig {
     pub udp_answer_limit: Option<usize>,
     /// The caps on DNS-over-TCP connections.
     pub tcp_limits: TcpLimits,
+    /// Response rate limiting of UDP answers.
+    pub rrl: RrlConfig,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter.
@@ -162,7 +165,7 @@ impl ServeConfig {
             None => DEFAULT_SERVE_STALE,
         };
         let acl_values = pick(args.allow_recursion, file.allow_recursion);
-        let allow_recursion = if acl_values.is_empty() {
+        let allow_recursion: Vec<IpNet> = if acl_values.is_empty() {
             DEFAULT_ALLOW_RECURSION
                 .iter()
                 .map(|n| n.parse().expect("valid default"))
@@ -170,7 +173,7 @@ impl ServeConfig {
         } else {
             acl_values
                 .iter()
-                .map(|v| parse_net(v))
+                .map(|v| parse_net("allow-recursion", v))
                 .collect::<Result<_, _>>()?
         };
         let file_ttl = file.ttl.map(toml_text);
@@ -209,6 +212,40 @@ impl ServeConfig {
             )?
             .unwrap_or(defaults.per_client),
         };
+        let rrl = RrlConfig {
+            responses: rate(
+                "rrl-responses",
+                args.rrl_responses.or(file.rrl_responses),
+                RrlConfig::DEFAULT_RESPONSES,
+            )?,
+            nxdomains: rate(
+                "rrl-nxdomains",
+                args.rrl_nxdomains.or(file.rrl_nxdomains),
+                RrlConfig::DEFAULT_NXDOMAINS,
+            )?,
+            errors: rate(
+                "rrl-errors",
+                args.rrl_errors.or(file.rrl_errors),
+                RrlConfig::DEFAULT_ERRORS,
+            )?,
+            slip: match args.rrl_slip.or(file.rrl_slip) {
+                Some(slip) if slip > MAX_SLIP => {
+                    let reason =
+                        format!("at most {MAX_SLIP} (0 drops every response over the rate)");
+                    return Err(invalid("rrl-slip", &slip.to_string(), reason));
+                }
+                Some(slip) => slip,
+                None => RrlConfig::DEFAULT_SLIP,
+            },
+            exempt: match pick(args.rrl_exempt, file.rrl_exempt).as_slice() {
+                [] => allow_recursion.clone(),
+                [none] if none == "none" => Vec::new(),
+                values => values
+                    .iter()
+                    .map(|v| parse_net("rrl-exempt", v))
+                    .collect::<Result<_, _>>()?,
+            },
+        };
         let log_level = log_filter(args.log.log_level.or(file.log_level))?;
         Ok(ServeConfig {
             listen,
@@ -227,9 +264,22 @@ impl ServeConfig {
             udp_sockets,
             udp_answer_limit,
             tcp_limits,
+            rrl,
             log_format: args.log.log_format.or(file.log_format).unwrap_or_default(),
             log_level,
         })
+    }
+}
+
+/// A rate limit, per second: `default` when not given, 0 for none.
+fn rate(flag: &'static str, value: Option<u32>, default: u32) -> Result<u32, ConfigError> {
+    match value {
+        Some(rate) if rate > MAX_RATE => Err(invalid(
+            flag,
+            &rate.to_string(),
+            format!("at most {MAX_RATE} a second (0 for no limit)"),
+        )),
+        value => Ok(value.unwrap_or(default)),
     }
 }
 

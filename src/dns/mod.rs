@@ -11,6 +11,8 @@
 //! - [`zonefile`]: static records from `*.zone` files.
 //! - [`handler`]: one query in, one response out.
 //! - [`forward`]: names outside disco's zones, sent upstream.
+//! - [`rrl`]: response rate limiting, which the handler applies to UDP
+//!   answers.
 //! - [`server`]: UDP and TCP sockets.
 
 pub mod answer;
@@ -20,6 +22,7 @@ mod name;
 pub mod packet;
 pub mod records;
 mod rotation;
+pub mod rrl;
 pub mod server;
 pub mod snapshot;
 pub mod udp_batch;
