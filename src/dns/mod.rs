@@ -12,8 +12,11 @@
 //! - [`handler`]: one query in, one response out.
 //! - [`forward`]: names outside disco's zones, sent upstream.
 //! - [`server`]: UDP and TCP sockets.
+//! - [`ask`]: the other way round, a small client asking a server for a
+//!   name's addresses (`disco wait`).
 
 pub mod answer;
+pub mod ask;
 pub mod forward;
 pub mod handler;
 mod name;

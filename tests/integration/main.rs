@@ -24,3 +24,4 @@ mod survival;
 mod tcp;
 mod truncation;
 mod unbound;
+mod wait;
