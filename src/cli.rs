@@ -31,6 +31,9 @@ pub enum Command {
     /// Health-check services and publish them to etcd or ZooKeeper while
     /// they pass.
     Registrar(RegistrarArgs),
+    /// Wait until names answer in DNS (at least N addresses, or exactly one
+    /// primary), for container entrypoints.
+    Wait(WaitArgs),
 }
 
 /// Flags of `disco serve`. Unset flags fall back to the config file, then to
@@ -365,4 +368,33 @@ pub struct RegistrarArgs {
         help = "TOML file with the same settings under [registrar] and services under [[registrar.service]]; flags and env win"
     )]
     pub config: Option<PathBuf>,
+}
+
+/// Flags of `disco wait`. Checked in [`crate::config::WaitConfig`].
+#[derive(Debug, Args, Default)]
+pub struct WaitArgs {
+    /// Names to wait for, as the container's resolver completes them (e.g. db, or db.disco.internal.).
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+
+    /// Addresses each name must answer with, at least [default: 1].
+    #[arg(long, env = "DISCO_WAIT_MIN", value_name = "N")]
+    pub min: Option<String>,
+
+    /// Wait until primary.NAME answers exactly one address (the elected leader).
+    #[arg(long, env = "DISCO_WAIT_PRIMARY")]
+    pub primary: bool,
+
+    /// How long to wait before exiting 1, e.g. 60s or 2m [default: 60s].
+    #[arg(long, env = "DISCO_WAIT_TIMEOUT", value_name = "DURATION")]
+    pub timeout: Option<String>,
+
+    /// DNS server to ask (repeatable) [default: the nameservers of /etc/resolv.conf].
+    #[arg(
+        long,
+        env = "DISCO_WAIT_SERVER",
+        value_delimiter = ',',
+        value_name = "IP[:PORT]"
+    )]
+    pub server: Vec<String>,
 }

@@ -14,8 +14,11 @@
 //! - [`rrl`]: response rate limiting, which the handler applies to UDP
 //!   answers.
 //! - [`server`]: UDP and TCP sockets.
+//! - [`ask`]: the other way round, a small client asking a server for a
+//!   name's addresses (`disco wait`).
 
 pub mod answer;
+pub mod ask;
 pub mod forward;
 pub mod handler;
 mod name;

@@ -25,3 +25,4 @@ mod survival;
 mod tcp;
 mod truncation;
 mod unbound;
+mod wait;
