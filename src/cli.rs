@@ -109,6 +109,10 @@ pub struct ServeArgs {
     #[arg(long, env = "DISCO_HTTP_LISTEN", value_name = "ADDR")]
     pub http_listen: Option<String>,
 
+    /// How often each registry's watch is proved current (etcd progress request, ZooKeeper sync and stat); a proof not answered within it resyncs; 0 for never [default: 10s].
+    #[arg(long, env = "DISCO_WATCH_PROOF_INTERVAL", value_name = "DURATION")]
+    pub watch_proof_interval: Option<String>,
+
     /// At most N answer records per UDP response, without TC, for clients that never retry over TCP [default: as many as fit].
     #[arg(long, env = "DISCO_UDP_ANSWER_LIMIT", value_name = "N")]
     pub udp_answer_limit: Option<usize>,

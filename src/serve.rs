@@ -84,7 +84,9 @@ fn backends_for(config: &ServeConfig) -> Result<Vec<Arc<dyn Backend>>, ConfigErr
     config
         .registries
         .iter()
-        .map(|url| crate::backend::for_url(url, &config.etcd, &config.zk))
+        .map(|url| {
+            crate::backend::for_url(url, &config.etcd, &config.zk, config.watch_proof_interval)
+        })
         .collect()
 }
 

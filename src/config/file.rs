@@ -31,6 +31,8 @@ pub(super) struct FileSettings {
     /// `"5s"`, or plain seconds as a TOML integer.
     pub(super) ttl: Option<toml::Value>,
     pub(super) http_listen: Option<String>,
+    /// `"10s"`, or plain seconds as a TOML integer.
+    pub(super) watch_proof_interval: Option<toml::Value>,
     pub(super) udp_sockets: Option<usize>,
     pub(super) udp_answer_limit: Option<usize>,
     pub(super) tcp_connections: Option<usize>,

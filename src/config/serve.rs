@@ -42,6 +42,8 @@ pub const DEFAULT_ALLOW_RECURSION: [&str; 9] = [
 ];
 /// Default `--serve-stale`: a day, as RFC 8767 §5 suggests at most.
 pub const DEFAULT_SERVE_STALE: Duration = Duration::from_secs(86_400);
+/// Default `--watch-proof-interval`.
+pub const DEFAULT_WATCH_PROOF_INTERVAL: Duration = Duration::from_secs(10);
 /// How long in-flight queries get to finish after SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -75,6 +77,8 @@ pub struct ServeConfig {
     pub ttl: u32,
     /// Where `/health`, `/ready`, `/metrics` are served.
     pub http_listen: Option<SocketAddr>,
+    /// How often each registry's watch is proved current (zero: never).
+    pub watch_proof_interval: Duration,
     /// UDP sockets per listen address.
     pub udp_sockets: usize,
     /// At most this many answer records per UDP response.
@@ -186,6 +190,13 @@ impl ServeConfig {
             Some(value) => Some(parse_socket_addr("http-listen", value, None)?),
             None => Some(DEFAULT_HTTP_LISTEN.parse().expect("valid default")),
         };
+        let watch_proof_interval = match args
+            .watch_proof_interval
+            .or(file.watch_proof_interval.map(toml_text))
+        {
+            Some(text) => Duration::from_secs(parse_ttl("watch-proof-interval", &text)?.into()),
+            None => DEFAULT_WATCH_PROOF_INTERVAL,
+        };
         let udp_sockets = match args.udp_sockets.or(file.udp_sockets) {
             Some(0) => return Err(invalid("udp-sockets", "0", "must be at least 1")),
             Some(n) if n > 256 => {
@@ -261,6 +272,7 @@ impl ServeConfig {
             allow_recursion,
             ttl,
             http_listen,
+            watch_proof_interval,
             udp_sockets,
             udp_answer_limit,
             tcp_limits,
