@@ -8,10 +8,11 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UnixStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -28,6 +29,16 @@ pub struct Proxy {
 impl Proxy {
     /// Proxies a fresh loopback port to `upstream`.
     pub async fn start(upstream: SocketAddr) -> Proxy {
+        Proxy::start_to(Upstream::Tcp(upstream)).await
+    }
+
+    /// Proxies a fresh loopback port to the Unix socket at `path` (the
+    /// Docker engine's API, reached by `DOCKER_HOST=tcp://ADDR`).
+    pub async fn start_unix(path: PathBuf) -> Proxy {
+        Proxy::start_to(Upstream::Unix(path)).await
+    }
+
+    async fn start_to(upstream: Upstream) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let frozen = Arc::new(watch::Sender::new(false));
@@ -37,20 +48,36 @@ impl Proxy {
         tasks.spawn(async move {
             let mut connections = JoinSet::new();
             while let Ok((client, _)) = listener.accept().await {
-                let Ok(server) = TcpStream::connect(upstream).await else {
-                    continue;
-                };
                 let (client_read, client_write) = client.into_split();
-                let (server_read, server_write) = server.into_split();
-                for (from, to) in [(client_read, server_write), (server_read, client_write)] {
-                    let (frozen, mut cut) = (gate.subscribe(), cut.subscribe());
-                    cut.borrow_and_update();
-                    connections.spawn(async move {
-                        tokio::select! {
-                            () = pump(from, to, frozen) => {}
-                            _ = cut.changed() => {}
-                        }
-                    });
+                let mut both =
+                    |one: Box<dyn AsyncRead + Send + Unpin>,
+                     other: Box<dyn AsyncWrite + Send + Unpin>| {
+                        let (frozen, mut cut) = (gate.subscribe(), cut.subscribe());
+                        cut.borrow_and_update();
+                        connections.spawn(async move {
+                            tokio::select! {
+                                () = pump(one, other, frozen) => {}
+                                _ = cut.changed() => {}
+                            }
+                        });
+                    };
+                match &upstream {
+                    Upstream::Tcp(addr) => {
+                        let Ok(server) = TcpStream::connect(addr).await else {
+                            continue;
+                        };
+                        let (server_read, server_write) = server.into_split();
+                        both(Box::new(client_read), Box::new(server_write));
+                        both(Box::new(server_read), Box::new(client_write));
+                    }
+                    Upstream::Unix(path) => {
+                        let Ok(server) = UnixStream::connect(path).await else {
+                            continue;
+                        };
+                        let (server_read, server_write) = server.into_split();
+                        both(Box::new(client_read), Box::new(server_write));
+                        both(Box::new(server_read), Box::new(client_write));
+                    }
                 }
             }
         });
@@ -78,9 +105,15 @@ impl Proxy {
     }
 }
 
+/// Where a proxy's connections go.
+enum Upstream {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
 async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
     mut frozen: watch::Receiver<bool>,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
