@@ -29,3 +29,6 @@ mod registrar_docker;
 mod support;
 mod swarm;
 mod wildcard;
+#[allow(dead_code)]
+#[path = "../zookeeper/server.rs"]
+mod zk_server;

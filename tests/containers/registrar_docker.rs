@@ -592,3 +592,99 @@ async fn a_cut_event_stream_is_reopened_and_the_reconcile_repairs_within_resync(
         "the cut is logged"
     );
 }
+
+/// `name` A, once it answers `address`.
+async fn until_at(disco: &Disco, name: &str, address: &str) {
+    disco
+        .until_answers(name, RecordType::A, ok(&[address]))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_on_two_networks_is_registered_on_the_named_one() {
+    let scope = Scope::open("registrar-docker-networks");
+    let (_etcd, disco, registry) = store().await;
+    let front = scope.network("disco-rd-front", "172.31.60.0/24");
+    let back = scope.network("disco-rd-back", "172.31.61.0/24");
+    // Named by its label: the front address, whatever --network says.
+    let labelled = service(
+        &scope,
+        "disco-rd-labelled",
+        &[
+            "--network",
+            &front,
+            "--label",
+            "disco.service=labelled",
+            "--label",
+            &format!("disco.network={front}"),
+        ],
+    );
+    docker(&["network", "connect", &back, &labelled]);
+    // On the front alone, then connected to the back: --network names it.
+    let moving = service(
+        &scope,
+        "disco-rd-moving",
+        &["--network", &front, "--label", "disco.service=moving"],
+    );
+    let registrar = Registrar::start(&registry, &["--internal", "--network", &back], &[]);
+    let labelled_front = crate::support::address_on(&labelled, &front);
+    until_at(&disco, "labelled.disco.internal.", &labelled_front).await;
+    let srv_ports = srv(&disco
+        .query("labelled.disco.internal.", RecordType::SRV)
+        .await);
+    assert!(
+        srv_ports[0].starts_with("0 100 8080 "),
+        "the container port: {srv_ports:?}"
+    );
+    // Only on the front, which --network does not name: skipped, saying so.
+    registrar
+        .until_says(
+            "/ready",
+            &["disco-rd-moving", "not on network disco-rd-back"],
+        )
+        .await;
+    docker(&["network", "connect", &back, &moving]);
+    let moving_back = crate::support::address_on(&moving, &back);
+    until_at(&disco, "moving.disco.internal.", &moving_back).await;
+    // Disconnected from the named network: withdrawn (and skipped again).
+    docker(&["network", "disconnect", &back, &moving]);
+    until_gone(&disco, "moving.disco.internal.").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_are_registered_in_zookeeper_on_the_registrar_s_session() {
+    let scope = Scope::open("registrar-docker-zookeeper");
+    let zookeeper = crate::zk_server::ZooKeeper::start();
+    let registry = zookeeper.url("zk", "/disco");
+    let disco = Disco::start(std::slice::from_ref(&registry)).await;
+    let zk = service(
+        &scope,
+        "disco-rd-zk",
+        &[
+            "-p",
+            "127.0.0.1::8080",
+            "--label",
+            "disco.service=zk-web",
+            "--label",
+            "disco.tags=blue",
+        ],
+    );
+    let _registrar = Registrar::start(&registry, &[], &[]);
+    until_answered(&disco, "blue.zk-web.disco.internal.").await;
+    let port = published(&zk);
+    assert_eq!(
+        srv(&disco.query("zk-web.disco.internal.", RecordType::SRV).await),
+        [format!(
+            "0 100 {port} {}.zk-web.disco.internal.",
+            instance(&zk)
+        )]
+    );
+    let started = Instant::now();
+    docker(&["kill", &zk]);
+    time_to_nxdomain(&disco, "zk-web.disco.internal.", CONVERGE).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
