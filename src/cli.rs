@@ -351,6 +351,30 @@ pub struct RegistrarArgs {
     )]
     pub dockstack: Vec<String>,
 
+    /// Register the Docker engine's containers from their labels (engine at DOCKER_HOST, else /var/run/docker.sock).
+    #[arg(long, env = "DISCO_DOCKER")]
+    pub docker: bool,
+
+    /// With --docker: also containers without labels, every published port, named after the image (as registrator did).
+    #[arg(long, env = "DISCO_ALL")]
+    pub all: bool,
+
+    /// With --docker: register the container's own address on its network and its container port, not --address and the published port.
+    #[arg(long, env = "DISCO_INTERNAL")]
+    pub internal: bool,
+
+    /// With --docker: the network whose address is registered for a container on several.
+    #[arg(long, env = "DISCO_NETWORK", value_name = "NAME")]
+    pub network: Option<String>,
+
+    /// With --docker: time between full reconciles of the engine's containers with the store [default: 30s].
+    #[arg(long, env = "DISCO_RESYNC", value_name = "DURATION")]
+    pub resync: Option<String>,
+
+    /// With --docker: register this node's swarm tasks under their service's labels, at the task's address on the service's network.
+    #[arg(long, env = "DISCO_SWARM")]
+    pub swarm: bool,
+
     /// `--log-format`, `--log-level`.
     #[command(flatten)]
     pub log: LogArgs,

@@ -7,15 +7,17 @@
 //! makes the connections open so far drop what the store sends (all of
 //! it, or only ZooKeeper's watch notifications) while staying open and
 //! passing what the client sends: a watch that stops delivering without
-//! any connection closing.
+//! any connection closing. It proxies to a TCP address or to a Unix socket
+//! (the Docker engine's API).
 
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UnixStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -48,6 +50,16 @@ pub enum Swallow {
 impl Proxy {
     /// Proxies a fresh loopback port to `upstream`.
     pub async fn start(upstream: SocketAddr) -> Proxy {
+        Proxy::start_to(Upstream::Tcp(upstream)).await
+    }
+
+    /// Proxies a fresh loopback port to the Unix socket at `path` (the
+    /// Docker engine's API, reached by `DOCKER_HOST=tcp://ADDR`).
+    pub async fn start_unix(path: PathBuf) -> Proxy {
+        Proxy::start_to(Upstream::Unix(path)).await
+    }
+
+    async fn start_to(upstream: Upstream) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let frozen = Arc::new(watch::Sender::new(false));
@@ -64,12 +76,13 @@ impl Proxy {
         tasks.spawn(async move {
             let mut connections = JoinSet::new();
             while let Ok((client, _)) = listener.accept().await {
-                let Ok(server) = TcpStream::connect(upstream).await else {
+                let Some((server_read, server_write)) = upstream.connect().await else {
                     continue;
                 };
                 let number = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let (client_read, client_write) = client.into_split();
-                let (server_read, server_write) = server.into_split();
+                let (client_read, client_write): (ReadHalf, WriteHalf) =
+                    (Box::new(client_read), Box::new(client_write));
                 for (from, to, from_store) in [
                     (client_read, server_write, false),
                     (server_read, client_write, true),
@@ -120,11 +133,36 @@ impl Proxy {
     }
 }
 
+/// Where a proxy's connections go.
+enum Upstream {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
+impl Upstream {
+    /// A new connection's two halves, or `None` if it cannot be made.
+    async fn connect(&self) -> Option<(ReadHalf, WriteHalf)> {
+        match self {
+            Upstream::Tcp(addr) => {
+                let (read, write) = TcpStream::connect(addr).await.ok()?.into_split();
+                Some((Box::new(read), Box::new(write)))
+            }
+            Upstream::Unix(path) => {
+                let (read, write) = UnixStream::connect(path).await.ok()?.into_split();
+                Some((Box::new(read), Box::new(write)))
+            }
+        }
+    }
+}
+
 /// Copies `from` to `to`; `filter` (the store's side only: this
 /// connection's number and the swallow setting) drops what it says.
 async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
     mut frozen: watch::Receiver<bool>,
     filter: Option<(u64, watch::Receiver<(u64, Swallow)>)>,
 ) {
