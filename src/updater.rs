@@ -66,17 +66,32 @@ pub async fn run(
             fold(&mut batch, &mut changes);
         }
         if !changes.is_empty() {
-            let building = std::time::Instant::now();
-            // The whole batch at once: the builder rebuilds each service it
-            // touches once, however many of its instances changed.
-            builder.apply(changes.instances.into_iter().map(|c| (c.old, c.new)));
-            for change in changes.records {
-                builder.apply_record(change.source, change.old.as_ref(), change.new.as_ref());
-            }
-            let snapshot = builder.snapshot();
+            // Off the runtime's threads: a first listing of 100,000
+            // instances takes a second to build (ten in a debug build), and
+            // TCP, HTTP, forwards and the stores' keepalives run there.
+            let built = tokio::task::spawn_blocking(move || {
+                let building = std::time::Instant::now();
+                // The whole batch at once: the builder rebuilds each service
+                // it touches once, however many of its instances changed.
+                builder.apply(changes.instances.into_iter().map(|c| (c.old, c.new)));
+                for change in changes.records {
+                    builder.apply_record(change.source, change.old.as_ref(), change.new.as_ref());
+                }
+                let snapshot = builder.snapshot();
+                (builder, snapshot, building.elapsed())
+            })
+            .await;
+            let (kept, snapshot, took) = match built {
+                Ok(built) => built,
+                // A panic in the builder ends the updater, as it did when
+                // it ran here.
+                Err(failed) if failed.is_panic() => std::panic::resume_unwind(failed.into_panic()),
+                Err(_) => return,
+            };
+            builder = kept;
             metrics.record_snapshot(snapshot.instances());
             live.store(Arc::new(snapshot));
-            next_build = Instant::now() + (building.elapsed() * IDLE_PER_BUILD).min(MAX_WAIT);
+            next_build = Instant::now() + (took * IDLE_PER_BUILD).min(MAX_WAIT);
         }
         // Synced (and so ready) only once the listing is what DNS answers.
         for (source, count) in listed.drain(..) {
