@@ -84,7 +84,9 @@ fn backends_for(config: &ServeConfig) -> Result<Vec<Arc<dyn Backend>>, ConfigErr
     config
         .registries
         .iter()
-        .map(|url| crate::backend::for_url(url, &config.etcd, &config.zk))
+        .map(|url| {
+            crate::backend::for_url(url, &config.etcd, &config.zk, config.watch_proof_interval)
+        })
         .collect()
 }
 
@@ -182,7 +184,8 @@ pub async fn start(
             forwarder.is_some(),
             metrics.clone(),
         )
-        .with_udp_answer_limit(config.udp_answer_limit),
+        .with_udp_answer_limit(config.udp_answer_limit)
+        .with_rate_limit(&config.rrl),
     );
     let dns = DnsServer::new(responder, forwarder, shutdown.clone(), tracker.clone())
         .with_tcp_limits(config.tcp_limits);

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::dns::{Snapshot, SnapshotBuilder};
 use crate::metrics::Metrics;
-use crate::registry::{Changes, Registry, SourceEvent, StatusBoard, Update};
+use crate::registry::{Changes, Registry, ResyncCause, SourceEvent, StatusBoard, Update};
 
 /// Most updates folded into one snapshot, so a flood still publishes often.
 const MAX_BATCH: usize = 4096;
@@ -100,6 +100,7 @@ fn apply(event: SourceEvent, registry: &mut Registry, status: &StatusBoard, chan
         }
         Update::Changes(changes) => {
             mark_current(status, source);
+            status.update(source, |s| s.last_event = Some(SystemTime::now()));
             let changes = registry.apply(source, changes);
             (changes.instances, changes.records)
         }
@@ -124,6 +125,27 @@ fn apply(event: SourceEvent, registry: &mut Registry, status: &StatusBoard, chan
         }
         Update::Skipped { count } => {
             status.update(source, |s| s.skipped += count);
+            return;
+        }
+        Update::Proved { position, lag } => {
+            status.update(source, |s| {
+                s.position = Some(position);
+                s.last_proof = Some(SystemTime::now());
+                s.lag = lag;
+            });
+            return;
+        }
+        Update::Resync { cause, detail } => {
+            status.update(source, |s| {
+                s.count_resync(cause);
+                // Behind is stale: what DNS answers may miss changes, until
+                // the fresh listing is applied (mark_current).
+                if cause == ResyncCause::Behind {
+                    tracing::warn!(registry = %s.name, %detail, "watch behind the store; resyncing");
+                    s.stale_since.get_or_insert_with(SystemTime::now);
+                    s.stale_reason = Some(format!("watch behind the store: {detail}"));
+                }
+            });
             return;
         }
     };

@@ -10,6 +10,7 @@ use super::answer::{MAX_MESSAGE, NotThisQuestion};
 pub use super::forward::RecursionAcl;
 use super::forward::cname;
 use super::packet::{Query, Rcode, Rejection, ReplyOpt, edns_of, error_response, response_flags};
+use super::rrl::{RateLimiter, RrlClass, RrlConfig, Verdict};
 use super::snapshot::{Lookup, Snapshot};
 use crate::metrics::Metrics;
 use arc_swap::ArcSwap;
@@ -54,6 +55,8 @@ pub struct Responder {
     metrics: Arc<Metrics>,
     /// At most this many answer records per UDP response.
     udp_answer_limit: usize,
+    /// Response rate limiting of UDP answers (`None`: off).
+    rrl: Option<RateLimiter>,
 }
 
 impl Responder {
@@ -71,7 +74,15 @@ impl Responder {
             can_forward,
             metrics,
             udp_answer_limit: usize::MAX,
+            rrl: None,
         }
+    }
+
+    /// Limits UDP responses as `config` says (see `dns::rrl`); off when
+    /// every class's rate is 0.
+    pub fn with_rate_limit(mut self, config: &RrlConfig) -> Self {
+        self.rrl = config.enabled().then(|| RateLimiter::new(config));
+        self
     }
 
     /// Sends at most `limit` answer records per UDP response (`None`: as
@@ -91,7 +102,9 @@ impl Responder {
         self.can_forward && self.acl.allows(client)
     }
 
-    /// Answers `packet` from `client` into `out`.
+    /// Answers `packet` from `client` into `out`. Over UDP the answer is
+    /// rate limited: [`Outcome::Drop`], or `out` a truncated answer, when
+    /// the client's network has had too many like it.
     pub fn respond(
         &self,
         packet: &[u8],
@@ -109,25 +122,87 @@ impl Responder {
             Err(Rejection::Error(rcode)) => {
                 let opt = edns_of(packet).map(|edns| edns.reply());
                 error_response(packet, None, rcode, opt, out);
-                self.metrics.record_query(0, rcode as u8, started.elapsed());
-                return Outcome::Reply;
+                return self.finish(None, packet, client, transport, started, out);
             }
             Err(Rejection::BadOpt) => {
                 error_response(packet, None, Rcode::FormErr, Some(ReplyOpt::default()), out);
-                self.metrics
-                    .record_query(0, Rcode::FormErr as u8, started.elapsed());
-                return Outcome::Reply;
+                return self.finish(None, packet, client, transport, started, out);
             }
         };
         let outcome = self.answer(&query, client, transport, out);
-        if matches!(outcome, Outcome::Reply | Outcome::Complete) {
-            let rcode = out
-                .get(3)
-                .map_or(Rcode::ServFail as u8, |flags| flags & 0x0f);
-            self.metrics
-                .record_query(query.qtype, rcode, started.elapsed());
+        match outcome {
+            Outcome::Reply | Outcome::Complete => {
+                let limited = self.finish(Some(&query), packet, client, transport, started, out);
+                match limited {
+                    Outcome::Reply => outcome,
+                    other => other,
+                }
+            }
+            Outcome::Drop | Outcome::Forward => outcome,
         }
-        outcome
+    }
+
+    /// Rate limits the response in `out` (see [`Responder::rate_limit`]),
+    /// then counts it: [`Outcome::Reply`] to send `out`, or
+    /// [`Outcome::Drop`].
+    fn finish(
+        &self,
+        query: Option<&Query<'_>>,
+        packet: &[u8],
+        client: IpAddr,
+        transport: Transport,
+        started: Instant,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
+        let verdict = match transport {
+            Transport::Udp => self.rate_limit(query, packet, client, out),
+            Transport::Tcp => Verdict::Send,
+        };
+        if verdict == Verdict::Drop {
+            return Outcome::Drop;
+        }
+        let rcode = out
+            .get(3)
+            .map_or(Rcode::ServFail as u8, |flags| flags & 0x0f);
+        let qtype = query.map_or(0, |query| query.qtype);
+        self.metrics.record_query(qtype, rcode, started.elapsed());
+        Outcome::Reply
+    }
+
+    /// Counts the UDP response in `out` against its bucket (see
+    /// `dns::rrl`): a verdict, and when it is [`Verdict::Slip`], `out`
+    /// rewritten as the truncated answer that replaces it.
+    fn rate_limit(
+        &self,
+        query: Option<&Query<'_>>,
+        packet: &[u8],
+        client: IpAddr,
+        out: &mut Vec<u8>,
+    ) -> Verdict {
+        let Some(rrl) = &self.rrl else {
+            return Verdict::Send;
+        };
+        if rrl.exempt(client) {
+            return Verdict::Send;
+        }
+        let rcode = out
+            .get(3)
+            .map_or(Rcode::ServFail as u8, |flags| flags & 0x0f);
+        let answers = out
+            .get(6..8)
+            .map_or(0, |n| u16::from_be_bytes([n[0], n[1]]));
+        let class = RrlClass::of(rcode, answers);
+        let (name, qtype) = query.map_or((&[][..], 0), |query| (query.name_key(), query.qtype));
+        let verdict = rrl.check(class, client, name, qtype);
+        match verdict {
+            Verdict::Send => {}
+            Verdict::Drop => self.metrics.limits().record_dropped(class),
+            Verdict::Slip => {
+                self.metrics.limits().record_slipped(class);
+                slip(query, packet, rcode, out);
+            }
+        }
+        verdict
     }
 
     fn answer(
@@ -231,6 +306,27 @@ impl Responder {
             out,
         );
         Outcome::Reply
+    }
+}
+
+/// Rewrites a response as its slip (RRL): the header with TC set and the
+/// question, no records, the OPT record when the query had one. A client
+/// that is no forger retries over TCP.
+fn slip(query: Option<&Query<'_>>, packet: &[u8], rcode: u8, out: &mut Vec<u8>) {
+    // An error to a query that could not be read is already as short as
+    // an answer gets.
+    if let Some(query) = query {
+        error_response(
+            packet,
+            Some(query.question_bytes()),
+            Rcode::NoError,
+            query.edns.map(|edns| edns.reply()),
+            out,
+        );
+    }
+    if let Some(flags) = out.get_mut(2..4) {
+        flags[0] |= 0x02;
+        flags[1] = (flags[1] & 0xf0) | (rcode & 0x0f);
     }
 }
 

@@ -1,0 +1,62 @@
+//! The response rate limiting counters: UDP responses dropped and slipped,
+//! by class (see `dns::rrl`).
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::dns::rrl::RrlClass;
+
+/// Response rate limiting counters. Touched only for a response over the
+/// rate, never for one within it.
+#[derive(Debug, Default)]
+pub struct LimitMetrics {
+    dropped: [AtomicU64; RrlClass::ALL.len()],
+    slipped: [AtomicU64; RrlClass::ALL.len()],
+}
+
+impl LimitMetrics {
+    /// Counts a response of `class` dropped over the rate.
+    pub fn record_dropped(&self, class: RrlClass) {
+        self.dropped[class as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Counts a response of `class` slipped (sent truncated) over the rate.
+    pub fn record_slipped(&self, class: RrlClass) {
+        self.slipped[class as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Responses dropped, every class.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.iter().map(|c| c.load(Relaxed)).sum()
+    }
+
+    /// Responses slipped, every class.
+    pub fn slipped_total(&self) -> u64 {
+        self.slipped.iter().map(|c| c.load(Relaxed)).sum()
+    }
+
+    pub(super) fn render(&self, out: &mut String) {
+        for (name, help, counters) in [
+            (
+                "disco_rrl_dropped_total",
+                "UDP responses dropped by response rate limiting, by class.",
+                &self.dropped,
+            ),
+            (
+                "disco_rrl_slipped_total",
+                "UDP responses sent truncated (TC=1) instead, by response rate limiting, by class.",
+                &self.slipped,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (class, counter) in RrlClass::ALL.iter().zip(counters) {
+                let _ = writeln!(
+                    out,
+                    "{name}{{class=\"{}\"}} {}",
+                    class.label(),
+                    counter.load(Relaxed)
+                );
+            }
+        }
+    }
+}
