@@ -12,10 +12,11 @@
 //! - [`handler`]: one query in, one response out.
 //! - [`forward`]: names outside disco's zones, sent upstream.
 //! - [`rrl`]: response rate limiting, which the handler applies to UDP
-//!   answers.
+//!   answers; [`cookie`]: DNS cookies, which exempt a client from it.
 //! - [`server`]: UDP and TCP sockets.
 
 pub mod answer;
+pub mod cookie;
 pub mod forward;
 pub mod handler;
 mod name;

@@ -23,6 +23,8 @@
 //! - [`zonefile`]: any text as a zone file, served.
 //! - [`registration`]: any value in each registration format (native,
 //!   SkyDNS, Nerve), served.
+//! - [`cookie`]: any bytes as a DNS COOKIE option, read, answered, and
+//!   asked with under response rate limiting.
 //!
 //! [`fixture`] holds the data set they answer from, which
 //! `tests/integration/hickory_parity.rs` also serves; [`ask`] asks a
@@ -32,6 +34,7 @@
 //! wire output against hickory's reading of it, and hickory-server's.
 
 pub mod ask;
+pub mod cookie;
 pub mod fixture;
 pub mod forwarded;
 pub mod query;
@@ -48,4 +51,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("forwarded", forwarded::run),
     ("zonefile", zonefile::run),
     ("registration", registration::run),
+    ("cookie", cookie::run),
 ];
