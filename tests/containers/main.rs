@@ -10,6 +10,7 @@ mod dockstack;
 mod image;
 mod netns;
 mod project;
+mod rrl;
 mod support;
 mod swarm;
 mod wildcard;
