@@ -150,6 +150,10 @@ pub struct ServeArgs {
     )]
     pub rrl_exempt: Vec<String>,
 
+    /// File holding the DNS cookie secret, 32 hex digits (a second line: the previous secret, still accepted); the same on every replica [default: random at start].
+    #[arg(long, env = "DISCO_COOKIE_SECRET_FILE", value_name = "FILE")]
+    pub cookie_secret_file: Option<PathBuf>,
+
     /// UDP sockets per listen address, each served by its own task [default: one per core].
     #[arg(long, env = "DISCO_UDP_SOCKETS", value_name = "N")]
     pub udp_sockets: Option<usize>,

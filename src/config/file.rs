@@ -41,6 +41,7 @@ pub(super) struct FileSettings {
     pub(super) rrl_nxdomains: Option<u32>,
     pub(super) rrl_errors: Option<u32>,
     pub(super) rrl_slip: Option<u8>,
+    pub(super) cookie_secret_file: Option<PathBuf>,
     #[serde(default)]
     pub(super) rrl_exempt: Vec<String>,
     pub(super) log_format: Option<LogFormat>,

@@ -14,6 +14,7 @@ use super::file::{FileSettings, pick, read_file, toml_text};
 use super::registry_url::{RegistryUrl, rejoin_registry_urls};
 use super::values::{log_filter, parse_net, parse_socket_addr, parse_ttl};
 use crate::cli::{EtcdArgs, LogFormat, ServeArgs, ZkArgs};
+use crate::dns::cookie::CookieSecret;
 use crate::dns::forward::Upstream;
 use crate::dns::rrl::{MAX_RATE, MAX_SLIP, RrlConfig};
 use crate::dns::server::TcpLimits;
@@ -87,6 +88,8 @@ pub struct ServeConfig {
     pub tcp_limits: TcpLimits,
     /// Response rate limiting of UDP answers.
     pub rrl: RrlConfig,
+    /// The DNS cookie secret from `--cookie-secret-file` (`None`: random).
+    pub cookie_secret: Option<CookieSecret>,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter.
@@ -257,6 +260,12 @@ impl ServeConfig {
                     .collect::<Result<_, _>>()?,
             },
         };
+        let cookie_secret = match args.cookie_secret_file.or(file.cookie_secret_file) {
+            Some(path) => Some(CookieSecret::from_file(&path).map_err(|reason| {
+                invalid("cookie-secret-file", &path.display().to_string(), reason)
+            })?),
+            None => None,
+        };
         let log_level = log_filter(args.log.log_level.or(file.log_level))?;
         Ok(ServeConfig {
             listen,
@@ -277,6 +286,7 @@ impl ServeConfig {
             udp_answer_limit,
             tcp_limits,
             rrl,
+            cookie_secret,
             log_format: args.log.log_format.or(file.log_format).unwrap_or_default(),
             log_level,
         })

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::answer::{MAX_MESSAGE, NotThisQuestion};
+use super::cookie::{CookieCheck, CookieSecret};
 pub use super::forward::RecursionAcl;
 use super::forward::cname;
 use super::packet::{Query, Rcode, Rejection, ReplyOpt, edns_of, error_response, response_flags};
@@ -57,6 +58,8 @@ pub struct Responder {
     udp_answer_limit: usize,
     /// Response rate limiting of UDP answers (`None`: off).
     rrl: Option<RateLimiter>,
+    /// The secret of DNS cookies (`dns::cookie`).
+    cookies: CookieSecret,
 }
 
 impl Responder {
@@ -75,7 +78,14 @@ impl Responder {
             metrics,
             udp_answer_limit: usize::MAX,
             rrl: None,
+            cookies: CookieSecret::random(),
         }
+    }
+
+    /// Makes and checks DNS cookies with `secret` rather than a random one.
+    pub fn with_cookie_secret(mut self, secret: CookieSecret) -> Self {
+        self.cookies = secret;
+        self
     }
 
     /// Limits UDP responses as `config` says (see `dns::rrl`); off when
@@ -113,26 +123,39 @@ impl Responder {
         out: &mut Vec<u8>,
     ) -> Outcome {
         let started = Instant::now();
-        let query = match Query::parse(packet) {
+        let mut query = match Query::parse(packet) {
             Ok(query) => query,
             Err(Rejection::Drop) => {
                 self.metrics.record_dropped();
                 return Outcome::Drop;
             }
             Err(Rejection::Error(rcode)) => {
-                let opt = edns_of(packet).map(|edns| edns.reply());
-                error_response(packet, None, rcode, opt, out);
-                return self.finish(None, packet, client, transport, started, out);
+                let cookie = self.cookie_only(packet, rcode, client, out);
+                if cookie.is_none() {
+                    let opt = edns_of(packet).map(|edns| edns.reply());
+                    error_response(packet, None, rcode, opt, out);
+                }
+                return self.finish(None, cookie, packet, client, transport, started, out);
             }
             Err(Rejection::BadOpt) => {
+                // Including a malformed COOKIE option (RFC 7873 §5.2.2).
                 error_response(packet, None, Rcode::FormErr, Some(ReplyOpt::default()), out);
-                return self.finish(None, packet, client, transport, started, out);
+                return self.finish(None, None, packet, client, transport, started, out);
             }
         };
+        let cookie = self.stamp_cookie(&mut query, client);
         let outcome = self.answer(&query, client, transport, out);
         match outcome {
             Outcome::Reply | Outcome::Complete => {
-                let limited = self.finish(Some(&query), packet, client, transport, started, out);
+                let limited = self.finish(
+                    Some(&query),
+                    cookie,
+                    packet,
+                    client,
+                    transport,
+                    started,
+                    out,
+                );
                 match limited {
                     Outcome::Reply => outcome,
                     other => other,
@@ -142,12 +165,55 @@ impl Responder {
         }
     }
 
+    /// Checks the query's COOKIE option, if it has one, and sets the one
+    /// its answer carries (RFC 7873 §5.2.3 to §5.2.5: a client cookie alone
+    /// or with a server cookie not disco's gets a new server cookie and an
+    /// answer as usual).
+    fn stamp_cookie(&self, query: &mut Query<'_>, client: IpAddr) -> Option<CookieCheck> {
+        let edns = query.edns.as_mut()?;
+        let (check, reply) = self.cookies.answer(edns.cookie.as_ref()?, client);
+        edns.reply_cookie = Some(reply);
+        self.metrics.limits().record_cookie(check);
+        Some(check)
+    }
+
+    /// The answer to a query with no question and a COOKIE option, which
+    /// asks for a server cookie (RFC 7873 §5.4): NOERROR with one, or
+    /// BADCOOKIE when the server cookie it sent is not disco's. `None` for
+    /// any other question-less query (FORMERR as before).
+    fn cookie_only(
+        &self,
+        packet: &[u8],
+        rcode: Rcode,
+        client: IpAddr,
+        out: &mut Vec<u8>,
+    ) -> Option<CookieCheck> {
+        let no_question = packet.get(4..6) == Some(&[0, 0]);
+        if rcode != Rcode::FormErr || !no_question {
+            return None;
+        }
+        let edns = edns_of(packet)?;
+        let (check, reply) = self.cookies.answer(edns.cookie.as_ref()?, client);
+        self.metrics.limits().record_cookie(check);
+        let opt = ReplyOpt {
+            cookie: Some(reply),
+            ..edns.reply()
+        };
+        match check {
+            CookieCheck::Invalid => bad_cookie(packet, None, opt, out),
+            _ => error_response(packet, None, Rcode::NoError, Some(opt), out),
+        }
+        Some(check)
+    }
+
     /// Rate limits the response in `out` (see [`Responder::rate_limit`]),
     /// then counts it: [`Outcome::Reply`] to send `out`, or
     /// [`Outcome::Drop`].
+    #[allow(clippy::too_many_arguments)]
     fn finish(
         &self,
         query: Option<&Query<'_>>,
+        cookie: Option<CookieCheck>,
         packet: &[u8],
         client: IpAddr,
         transport: Transport,
@@ -155,8 +221,12 @@ impl Responder {
         out: &mut Vec<u8>,
     ) -> Outcome {
         let verdict = match transport {
-            Transport::Udp => self.rate_limit(query, packet, client, out),
-            Transport::Tcp => Verdict::Send,
+            // A client that sent back a valid server cookie receives what
+            // is sent to its address: it forges none.
+            Transport::Udp if cookie != Some(CookieCheck::Valid) => {
+                self.rate_limit(query, cookie, packet, client, out)
+            }
+            Transport::Udp | Transport::Tcp => Verdict::Send,
         };
         if verdict == Verdict::Drop {
             return Outcome::Drop;
@@ -171,10 +241,13 @@ impl Responder {
 
     /// Counts the UDP response in `out` against its bucket (see
     /// `dns::rrl`): a verdict, and when it is [`Verdict::Slip`], `out`
-    /// rewritten as the truncated answer that replaces it.
+    /// rewritten as what replaces it: a truncated answer, or for a client
+    /// that sent a cookie, BADCOOKIE with a server cookie, which it sends
+    /// back to be exempt (RFC 7873 §5.2.3, as BIND does).
     fn rate_limit(
         &self,
         query: Option<&Query<'_>>,
+        cookie: Option<CookieCheck>,
         packet: &[u8],
         client: IpAddr,
         out: &mut Vec<u8>,
@@ -199,7 +272,17 @@ impl Responder {
             Verdict::Drop => self.metrics.limits().record_dropped(class),
             Verdict::Slip => {
                 self.metrics.limits().record_slipped(class);
-                slip(query, packet, rcode, out);
+                let reply_opt = query.and_then(|query| query.edns).map(|edns| edns.reply());
+                match (query, reply_opt) {
+                    (Some(query), Some(opt)) if cookie.is_some() => {
+                        let opt = ReplyOpt {
+                            extended_rcode: 0,
+                            ..opt
+                        };
+                        bad_cookie(packet, Some(query.question_bytes()), opt, out);
+                    }
+                    _ => slip(query, packet, rcode, out),
+                }
             }
         }
         verdict
@@ -327,6 +410,19 @@ fn slip(query: Option<&Query<'_>>, packet: &[u8], rcode: u8, out: &mut Vec<u8>) 
     if let Some(flags) = out.get_mut(2..4) {
         flags[0] |= 0x02;
         flags[1] = (flags[1] & 0xf0) | (rcode & 0x0f);
+    }
+}
+
+/// Writes BADCOOKIE (extended rcode 23: 1 in the OPT record, 7 in the
+/// header) with the COOKIE option of `opt`.
+fn bad_cookie(packet: &[u8], question: Option<&[u8]>, opt: ReplyOpt, out: &mut Vec<u8>) {
+    let opt = ReplyOpt {
+        extended_rcode: 1,
+        ..opt
+    };
+    error_response(packet, question, Rcode::NoError, Some(opt), out);
+    if let Some(flags) = out.get_mut(3) {
+        *flags = (*flags & 0xf0) | 7;
     }
 }
 

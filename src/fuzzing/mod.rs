@@ -28,6 +28,8 @@
 //! - [`differential`]: made-up questions over the [`fixture`]'s names,
 //!   answered by disco and by hickory-server from the same records
 //!   ([`reference`]), compared.
+//! - [`cookie`]: any bytes as a DNS COOKIE option, read, answered, and
+//!   asked with under response rate limiting.
 //!
 //! [`fixture`] holds the data set they answer from, which
 //! `tests/integration/hickory_parity.rs` also serves; [`ask`] asks a
@@ -38,6 +40,7 @@
 
 pub mod ask;
 pub mod differential;
+pub mod cookie;
 pub mod fixture;
 pub mod forwarded;
 pub mod query;
@@ -58,4 +61,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("registration", registration::run),
     ("tcp_framing", tcp_framing::run),
     ("differential", differential::run),
+    ("cookie", cookie::run),
 ];

@@ -1,9 +1,11 @@
 //! The response rate limiting counters: UDP responses dropped and slipped,
-//! by class (see `dns::rrl`).
+//! by class (see `dns::rrl`); and the queries that carried a DNS cookie, by
+//! what it proved (see `dns::cookie`).
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::dns::cookie::CookieCheck;
 use crate::dns::rrl::RrlClass;
 
 /// Response rate limiting counters. Touched only for a response over the
@@ -12,6 +14,7 @@ use crate::dns::rrl::RrlClass;
 pub struct LimitMetrics {
     dropped: [AtomicU64; RrlClass::ALL.len()],
     slipped: [AtomicU64; RrlClass::ALL.len()],
+    cookies: [AtomicU64; CookieCheck::ALL.len()],
 }
 
 impl LimitMetrics {
@@ -23,6 +26,11 @@ impl LimitMetrics {
     /// Counts a response of `class` slipped (sent truncated) over the rate.
     pub fn record_slipped(&self, class: RrlClass) {
         self.slipped[class as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Counts a query that carried a COOKIE option, by what it proved.
+    pub fn record_cookie(&self, check: CookieCheck) {
+        self.cookies[check as usize].fetch_add(1, Relaxed);
     }
 
     /// Responses dropped, every class.
@@ -57,6 +65,21 @@ impl LimitMetrics {
                     counter.load(Relaxed)
                 );
             }
+        }
+        let name = "disco_cookies_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Queries that carried a DNS cookie, by what it proved \
+             (client_only: no server cookie; valid: disco's, for that address, in date; invalid: not).\n\
+             # TYPE {name} counter"
+        );
+        for (check, counter) in CookieCheck::ALL.iter().zip(&self.cookies) {
+            let _ = writeln!(
+                out,
+                "{name}{{cookie=\"{}\"}} {}",
+                check.label(),
+                counter.load(Relaxed)
+            );
         }
     }
 }

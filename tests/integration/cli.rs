@@ -199,6 +199,11 @@ fn bad_flag_values_exit_64_naming_the_flag() {
         ("--rrl-errors", "lots", "lots"),
         ("--rrl-slip", "11", "at most 10"),
         ("--rrl-exempt", "10.0.0.0/33", "10.0.0.0/33"),
+        (
+            "--cookie-secret-file",
+            "/nonexistent/secret",
+            "/nonexistent/secret",
+        ),
     ];
     for &(flag, value, needle) in cases {
         let mut command = serve(dir.path(), &[flag]);
@@ -399,6 +404,7 @@ fn help_lists_every_serve_flag_and_exits_0() {
         "--rrl-errors",
         "--rrl-slip",
         "--rrl-exempt",
+        "--cookie-secret-file",
         "--ttl",
         "--http-listen",
         "--log-format",
