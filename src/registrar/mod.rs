@@ -22,6 +22,8 @@
 //!   and the registration.
 //! - [`follow`]: a DockStack registration follows its container's
 //!   published port while its checks fail.
+//! - [`role`]: `--elect`: the fencing rule, the role file and the hook;
+//!   the publisher loop drives the store's election with them.
 //! - [`maintenance`], [`docker`], [`endpoints`], [`status`]: the
 //!   maintenance file, the DockStack port lookup, `/health` `/ready`
 //!   `/metrics`, and what they report.
@@ -42,6 +44,7 @@ pub mod follow;
 pub mod health;
 pub mod maintenance;
 pub mod publishing;
+pub mod role;
 pub mod status;
 
 use std::net::{IpAddr, SocketAddr};
@@ -268,12 +271,34 @@ pub async fn start(mut config: RegistrarConfig) -> Result<Running, RegistrarErro
             shutdown_for_maintenance.run_until_cancelled(follow).await;
         });
         tracing::info!(service = %status.name, target = %status.target, address = %registration.address, port = ?registration.port, "checking");
+        let electing = service.elect.map(|config| {
+            let hooks = config.on_role_change.clone().map(|command| {
+                let (hooks, changes) = watch::channel(role::report::RoleChange {
+                    role: role::Role::None,
+                    primary: None,
+                });
+                tracker.spawn(role::report::run_hooks(
+                    command,
+                    registration.service.to_string(),
+                    changes,
+                    shutdown.clone(),
+                ));
+                hooks
+            });
+            tracing::info!(service = %status.name, tag = %config.tag, "campaigning while healthy (--elect)");
+            publishing::Electing { config, hooks }
+        });
         let publishing = publishing::Publishing {
             publisher,
             registration: registration_rx,
             status,
         };
-        publishers.spawn(publishing.run(healthy_rx, maintenance_rx.clone(), shutdown.clone()));
+        publishers.spawn(publishing.run_with_roles(
+            healthy_rx,
+            maintenance_rx.clone(),
+            shutdown.clone(),
+            electing,
+        ));
     }
     let http_addr = match config.http_listen {
         Some(addr) => {

@@ -20,6 +20,7 @@ mod support;
 mod address;
 mod bad_input;
 mod docker;
+mod elect;
 mod formats;
 mod harness;
 mod lifecycle;

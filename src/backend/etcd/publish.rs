@@ -11,7 +11,9 @@ use std::time::Duration;
 use etcd_client::{EventType, PutOptions, WatchOptions, WatchStream};
 
 use super::connect::describe;
+use super::election::Candidacy;
 use super::session::{Session, timed};
+use crate::backend::election::Election;
 use crate::backend::publish::{Format, PublishError, Publisher, PublisherFuture, Target};
 use crate::config::{EtcdSettings, RegistryUrl};
 use crate::model::{self, Instance};
@@ -19,16 +21,18 @@ use crate::model::{self, Instance};
 /// Publishes one service to etcd, on the lease its registry's publishers
 /// share.
 pub struct EtcdPublisher {
-    session: Arc<Session>,
-    registry: RegistryUrl,
-    format: Format,
-    domain: String,
+    pub(super) session: Arc<Session>,
+    pub(super) registry: RegistryUrl,
+    pub(super) format: Format,
+    pub(super) domain: String,
     /// The lease generation the key was written on.
     generation: u64,
     /// The watch on the key, from just after our write.
     watch: Option<WatchStream>,
     /// The key last written, until it is known to be deleted.
     written: Option<String>,
+    /// The candidacy, with `--elect`.
+    pub(super) candidacy: Candidacy,
 }
 
 impl EtcdPublisher {
@@ -43,12 +47,13 @@ impl EtcdPublisher {
             generation: 0,
             watch: None,
             written: None,
+            candidacy: Candidacy::default(),
         }
     }
 
     /// `error` from a request on the session: the session drops the
     /// connection and lease it was made on.
-    async fn failed(&mut self, error: etcd_client::Error) -> PublishError {
+    pub(super) async fn failed(&mut self, error: etcd_client::Error) -> PublishError {
         self.watch = None;
         let error = PublishError::Unavailable(describe(&error));
         self.session.failed(self.generation, error).await
@@ -157,7 +162,7 @@ impl EtcdPublisher {
 }
 
 /// The key and value `registration` is written as.
-fn key_value(
+pub(super) fn key_value(
     format: Format,
     prefix: &str,
     domain: &str,
@@ -218,7 +223,13 @@ impl Publisher for EtcdPublisher {
     }
 
     fn close(&mut self) -> PublisherFuture<'_, Result<(), PublishError>> {
+        // The lease's revocation deletes the candidate's key with the rest.
+        self.candidacy = Candidacy::default();
         Box::pin(self.delete(true))
+    }
+
+    fn election(&mut self) -> Option<&mut dyn Election> {
+        Some(self)
     }
 }
 

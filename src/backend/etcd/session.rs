@@ -46,6 +46,15 @@ struct Lease {
     refreshed: Instant,
 }
 
+/// When the request was sent whose answer last proved a lease alive, and
+/// that lease's generation: etcd cannot expire the lease before that plus
+/// its TTL. What the registrar's fencing counts from.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Acknowledged {
+    pub at: Instant,
+    pub generation: u64,
+}
+
 #[derive(Default)]
 struct State {
     client: Option<Client>,
@@ -62,6 +71,9 @@ pub(super) struct Session {
     endpoints: String,
     ttl: i64,
     state: Mutex<State>,
+    /// Read without awaiting (a std Mutex: nothing awaits while it is
+    /// held), beside `state`, which a slow request may hold.
+    acknowledged: StdMutex<Option<Acknowledged>>,
 }
 
 /// A lease to write on: the client, the lease id and its generation.
@@ -89,6 +101,7 @@ impl Session {
             endpoints: registry.endpoints.join(","),
             ttl,
             state: Mutex::new(State::default()),
+            acknowledged: StdMutex::new(None),
         });
         sessions.insert(key, Arc::downgrade(&session));
         session
@@ -127,6 +140,7 @@ impl Session {
                 generation: state.generation,
             });
         }
+        let sent = Instant::now();
         let granted = match timed(client.lease_grant(self.ttl, None)).await {
             Ok(Ok(granted)) => granted,
             Ok(Err(error)) => return Err(Self::broken(&mut state, &error)),
@@ -143,6 +157,7 @@ impl Session {
             responses,
             refreshed: Instant::now(),
         });
+        self.acknowledge(sent, state.generation);
         Ok(Granted {
             client,
             lease: granted.id(),
@@ -165,6 +180,7 @@ impl Session {
         if lease.refreshed.elapsed() < every / 2 {
             return Ok(());
         }
+        let sent = Instant::now();
         let answer = match lease.keeper.keep_alive().await {
             Ok(()) => timed(lease.responses.message()).await,
             Err(error) => Ok(Err(error)),
@@ -172,6 +188,7 @@ impl Session {
         match answer {
             Ok(Ok(Some(response))) if response.ttl() > 0 => {
                 lease.refreshed = Instant::now();
+                self.acknowledge(sent, generation);
                 Ok(())
             }
             Ok(Ok(Some(_))) => {
@@ -188,6 +205,25 @@ impl Session {
             Ok(Err(error)) => Err(Self::broken(&mut state, &error)),
             Err(timeout) => Err(Self::timed_out(&mut state, timeout)),
         }
+    }
+
+    /// When etcd last proved the current lease alive (see
+    /// [`Acknowledged`]).
+    pub fn acknowledged(&self) -> Option<Acknowledged> {
+        *self
+            .acknowledged
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn acknowledge(&self, sent: Instant, generation: u64) {
+        *self
+            .acknowledged
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Acknowledged {
+            at: sent,
+            generation,
+        });
     }
 
     /// The lease of `generation` is unknown to etcd: a new one next time.
