@@ -145,7 +145,11 @@ impl Publishing {
                 } else {
                     // Withdrawn first, then out of the election: a new
                     // leader is published only after this one is gone.
-                    let withdrawn = self.publisher.withdraw().await;
+                    let fence_at = match standing {
+                        Standing::Leading(until) => Some(until),
+                        _ => None,
+                    };
+                    let withdrawn = before(fence_at, self.publisher.withdraw()).await;
                     if withdrawn.is_ok() && standing != Standing::Out {
                         standing = Standing::Out;
                         self.tell(&mut electing, &mut role, Role::None, None);
@@ -241,7 +245,7 @@ impl Publishing {
                 Event::Desire | Event::Fence => {}
                 Event::Moved => moved = true,
                 Event::Retry => retry_at = None,
-                Event::KeepAlive => match self.publisher.keep_alive().await {
+                Event::KeepAlive => match before(fence_at, self.publisher.keep_alive()).await {
                     Ok(()) => {
                         keep_alive_at = self.next_keep_alive(true);
                         if let Standing::Leading(_) = standing
@@ -413,6 +417,24 @@ impl Publishing {
             }
             _ => {}
         }
+    }
+}
+
+/// `request`, given up at a leader's fence: a store that does not answer
+/// must not keep the loop from stepping down in time.
+async fn before<T>(
+    fence: Option<Instant>,
+    request: impl Future<Output = Result<T, PublishError>>,
+) -> Result<T, PublishError> {
+    match fence {
+        Some(until) => tokio::time::timeout_at(until, request)
+            .await
+            .unwrap_or_else(|_| {
+                Err(PublishError::Unavailable(
+                    "the store did not answer before the leader's fence".to_owned(),
+                ))
+            }),
+        None => request.await,
     }
 }
 

@@ -165,10 +165,11 @@ impl Member {
     }
 }
 
-/// Three registrars of `db` at 127.0.0.1, .2, .3, campaigning on `registry`.
-pub async fn members(registry: &str, dir: &Path) -> Vec<Member> {
+/// Three registrars of `db` at 127.0.0.1, .2, .3, campaigning on
+/// `registries` (one each).
+pub async fn members(registries: &[&str; 3], dir: &Path) -> Vec<Member> {
     let mut members = Vec::new();
-    for n in 1..=3 {
+    for (n, registry) in (1..=3).zip(registries) {
         let service = TestService::start().await;
         let address: IpAddr = format!("127.0.0.{n}").parse().unwrap();
         let role_file = dir.join(format!("db-{n}.role"));
@@ -241,7 +242,7 @@ pub fn failover_bound() -> Duration {
 pub async fn scenario(registry: &str, disco: &Disco) {
     let dir = tempfile::tempdir().unwrap();
     let prober = Prober::start(disco.dns);
-    let members = members(registry, dir.path()).await;
+    let members = members(&[registry; 3], dir.path()).await;
     let index = |members: &[Member], address: IpAddr| {
         members.iter().position(|m| m.address == address).unwrap()
     };
@@ -356,4 +357,79 @@ async fn etcd_one_fenced_primary_through_kill_freeze_and_failing_checks() {
     let registry = etcd.url("etcd", "/disco");
     let disco = Disco::start(std::slice::from_ref(&registry)).await;
     scenario(&registry, &disco).await;
+}
+
+/// The leader cut off from the store (its own proxy frozen) while its
+/// service stays up: its role file leaves `primary` before another leader
+/// is answered, and no two primaries are answered meanwhile.
+pub async fn cut_off(
+    upstream: SocketAddr,
+    registry_of: impl Fn(SocketAddr) -> String,
+    disco: &Disco,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let prober = Prober::start(disco.dns);
+    let mut proxies = Vec::new();
+    for _ in 0..3 {
+        proxies.push(crate::proxy::Proxy::start(upstream).await);
+    }
+    let urls: Vec<String> = proxies.iter().map(|p| registry_of(p.addr)).collect();
+    let members = members(&[&urls[0], &urls[1], &urls[2]], dir.path()).await;
+    let (first, _) = prober
+        .until_primary_other_than(None, Duration::from_secs(20))
+        .await;
+    let leader = members.iter().position(|m| m.address == first).unwrap();
+    until(
+        "the leader's role file says primary",
+        Duration::from_secs(10),
+        || members[leader].role() == "primary",
+    )
+    .await;
+    proxies[leader].freeze();
+    let frozen = Instant::now();
+    // Watch the role file steadily until another primary is answered.
+    let mut left_primary = None;
+    let deadline = frozen + failover_bound() + Duration::from_secs(10);
+    let answered = loop {
+        if left_primary.is_none() && members[leader].role() != "primary" {
+            left_primary = Some(Instant::now());
+        }
+        if let Some(now) = prober.primary().filter(|p| *p != first) {
+            let _ = now;
+            break Instant::now();
+        }
+        assert!(Instant::now() < deadline, "no new primary after the cut");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    let left = left_primary.expect("the role file still said primary when another was answered");
+    eprintln!(
+        "cut off: role file left primary after {:?}, new primary answered after {:?}",
+        left - frozen,
+        answered - frozen
+    );
+    assert!(left < answered);
+    proxies[leader].thaw();
+    let seen = prober.stop().await;
+    assert!(
+        seen.doubles.is_empty(),
+        "two primaries answered: {:?}",
+        seen.doubles
+    );
+    drop(members);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_a_leader_cut_from_the_store_leaves_primary_before_another_is_answered() {
+    let etcd = crate::cluster::Etcd::start();
+    let registry = etcd.url("etcd", "/disco");
+    let disco = Disco::start(std::slice::from_ref(&registry)).await;
+    let upstream: SocketAddr = registry
+        .trim_start_matches("etcd://")
+        .trim_end_matches("/disco")
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    cut_off(upstream, |proxy| format!("etcd://{proxy}/disco"), &disco).await;
 }

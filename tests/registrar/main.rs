@@ -29,5 +29,7 @@ mod maintenance;
 mod ports;
 #[path = "../common/promtool.rs"]
 mod promtool;
+#[path = "../common/proxy.rs"]
+mod proxy;
 mod recovery;
 mod services;

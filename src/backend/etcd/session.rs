@@ -180,9 +180,19 @@ impl Session {
         if lease.refreshed.elapsed() < every / 2 {
             return Ok(());
         }
+        // Bounded by the period too: a keep-alive unanswered for that long
+        // is a lease at risk, reported while a leader can still step down
+        // before its fence (`crate::registrar::role::fence`).
+        let limit = REQUEST_TIMEOUT.min(every);
         let sent = Instant::now();
         let answer = match lease.keeper.keep_alive().await {
-            Ok(()) => timed(lease.responses.message()).await,
+            Ok(()) => tokio::time::timeout(limit, lease.responses.message())
+                .await
+                .map_err(|_| {
+                    PublishError::Unavailable(format!(
+                        "etcd did not acknowledge a keep-alive within {limit:?}"
+                    ))
+                }),
             Err(error) => Ok(Err(error)),
         };
         match answer {
