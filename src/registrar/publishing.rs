@@ -296,6 +296,9 @@ impl Publishing {
                 }
             }
         }
+        // A campaign in flight holds the session too (ZooKeeper's client):
+        // abandoned before the session is closed.
+        drop(campaign);
         if electing.is_some() {
             self.tell(&mut electing, &mut role, Role::None, None);
         }

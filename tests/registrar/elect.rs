@@ -433,3 +433,24 @@ async fn etcd_a_leader_cut_from_the_store_leaves_primary_before_another_is_answe
         .unwrap();
     cut_off(upstream, |proxy| format!("etcd://{proxy}/disco"), &disco).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zookeeper_one_fenced_primary_through_kill_freeze_and_failing_checks() {
+    let zookeeper = crate::zk_server::ZooKeeper::start();
+    let registry = zookeeper.url("zk", "/disco");
+    let disco = Disco::start(std::slice::from_ref(&registry)).await;
+    scenario(&registry, &disco).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zookeeper_a_leader_cut_from_the_store_leaves_primary_before_another_is_answered() {
+    let zookeeper = crate::zk_server::ZooKeeper::start();
+    let registry = zookeeper.url("zk", "/disco");
+    let disco = Disco::start(std::slice::from_ref(&registry)).await;
+    cut_off(
+        zookeeper.endpoint(0),
+        |proxy| format!("zk://{proxy}/disco"),
+        &disco,
+    )
+    .await;
+}

@@ -33,3 +33,7 @@ mod promtool;
 mod proxy;
 mod recovery;
 mod services;
+// Real ZooKeeper for the `--elect` tests, shared with the ZooKeeper binary.
+#[allow(dead_code)]
+#[path = "../zookeeper/server.rs"]
+mod zk_server;

@@ -1,7 +1,9 @@
 //! The etcd side of `--elect`: etcd's own election API (the v3election
 //! service), campaigning on the registration's lease, so that the
 //! candidacy and the registration expire together. The lowest create
-//! revision under `<prefix>/elect/<service>/` leads. The leader's
+//! revision under `<prefix>.elect/<service>/` leads: beside the prefix,
+//! not under it, so that `disco serve`, which reads everything under
+//! `<prefix>/`, never reads (and skips, and counts) a candidate's key. The leader's
 //! registration is written in a transaction that compares the leader key's
 //! create revision: a candidate that lost its key (its lease expired while
 //! it was frozen or cut off) cannot write `primary` again.
@@ -22,14 +24,14 @@ use crate::model::Instance;
 /// generation the candidate's key is on.
 #[derive(Debug, Default)]
 pub(super) struct Candidacy {
-    /// `<prefix>/elect/<service>`.
+    /// `<prefix>.elect/<service>`.
     name: String,
     lease: Option<(i64, u64)>,
 }
 
 /// The election's name for `service` under `prefix`.
 pub(super) fn election_name(prefix: &str, service: &str) -> String {
-    format!("{}/elect/{service}", prefix.trim_end_matches('/'))
+    format!("{}.elect/{service}", prefix.trim_end_matches('/'))
 }
 
 impl EtcdPublisher {
@@ -163,10 +165,10 @@ mod tests {
 
     #[test]
     fn each_service_has_its_own_election() {
-        assert_eq!(election_name("/disco/", "db"), "/disco/elect/db");
+        assert_eq!(election_name("/disco/", "db"), "/disco.elect/db");
         assert_eq!(
             election_name("/disco", "api.billing"),
-            "/disco/elect/api.billing"
+            "/disco.elect/api.billing"
         );
     }
 }
