@@ -345,6 +345,24 @@ pub struct RegistrarArgs {
     #[arg(long, env = "DISCO_HTTP_LISTEN", value_name = "ADDR")]
     pub http_listen: Option<String>,
 
+    /// Campaign for leadership while healthy: the leader is published with TAG, the others with "replica" [default TAG: primary].
+    #[arg(
+        long,
+        env = "DISCO_ELECT",
+        value_name = "TAG",
+        num_args = 0..=1,
+        default_missing_value = "primary"
+    )]
+    pub elect: Option<String>,
+
+    /// With --elect: file kept holding the role (primary, replica or none), written atomically.
+    #[arg(long, env = "DISCO_ROLE_FILE", value_name = "PATH")]
+    pub role_file: Option<PathBuf>,
+
+    /// With --elect: command run (sh -c) on every change of role, with DISCO_ROLE, DISCO_SERVICE, DISCO_PRIMARY_ADDRESS.
+    #[arg(long, env = "DISCO_ON_ROLE_CHANGE", value_name = "CMD")]
+    pub on_role_change: Option<String>,
+
     /// DockStack service spec name:type:container:port:/path (repeatable; with -d).
     #[arg(
         long = "dockstack",

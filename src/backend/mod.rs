@@ -6,6 +6,7 @@
 //! (the publisher contract, retry delays, bounded logging of skipped
 //! entries) sits here; nothing here imports the registrar.
 
+pub mod election;
 pub mod etcd;
 pub mod publish;
 pub(crate) mod skips;

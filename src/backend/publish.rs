@@ -23,6 +23,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use super::election::Election;
 use crate::config::RegistryUrl;
 use crate::model::Instance;
 
@@ -137,4 +138,10 @@ pub trait Publisher: Send {
     /// Best effort: whatever it could not remove expires with the lease or
     /// session.
     fn close(&mut self) -> PublisherFuture<'_, Result<(), PublishError>>;
+
+    /// The store's leader election on this publisher's lease or session
+    /// (`--elect`), if the store and format have one.
+    fn election(&mut self) -> Option<&mut dyn Election> {
+        None
+    }
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use crate::http::{Reply, Router};
 use crate::metrics::label_value;
 
+use super::role::Role;
 use super::status::ServiceStatus;
 
 /// The routes for `services`.
@@ -37,6 +38,7 @@ fn ready(services: &[Arc<ServiceStatus>]) -> Reply {
                 "maintenance": s.maintenance(),
                 "published": s.published(),
                 "store_errors": s.store_errors(),
+                "role": s.role().map(|r| r.as_str()),
             })
         })
         .collect();
@@ -163,6 +165,31 @@ pub fn render(services: &[Arc<ServiceStatus>]) -> String {
         "counter",
         "Store requests that failed, and registrations the store lost.",
         per_service(&|s| s.store_errors().to_string()),
+    );
+    // Only services with --elect have a role: one sample per role, 1 for
+    // the current one (a state set, as Prometheus models enums).
+    let roles = services
+        .iter()
+        .filter_map(|s| Some((s, s.role()?)))
+        .flat_map(|(s, current)| {
+            Role::ALL.into_iter().map(move |role| {
+                (
+                    format!(
+                        "service=\"{}\",role=\"{}\"",
+                        label_value(&s.name),
+                        role.as_str()
+                    ),
+                    bool_value(role == current),
+                )
+            })
+        })
+        .collect();
+    family(
+        &mut out,
+        "disco_registrar_role",
+        "gauge",
+        "With --elect: 1 for the instance's current role (primary, replica or none).",
+        roles,
     );
     out
 }

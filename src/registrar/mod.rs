@@ -24,6 +24,8 @@
 //!   published port while its checks fail.
 //! - [`containers`]: `--docker`, registrations from the engine's
 //!   containers and their labels, kept equal to the engine.
+//! - [`role`]: `--elect`: the fencing rule, the role file and the hook;
+//!   the publisher loop drives the store's election with them.
 //! - [`maintenance`], [`docker`], [`endpoints`], [`status`]: the
 //!   maintenance file, the DockStack port lookup, `/health` `/ready`
 //!   `/metrics`, and what they report.
@@ -45,6 +47,7 @@ pub mod follow;
 pub mod health;
 pub mod maintenance;
 pub mod publishing;
+pub mod role;
 pub mod status;
 
 use std::net::{IpAddr, SocketAddr};
@@ -289,12 +292,34 @@ pub async fn start(mut config: RegistrarConfig) -> Result<Running, RegistrarErro
             shutdown_for_maintenance.run_until_cancelled(follow).await;
         });
         tracing::info!(service = %status.name, target = %status.target, address = %registration.address, port = ?registration.port, "checking");
+        let electing = service.elect.map(|config| {
+            let hooks = config.on_role_change.clone().map(|command| {
+                let (hooks, changes) = watch::channel(role::report::RoleChange {
+                    role: role::Role::None,
+                    primary: None,
+                });
+                tracker.spawn(role::report::run_hooks(
+                    command,
+                    registration.service.to_string(),
+                    changes,
+                    shutdown.clone(),
+                ));
+                hooks
+            });
+            tracing::info!(service = %status.name, tag = %config.tag, "campaigning while healthy (--elect)");
+            publishing::Electing { config, hooks }
+        });
         let publishing = publishing::Publishing {
             publisher,
             registration: registration_rx,
             status,
         };
-        publishers.spawn(publishing.run(healthy_rx, maintenance_rx.clone(), shutdown.clone()));
+        publishers.spawn(publishing.run_with_roles(
+            healthy_rx,
+            maintenance_rx.clone(),
+            shutdown.clone(),
+            electing,
+        ));
     }
     let http_addr = match config.http_listen {
         Some(addr) => {

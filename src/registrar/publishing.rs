@@ -13,7 +13,10 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::role::report::{self, RoleChange};
+use super::role::{self, ElectConfig, Role, fence};
 use super::status::ServiceStatus;
+use crate::backend::election::{Campaign, Leadership};
 use crate::backend::publish::{PublishError, Publisher};
 use crate::backoff::Backoff;
 use crate::model::Instance;
@@ -34,6 +37,10 @@ enum Event {
     Retry,
     /// The store lost the registration.
     Lost(PublishError),
+    /// The campaign ended: elected, or the candidacy lost.
+    Elected(Result<Leadership, PublishError>),
+    /// A leader's fence passed.
+    Fence,
     /// SIGTERM.
     Shutdown,
 }
@@ -48,14 +55,45 @@ pub struct Publishing {
     pub status: Arc<ServiceStatus>,
 }
 
+/// A service's `--elect`: the policy around the store's election.
+pub struct Electing {
+    /// The tag and how the role is told.
+    pub config: ElectConfig,
+    /// The hook's task, when there is a hook.
+    pub hooks: Option<watch::Sender<RoleChange>>,
+}
+
+/// Where a candidate stands in the election.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    /// Not campaigning.
+    Out,
+    /// Campaigning, published as a replica.
+    Candidate,
+    /// Elected and published with the primary tag, until the fence.
+    Leading(Instant),
+}
+
 impl Publishing {
     /// Publishes and withdraws as `healthy` and `maintenance` say until
     /// `shutdown`, then closes (withdraws and ends the lease or session).
     pub async fn run(
+        self,
+        healthy: watch::Receiver<bool>,
+        maintenance: watch::Receiver<bool>,
+        shutdown: CancellationToken,
+    ) {
+        self.run_with_roles(healthy, maintenance, shutdown, None)
+            .await
+    }
+
+    /// [`Publishing::run`], campaigning with `electing` while published.
+    pub async fn run_with_roles(
         mut self,
         mut healthy: watch::Receiver<bool>,
         mut maintenance: watch::Receiver<bool>,
         shutdown: CancellationToken,
+        mut electing: Option<Electing>,
     ) {
         let name = self.status.name.clone();
         // What the store holds: `None` after a failure (unknown until the
@@ -70,7 +108,27 @@ impl Publishing {
         // withdrawn first (the publisher deletes what it wrote), else it
         // would stay there beside the new one, under the lease or session.
         let mut moved = false;
+        let mut standing = Standing::Out;
+        let mut campaign: Option<Campaign> = None;
+        let mut role = None;
+        if electing.is_some() {
+            self.tell(&mut electing, &mut role, Role::None, None);
+        }
         loop {
+            // The fence first, whatever woke the loop: a leader whose store
+            // has not acknowledged it in time stops calling itself primary
+            // before the store can have expired its lease or session.
+            if let Standing::Leading(until) = standing
+                && Instant::now() >= until
+            {
+                tracing::warn!(service = %name, "no keep-alive acknowledged in time: no longer primary (fenced); the store may be electing another");
+                standing = Standing::Out;
+                self.tell(&mut electing, &mut role, Role::None, None);
+                // Written again as a replica, campaigning again, once the
+                // store answers: if the lease survived, it leads again.
+                holds = None;
+                self.status.set_published(false);
+            }
             if moved && holds == Some(false) {
                 moved = false;
                 registration = self.registration.borrow_and_update().clone();
@@ -79,9 +137,41 @@ impl Publishing {
             let want = !moved && *healthy.borrow_and_update() && !*maintenance.borrow_and_update();
             if holds != Some(want) && retry_at.is_none() {
                 let result = if want {
-                    self.publisher.publish(&registration).await
+                    let as_replica = self.tagged(&electing, &registration, false);
+                    // Published again (as a replica): the campaign starts
+                    // over, and finds at once a leadership still held.
+                    standing = Standing::Out;
+                    self.publisher.publish(&as_replica).await
                 } else {
-                    self.publisher.withdraw().await
+                    // Withdrawn first, then out of the election: a new
+                    // leader is published only after this one is gone.
+                    let fence_at = match standing {
+                        Standing::Leading(until) => Some(until),
+                        _ => None,
+                    };
+                    let withdrawn = before(fence_at, self.publisher.withdraw()).await;
+                    if withdrawn.is_ok() && standing != Standing::Out {
+                        standing = Standing::Out;
+                        self.tell(&mut electing, &mut role, Role::None, None);
+                        match self.publisher.election() {
+                            Some(election) => election.resign().await,
+                            None => Ok(()),
+                        }
+                    } else {
+                        withdrawn
+                    }
+                };
+                campaign = None;
+                let result = match result {
+                    Ok(()) if want && electing.is_some() => match self.publisher.election() {
+                        Some(election) => election.campaign(&registration).await.map(|c| {
+                            campaign = Some(c);
+                        }),
+                        None => Err(PublishError::Unavailable(
+                            "this store has no election".to_owned(),
+                        )),
+                    },
+                    other => other,
                 };
                 match result {
                     Ok(()) => {
@@ -89,6 +179,13 @@ impl Publishing {
                         backoff.reset();
                         keep_alive_at = self.next_keep_alive(want);
                         self.status.set_published(want);
+                        if want && electing.is_some() {
+                            standing = Standing::Candidate;
+                            let primary = self.primary_address().await;
+                            self.tell(&mut electing, &mut role, Role::Replica, primary);
+                        } else if electing.is_some() {
+                            self.tell(&mut electing, &mut role, Role::None, None);
+                        }
                         if outage {
                             outage = false;
                             tracing::info!(service = %name, target = %self.publisher.describe(), "store reachable again");
@@ -101,8 +198,12 @@ impl Publishing {
                     }
                     Err(error) => {
                         holds = None;
+                        standing = Standing::Out;
                         self.status.set_published(false);
                         self.status.record_store_error();
+                        if electing.is_some() {
+                            self.tell(&mut electing, &mut role, Role::None, None);
+                        }
                         if !outage {
                             outage = true;
                             tracing::warn!(service = %name, target = %self.publisher.describe(), %error, "store request failed; checks go on, retrying with backoff");
@@ -120,6 +221,11 @@ impl Publishing {
                 continue;
             }
             let watching = holds == Some(true);
+            let campaigning = watching && standing == Standing::Candidate && campaign.is_some();
+            let fence_at = match standing {
+                Standing::Leading(until) => Some(until),
+                _ => None,
+            };
             let event = {
                 let publisher = &mut self.publisher;
                 tokio::select! {
@@ -129,20 +235,72 @@ impl Publishing {
                     Ok(()) = self.registration.changed() => Event::Moved,
                     () = sleep_until(retry_at) => Event::Retry,
                     () = sleep_until(keep_alive_at) => Event::KeepAlive,
+                    () = sleep_until(fence_at) => Event::Fence,
                     error = publisher.lost(), if watching => Event::Lost(error),
+                    elected = poll_campaign(&mut campaign), if campaigning => Event::Elected(elected),
                 }
             };
             match event {
                 Event::Shutdown => break,
-                Event::Desire => {}
+                Event::Desire | Event::Fence => {}
                 Event::Moved => moved = true,
                 Event::Retry => retry_at = None,
-                Event::KeepAlive => match self.publisher.keep_alive().await {
-                    Ok(()) => keep_alive_at = self.next_keep_alive(true),
-                    Err(error) => self.lost(&mut holds, &mut outage, error),
+                Event::KeepAlive => match before(fence_at, self.publisher.keep_alive()).await {
+                    Ok(()) => {
+                        keep_alive_at = self.next_keep_alive(true);
+                        if let Standing::Leading(_) = standing
+                            && let Some(until) = self.fence()
+                        {
+                            standing = Standing::Leading(until);
+                        }
+                    }
+                    Err(error) => {
+                        self.step_down(&mut standing, &mut electing, &mut role);
+                        self.lost(&mut holds, &mut outage, error)
+                    }
                 },
-                Event::Lost(error) => self.lost(&mut holds, &mut outage, error),
+                Event::Lost(error) => {
+                    self.step_down(&mut standing, &mut electing, &mut role);
+                    self.lost(&mut holds, &mut outage, error)
+                }
+                Event::Elected(Ok(leadership)) => {
+                    let as_primary = self.tagged(&electing, &registration, true);
+                    let written = match self.publisher.election() {
+                        Some(election) => election.publish_leading(&as_primary, &leadership).await,
+                        None => Err(PublishError::Lost("no election".to_owned())),
+                    };
+                    // The fence counts from the proof the store gave before
+                    // the write: the lease cannot be older than that.
+                    match (written, self.fence()) {
+                        (Ok(()), Some(until)) if Instant::now() < until => {
+                            standing = Standing::Leading(until);
+                            let address = Some(registration.address.to_string());
+                            self.tell(&mut electing, &mut role, Role::Primary, address);
+                            tracing::info!(service = %name, "elected: published as primary");
+                        }
+                        (Ok(()), _) => {
+                            // Elected too late to be sure of the lease:
+                            // written again as a replica and campaigning.
+                            standing = Standing::Out;
+                            holds = None;
+                        }
+                        (Err(error), _) => {
+                            standing = Standing::Out;
+                            self.lost(&mut holds, &mut outage, error);
+                        }
+                    }
+                }
+                Event::Elected(Err(error)) => {
+                    standing = Standing::Out;
+                    self.lost(&mut holds, &mut outage, error);
+                }
             }
+        }
+        // A campaign in flight holds the session too (ZooKeeper's client):
+        // abandoned before the session is closed.
+        drop(campaign);
+        if electing.is_some() {
+            self.tell(&mut electing, &mut role, Role::None, None);
         }
         match tokio::time::timeout(CLOSE_TIMEOUT, self.publisher.close()).await {
             Ok(Ok(())) => tracing::info!(service = %name, "withdrawn for shutdown"),
@@ -154,6 +312,89 @@ impl Publishing {
             }
         }
         self.status.set_published(false);
+    }
+
+    /// `registration` with the role's tag, when the service is elected.
+    fn tagged(
+        &self,
+        electing: &Option<Electing>,
+        registration: &Instance,
+        leading: bool,
+    ) -> Instance {
+        let Some(electing) = electing else {
+            return registration.clone();
+        };
+        let mut tagged = registration.clone();
+        let tag = if leading {
+            electing.config.tag.as_str()
+        } else {
+            role::REPLICA_TAG
+        };
+        let mut tags = registration.tags.to_vec();
+        tags.push(tag.into());
+        tagged.tags = tags.into_boxed_slice();
+        tagged
+    }
+
+    /// Until when a leader may call itself primary, from the store's last
+    /// acknowledgement.
+    fn fence(&mut self) -> Option<Instant> {
+        let election = self.publisher.election()?;
+        fence::primary_until(election.acknowledged(), election.expiry())
+    }
+
+    /// The current primary's address, best effort, for a replica's hook.
+    async fn primary_address(&mut self) -> Option<String> {
+        let election = self.publisher.election()?;
+        election.leader().await.ok().flatten()
+    }
+
+    /// The registration or its lease is gone: a leader is primary no more.
+    fn step_down(
+        &self,
+        standing: &mut Standing,
+        electing: &mut Option<Electing>,
+        role: &mut Option<Role>,
+    ) {
+        if *standing != Standing::Out {
+            *standing = Standing::Out;
+            if electing.is_some() {
+                self.tell(electing, role, Role::None, None);
+            }
+        }
+    }
+
+    /// Tells the service its role, if it changed: the role file at once,
+    /// the hook on its task, `/ready` and `/metrics`.
+    fn tell(
+        &self,
+        electing: &mut Option<Electing>,
+        role: &mut Option<Role>,
+        now: Role,
+        primary: Option<String>,
+    ) {
+        let Some(electing) = electing else {
+            return;
+        };
+        if *role == Some(now) {
+            return;
+        }
+        *role = Some(now);
+        self.status.set_role(now);
+        tracing::info!(service = %self.status.name, role = now.as_str(), "role");
+        if let Some(path) = &electing.config.role_file
+            && let Err(error) = report::write_role_file(path, now)
+        {
+            tracing::warn!(service = %self.status.name, path = %path.display(), %error, "cannot write the role file");
+        }
+        if let Some(hooks) = &electing.hooks {
+            let change = RoleChange { role: now, primary };
+            hooks.send_if_modified(|current| {
+                let modified = *current != change;
+                *current = change;
+                modified
+            });
+        }
     }
 
     /// When to keep a registration alive next, if it is published and the
@@ -180,6 +421,34 @@ impl Publishing {
             _ => {}
         }
     }
+}
+
+/// `request`, given up at a leader's fence: a store that does not answer
+/// must not keep the loop from stepping down in time.
+async fn before<T>(
+    fence: Option<Instant>,
+    request: impl Future<Output = Result<T, PublishError>>,
+) -> Result<T, PublishError> {
+    match fence {
+        Some(until) => tokio::time::timeout_at(until, request)
+            .await
+            .unwrap_or_else(|_| {
+                Err(PublishError::Unavailable(
+                    "the store did not answer before the leader's fence".to_owned(),
+                ))
+            }),
+        None => request.await,
+    }
+}
+
+/// The campaign's outcome, once: the campaign is done with after it.
+async fn poll_campaign(campaign: &mut Option<Campaign>) -> Result<Leadership, PublishError> {
+    let Some(running) = campaign.as_mut() else {
+        return std::future::pending().await;
+    };
+    let outcome = running.await;
+    *campaign = None;
+    outcome
 }
 
 async fn sleep_until(at: Option<Instant>) {

@@ -1,8 +1,10 @@
 //! What each service's tasks report, read by `/ready` and `/metrics`:
 //! relaxed atomics written by the checker and the publisher, never a lock.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
+
+use super::role::Role;
 
 /// The results of one check.
 #[derive(Debug)]
@@ -73,6 +75,8 @@ pub struct ServiceStatus {
     maintenance: AtomicBool,
     store_errors: AtomicU64,
     publishes: AtomicU64,
+    /// With `--elect`: 1 + the role's index in [`Role::ALL`]; 0 without.
+    role: AtomicU8,
 }
 
 impl ServiceStatus {
@@ -87,6 +91,7 @@ impl ServiceStatus {
             maintenance: AtomicBool::new(false),
             store_errors: AtomicU64::new(0),
             publishes: AtomicU64::new(0),
+            role: AtomicU8::new(0),
         }
     }
 
@@ -132,6 +137,20 @@ impl ServiceStatus {
     /// Failed store requests so far.
     pub fn store_errors(&self) -> u64 {
         self.store_errors.load(Relaxed)
+    }
+
+    /// The role, for a service with `--elect`.
+    pub fn role(&self) -> Option<Role> {
+        match self.role.load(Relaxed) {
+            0 => None,
+            n => Role::ALL.get(usize::from(n) - 1).copied(),
+        }
+    }
+
+    /// Sets the role.
+    pub fn set_role(&self, role: Role) {
+        let index = Role::ALL.iter().position(|r| *r == role).unwrap_or(0);
+        self.role.store(index as u8 + 1, Relaxed);
     }
 
     /// Times the registration was written after being absent.

@@ -20,6 +20,7 @@ mod support;
 mod address;
 mod bad_input;
 mod docker;
+mod elect;
 mod formats;
 mod harness;
 mod lifecycle;
@@ -28,5 +29,11 @@ mod maintenance;
 mod ports;
 #[path = "../common/promtool.rs"]
 mod promtool;
+#[path = "../common/proxy.rs"]
+mod proxy;
 mod recovery;
 mod services;
+// Real ZooKeeper for the `--elect` tests, shared with the ZooKeeper binary.
+#[allow(dead_code)]
+#[path = "../zookeeper/server.rs"]
+mod zk_server;

@@ -20,6 +20,7 @@
 //!   keys; retry delays (shared with ZooKeeper).
 
 mod connect;
+mod election;
 mod keys;
 mod leases;
 mod listing;

@@ -11,7 +11,9 @@ use std::time::Duration;
 use etcd_client::{EventType, PutOptions, WatchOptions, WatchStream};
 
 use super::connect::describe;
+use super::election::Candidacy;
 use super::session::{Session, timed};
+use crate::backend::election::Election;
 use crate::backend::publish::{Format, PublishError, Publisher, PublisherFuture, Target};
 use crate::config::{EtcdSettings, RegistryUrl};
 use crate::model::{self, Instance};
@@ -19,10 +21,10 @@ use crate::model::{self, Instance};
 /// Publishes one service to etcd, on the lease its registry's publishers
 /// share.
 pub struct EtcdPublisher {
-    session: Arc<Session>,
-    registry: RegistryUrl,
-    format: Format,
-    domain: String,
+    pub(super) session: Arc<Session>,
+    pub(super) registry: RegistryUrl,
+    pub(super) format: Format,
+    pub(super) domain: String,
     /// The lease generation the key was written on.
     generation: u64,
     /// The watch on the key, from just after our write.
@@ -31,6 +33,8 @@ pub struct EtcdPublisher {
     written: Option<String>,
     /// Counted among the session's users (until closed or dropped).
     joined: bool,
+    /// The candidacy, with `--elect`.
+    pub(super) candidacy: Candidacy,
 }
 
 impl EtcdPublisher {
@@ -48,12 +52,13 @@ impl EtcdPublisher {
             watch: None,
             written: None,
             joined: true,
+            candidacy: Candidacy::default(),
         }
     }
 
     /// `error` from a request on the session: the session drops the
     /// connection and lease it was made on.
-    async fn failed(&mut self, error: etcd_client::Error) -> PublishError {
+    pub(super) async fn failed(&mut self, error: etcd_client::Error) -> PublishError {
         self.watch = None;
         let error = PublishError::Unavailable(describe(&error));
         self.session.failed(self.generation, error).await
@@ -173,7 +178,7 @@ impl Drop for EtcdPublisher {
 }
 
 /// The key and value `registration` is written as.
-fn key_value(
+pub(super) fn key_value(
     format: Format,
     prefix: &str,
     domain: &str,
@@ -234,7 +239,13 @@ impl Publisher for EtcdPublisher {
     }
 
     fn close(&mut self) -> PublisherFuture<'_, Result<(), PublishError>> {
+        // The lease's revocation deletes the candidate's key with the rest.
+        self.candidacy = Candidacy::default();
         Box::pin(self.delete(true))
+    }
+
+    fn election(&mut self) -> Option<&mut dyn Election> {
+        Some(self)
     }
 }
 

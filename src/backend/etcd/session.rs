@@ -47,6 +47,15 @@ struct Lease {
     refreshed: Instant,
 }
 
+/// When the request was sent whose answer last proved a lease alive, and
+/// that lease's generation: etcd cannot expire the lease before that plus
+/// its TTL. What the registrar's fencing counts from.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Acknowledged {
+    pub at: Instant,
+    pub generation: u64,
+}
+
 #[derive(Default)]
 struct State {
     client: Option<Client>,
@@ -66,6 +75,9 @@ pub(super) struct Session {
     /// Publishers using the lease: only the last one to close revokes it
     /// (a revoke deletes every key on the lease, the others' too).
     users: AtomicUsize,
+    /// Read without awaiting (a std Mutex: nothing awaits while it is
+    /// held), beside `state`, which a slow request may hold.
+    acknowledged: StdMutex<Option<Acknowledged>>,
 }
 
 /// A lease to write on: the client, the lease id and its generation.
@@ -94,6 +106,7 @@ impl Session {
             ttl,
             state: Mutex::new(State::default()),
             users: AtomicUsize::new(0),
+            acknowledged: StdMutex::new(None),
         });
         sessions.insert(key, Arc::downgrade(&session));
         session
@@ -142,6 +155,7 @@ impl Session {
                 generation: state.generation,
             });
         }
+        let sent = Instant::now();
         let granted = match timed(client.lease_grant(self.ttl, None)).await {
             Ok(Ok(granted)) => granted,
             Ok(Err(error)) => return Err(Self::broken(&mut state, &error)),
@@ -158,6 +172,7 @@ impl Session {
             responses,
             refreshed: Instant::now(),
         });
+        self.acknowledge(sent, state.generation);
         Ok(Granted {
             client,
             lease: granted.id(),
@@ -180,13 +195,25 @@ impl Session {
         if lease.refreshed.elapsed() < every / 2 {
             return Ok(());
         }
+        // Bounded by the period too: a keep-alive unanswered for that long
+        // is a lease at risk, reported while a leader can still step down
+        // before its fence (`crate::registrar::role::fence`).
+        let limit = REQUEST_TIMEOUT.min(every);
+        let sent = Instant::now();
         let answer = match lease.keeper.keep_alive().await {
-            Ok(()) => timed(lease.responses.message()).await,
+            Ok(()) => tokio::time::timeout(limit, lease.responses.message())
+                .await
+                .map_err(|_| {
+                    PublishError::Unavailable(format!(
+                        "etcd did not acknowledge a keep-alive within {limit:?}"
+                    ))
+                }),
             Err(error) => Ok(Err(error)),
         };
         match answer {
             Ok(Ok(Some(response))) if response.ttl() > 0 => {
                 lease.refreshed = Instant::now();
+                self.acknowledge(sent, generation);
                 Ok(())
             }
             Ok(Ok(Some(_))) => {
@@ -203,6 +230,25 @@ impl Session {
             Ok(Err(error)) => Err(Self::broken(&mut state, &error)),
             Err(timeout) => Err(Self::timed_out(&mut state, timeout)),
         }
+    }
+
+    /// When etcd last proved the current lease alive (see
+    /// [`Acknowledged`]).
+    pub fn acknowledged(&self) -> Option<Acknowledged> {
+        *self
+            .acknowledged
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn acknowledge(&self, sent: Instant, generation: u64) {
+        *self
+            .acknowledged
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Acknowledged {
+            at: sent,
+            generation,
+        });
     }
 
     /// The lease of `generation` is unknown to etcd: a new one next time.

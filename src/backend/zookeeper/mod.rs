@@ -22,6 +22,7 @@
 //! - [`crate::backend`]'s `skips` and `backoff`, shared with etcd.
 
 mod connect;
+mod election;
 mod events;
 mod listing;
 mod nodes;

@@ -11,11 +11,15 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use zookeeper_client::{
     Acls, Client, CreateMode, Error, EventType, SessionState, StateWatcher, WatchedEvent,
 };
 
 use super::connect::Connector;
+use super::election::Candidacy;
+use crate::backend::election::Election;
 use crate::backend::publish::{Format, PublishError, Publisher, PublisherFuture, Target};
 use crate::config::{RegistryUrl, ZkSettings};
 use crate::model::{self, Instance};
@@ -31,14 +35,19 @@ type NodeWatch = Pin<Box<dyn Future<Output = WatchedEvent> + Send>>;
 /// Publishes one service to ZooKeeper.
 pub struct ZkPublisher {
     connector: Connector,
-    registry: RegistryUrl,
+    pub(super) registry: RegistryUrl,
     format: Format,
     /// The node's directory when the user gave one (DockStack).
     path: Option<String>,
-    client: Option<Client>,
+    pub(super) client: Option<Client>,
     /// The node last written, until it is known to be gone.
-    written: Option<String>,
+    pub(super) written: Option<String>,
     watch: Option<NodeWatch>,
+    /// The candidacy, with `--elect`.
+    pub(super) candidacy: Option<Candidacy>,
+    /// When the request was sent whose answer last proved the session
+    /// alive (with `--elect`).
+    pub(super) acknowledged: Option<Instant>,
 }
 
 impl ZkPublisher {
@@ -53,12 +62,14 @@ impl ZkPublisher {
             client: None,
             written: None,
             watch: None,
+            candidacy: None,
+            acknowledged: None,
         }
     }
 
     /// The session, a new one if there is none or it ended (an expired
     /// session loses its ephemeral nodes: what it wrote is gone).
-    async fn client(&mut self) -> Result<Client, PublishError> {
+    pub(super) async fn client(&mut self) -> Result<Client, PublishError> {
         if let Some(client) = &self.client
             && !client.state().is_terminated()
         {
@@ -66,6 +77,9 @@ impl ZkPublisher {
         }
         self.client = None;
         self.watch = None;
+        // A new session has no candidacy, and no proof yet.
+        self.candidacy = None;
+        self.acknowledged = None;
         let client = self
             .connector
             .connect()
@@ -78,7 +92,7 @@ impl ZkPublisher {
     /// After a failed request: a session that ended is forgotten (the next
     /// publish opens a new one); a live one is kept for the client's own
     /// reconnection.
-    fn failed(&mut self, what: &str, error: Error) -> PublishError {
+    pub(super) fn failed(&mut self, what: &str, error: Error) -> PublishError {
         if self
             .client
             .as_ref()
@@ -296,7 +310,7 @@ async fn closed(state: &mut StateWatcher) {
 }
 
 /// A request bounded by [`REQUEST_TIMEOUT`].
-async fn timed<T>(request: impl Future<Output = T>) -> Result<T, PublishError> {
+pub(super) async fn timed<T>(request: impl Future<Output = T>) -> Result<T, PublishError> {
     tokio::time::timeout(REQUEST_TIMEOUT, request)
         .await
         .map_err(|_| {
@@ -327,12 +341,13 @@ impl Publisher for ZkPublisher {
     }
 
     fn keep_alive(&mut self) -> PublisherFuture<'_, Result<(), PublishError>> {
-        // The client pings the session by itself.
-        Box::pin(async { Ok(()) })
+        // The client pings the session by itself; a candidate proves it
+        // alive with a request of its own, which the fence counts from.
+        Box::pin(self.prove_alive())
     }
 
     fn keep_alive_every(&self) -> Option<Duration> {
-        None
+        self.candidate_keep_alive()
     }
 
     fn lost(&mut self) -> PublisherFuture<'_, PublishError> {
@@ -344,7 +359,13 @@ impl Publisher for ZkPublisher {
     }
 
     fn close(&mut self) -> PublisherFuture<'_, Result<(), PublishError>> {
+        // The session's end deletes the candidate node with the rest.
+        self.candidacy = None;
         Box::pin(self.delete(true))
+    }
+
+    fn election(&mut self) -> Option<&mut dyn Election> {
+        Some(self)
     }
 }
 

@@ -45,6 +45,10 @@ pub(super) struct Settings {
     pub(super) meta: BTreeMap<String, String>,
     #[serde(default)]
     pub(super) checks: Vec<FileCheck>,
+    /// `elect = true` or `elect = "TAG"`.
+    pub(super) elect: Option<toml::Value>,
+    pub(super) role_file: Option<PathBuf>,
+    pub(super) on_role_change: Option<String>,
     #[serde(flatten)]
     pub(super) shared: Shared,
 }
@@ -115,7 +119,7 @@ const SHARED_KEYS: [&str; 10] = [
 ];
 
 /// The other keys of a `[[registrar.service]]` entry.
-const SERVICE_KEYS: [&str; 8] = [
+const SERVICE_KEYS: [&str; 11] = [
     "service",
     "port",
     "instance",
@@ -124,6 +128,9 @@ const SERVICE_KEYS: [&str; 8] = [
     "tags",
     "meta",
     "checks",
+    "elect",
+    "role-file",
+    "on-role-change",
 ];
 
 /// The other keys of the `[registrar]` table.

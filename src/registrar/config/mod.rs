@@ -20,6 +20,7 @@ use std::time::Duration;
 use super::check::CheckSpec;
 use super::dockstack::DockStackSpec;
 use super::health::Thresholds;
+use super::role::ElectConfig;
 use crate::backend::publish::Target;
 use crate::cli::{LogFormat, RegistrarArgs};
 use crate::config::{ConfigError, EtcdSettings, RegistryUrl, ZkSettings, log_filter};
@@ -115,6 +116,8 @@ pub struct ServiceConfig {
     pub thresholds: Thresholds,
     /// For `-s`: the container whose published port is asked of Docker.
     pub dockstack: Option<DockStackSpec>,
+    /// `--elect`: campaign for the primary tag, and how the role is told.
+    pub elect: Option<ElectConfig>,
 }
 
 /// The whole registrar, validated.
@@ -208,6 +211,9 @@ impl RegistrarConfig {
                     tags: args.tag,
                     meta,
                     checks: args.check.into_iter().map(FileCheck::Text).collect(),
+                    elect: args.elect.map(toml::Value::String),
+                    role_file: args.role_file,
+                    on_role_change: args.on_role_change,
                     shared: Shared::default(),
                 },
             ));

@@ -15,6 +15,7 @@ use crate::model::{Instance, InstanceId, ServiceName, SmallMap};
 use crate::registrar::check::CheckSpec;
 use crate::registrar::dockstack::{self, DockStackSpec};
 use crate::registrar::health::Thresholds;
+use crate::registrar::role::{self, ElectConfig};
 
 /// A duration such as `2s`, `500ms` or `1m`, or plain seconds.
 pub(super) fn parse_duration(
@@ -243,6 +244,14 @@ pub(super) fn service(
     }
     registration.tags = tags(origin, &settings.tags, &registration.id)?;
     registration.meta = settings.meta.into_iter().collect();
+    let elect = elect(
+        origin,
+        settings.elect.as_ref(),
+        settings.role_file,
+        settings.on_role_change,
+        &registration,
+        common.target.format,
+    )?;
     let address_text = address.to_string();
     let mut checks = Vec::new();
     let check_texts = if settings.checks.is_empty() {
@@ -283,6 +292,7 @@ pub(super) fn service(
         timeout: common.timeout,
         thresholds: common.thresholds,
         dockstack: None,
+        elect,
     })
 }
 
@@ -331,7 +341,87 @@ pub(super) fn dockstack_service(
         timeout: common.timeout,
         thresholds: common.thresholds,
         dockstack: Some(spec),
+        elect: None,
     })
+}
+
+/// `--elect [TAG]` with `--role-file` and `--on-role-change`: the tag a
+/// DNS label other than `replica`, the instance id and the service's own
+/// tags; only in disco's own format, the only one with tags.
+fn elect(
+    origin: &Origin,
+    given: Option<&toml::Value>,
+    role_file: Option<std::path::PathBuf>,
+    on_role_change: Option<String>,
+    registration: &Instance,
+    format: Format,
+) -> Result<Option<ElectConfig>, RegistrarConfigError> {
+    let tag = match given {
+        None | Some(toml::Value::Boolean(false)) => None,
+        Some(toml::Value::Boolean(true)) => Some(role::DEFAULT_TAG.to_owned()),
+        Some(toml::Value::String(tag)) if tag.is_empty() => Some(role::DEFAULT_TAG.to_owned()),
+        Some(toml::Value::String(tag)) => Some(tag.clone()),
+        Some(other) => {
+            return Err(origin.invalid("elect", &other.to_string(), "expected true or a tag"));
+        }
+    };
+    let Some(tag) = tag else {
+        if let Some(path) = role_file {
+            return Err(origin.invalid(
+                "role-file",
+                &path.display().to_string(),
+                "needs --elect: only an elected service has a role",
+            ));
+        }
+        if let Some(command) = on_role_change {
+            return Err(origin.invalid(
+                "on-role-change",
+                &command,
+                "needs --elect: only an elected service has a role",
+            ));
+        }
+        return Ok(None);
+    };
+    let label = InstanceId::new(&tag).map_err(|e| origin.invalid("elect", &tag, e))?;
+    let tag = label.as_str().to_owned();
+    if tag == role::REPLICA_TAG || label == registration.id {
+        return Err(origin.invalid(
+            "elect",
+            &tag,
+            "names the replicas or the instance; give another tag, e.g. primary",
+        ));
+    }
+    if registration
+        .tags
+        .iter()
+        .any(|t| **t == *tag || &**t == role::REPLICA_TAG)
+    {
+        return Err(origin.invalid(
+            "tag",
+            &tag,
+            "the election sets the primary and replica tags itself",
+        ));
+    }
+    if format != Format::Native {
+        return Err(origin.invalid(
+            "elect",
+            &tag,
+            format!(
+                "roles are tags, which only disco's own format carries (not {})",
+                format.as_str()
+            ),
+        ));
+    }
+    if let Some(command) = &on_role_change
+        && command.trim().is_empty()
+    {
+        return Err(origin.invalid("on-role-change", command, "an empty command"));
+    }
+    Ok(Some(ElectConfig {
+        tag,
+        role_file,
+        on_role_change,
+    }))
 }
 
 pub(super) fn parse_port(

@@ -171,3 +171,56 @@ fn two_containers_of_one_service_on_one_port_are_two_dockstack_services() {
     let fallback = &config.services[0].registration;
     assert_eq!(fallback.id.as_str(), "127-0-0-1-3306");
 }
+
+#[test]
+fn elect_takes_an_optional_tag_and_the_role_flags_need_it() {
+    let base = ["--service", "db", "--port", "6379", "--instance", "db-1"];
+    let with = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend(extra);
+        RegistrarConfig::from_args(flags(&args), &auto)
+    };
+    let config = with(&["--elect", "--role-file", "/run/db.role"]).unwrap();
+    let elect = config.services[0].elect.clone().unwrap();
+    assert_eq!(elect.tag, "primary");
+    assert_eq!(
+        elect.role_file.as_deref(),
+        Some(std::path::Path::new("/run/db.role"))
+    );
+    let config = with(&["--elect", "leader", "--on-role-change", "echo $DISCO_ROLE"]).unwrap();
+    assert_eq!(config.services[0].elect.as_ref().unwrap().tag, "leader");
+    assert_eq!(with(&[]).unwrap().services[0].elect, None);
+    for (extra, needle) in [
+        (&["--role-file", "/run/db.role"][..], "--role-file"),
+        (&["--on-role-change", "true"], "--on-role-change"),
+        (&["--elect", "replica"], "--elect"),
+        (&["--elect", "db-1"], "--elect"),
+        (&["--elect", "two words"], "--elect"),
+        (&["--elect", "--tag", "primary"], "--tag"),
+        (&["--elect", "--format", "skydns"], "--elect"),
+    ] {
+        let error = with(extra).unwrap_err().to_string();
+        assert!(error.contains(needle), "{extra:?}: {error}");
+    }
+}
+
+#[test]
+fn elect_in_the_config_file_is_true_or_a_tag() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.toml");
+    std::fs::write(
+        &path,
+        "[registrar]\nregistry = \"zk://127.0.0.1:2181/disco\"\n\
+         [[registrar.service]]\nservice = \"db\"\nport = 6379\nelect = true\nrole-file = \"/run/db.role\"\n\
+         [[registrar.service]]\nservice = \"cache\"\nport = 6380\nelect = \"leader\"\n",
+    )
+    .unwrap();
+    let config =
+        RegistrarConfig::from_args(flags(&["--config", path.to_str().unwrap()]), &auto).unwrap();
+    let tags: Vec<_> = config
+        .services
+        .iter()
+        .map(|s| s.elect.as_ref().map(|e| e.tag.as_str()))
+        .collect();
+    assert_eq!(tags, [Some("primary"), Some("leader")]);
+}
