@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::catalog::Catalog;
 use crate::config::{ConfigError, ServeConfig};
 use crate::dns::forward::{CacheLimits, ForwardSettings, Forwarder};
 use crate::dns::server::{self, DnsServer, Faults, ListenerBoard};
@@ -145,6 +146,10 @@ pub async fn start(
     }
     let live = Arc::new(ArcSwap::from_pointee(builder.snapshot()));
     metrics.record_snapshot(0);
+    let catalog = Arc::new(Catalog::new(
+        backends.iter().map(|b| b.name()).collect(),
+        config.change_history,
+    ));
 
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -164,6 +169,7 @@ pub async fn start(
         live.clone(),
         status.clone(),
         metrics.clone(),
+        catalog.clone(),
     );
     tracker.spawn(shutdown.clone().run_until_cancelled_owned(updater));
 
@@ -197,6 +203,8 @@ pub async fn start(
             metrics: metrics.clone(),
             status: status.clone(),
             listeners: dns.listeners(),
+            catalog,
+            domain: config.domain.clone(),
         };
         tracker.spawn(http::serve(
             listener,
