@@ -205,6 +205,7 @@ pub async fn start(
             listeners: dns.listeners(),
             catalog,
             domain: config.domain.clone(),
+            dns: dns_addrs.first().copied(),
         };
         tracker.spawn(http::serve(
             listener,

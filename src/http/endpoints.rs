@@ -1,10 +1,11 @@
 //! `disco serve`'s routes: `/health`, `/ready`, `/metrics`, the JSON API
-//! under `/v1/` (`api`) and its live stream (`sse`).
+//! under `/v1/` (`api`) and its live stream (`sse`), the web page under
+//! `/ui/` (`ui`).
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::{Reply, Router, api, sse};
+use super::{Reply, Router, api, sse, ui};
 use crate::catalog::Catalog;
 use crate::dns::server::ListenerBoard;
 use crate::metrics::Metrics;
@@ -23,6 +24,8 @@ pub struct Endpoints {
     pub catalog: Arc<Catalog>,
     /// The served domain, for the DNS names the API and page show.
     pub domain: String,
+    /// A DNS listen address, for the page's `dig` lines.
+    pub dns: Option<std::net::SocketAddr>,
 }
 
 impl From<Endpoints> for Router {
@@ -33,14 +36,23 @@ impl From<Endpoints> for Router {
             listeners,
             catalog,
             domain,
+            dns,
         } = endpoints;
         let (for_ready, listeners_for_ready) = (status.clone(), listeners.clone());
+        let page = Arc::new(ui::Ui {
+            catalog: catalog.clone(),
+            status: status.clone(),
+            domain: domain.clone(),
+            dns,
+        });
         let api = Arc::new(api::Api {
             catalog: catalog.clone(),
             status: status.clone(),
             domain,
         });
+        let index = page.clone();
         let streams = Arc::new(sse::Streams::default());
+        let streams_for_metrics = streams.clone();
         let (services, service, registries, changes) =
             (api.clone(), api.clone(), api.clone(), api.clone());
         Router::new()
@@ -49,6 +61,7 @@ impl From<Endpoints> for Router {
             .route("/metrics", move || {
                 let mut text = metrics.render(&status.sources());
                 listeners.render_metrics(&mut text);
+                streams_for_metrics.render_metrics(&mut text);
                 Reply::prometheus(text)
             })
             .route_ask("/v1/services", move |ask| services.services(ask))
@@ -58,6 +71,10 @@ impl From<Endpoints> for Router {
             .route_stream("/v1/changes/stream", move |ask| {
                 streams.changes(&catalog, ask)
             })
+            .route_ask("/ui/", move |ask| index.index(ask))
+            .route("/ui/style.css", ui::style)
+            .route("/ui/app.js", ui::script)
+            .route_prefix("/ui/services/", move |ask| page.service(ask))
     }
 }
 

@@ -13,6 +13,7 @@
 mod api;
 mod endpoints;
 mod sse;
+mod ui;
 
 pub use endpoints::Endpoints;
 

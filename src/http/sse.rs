@@ -43,6 +43,14 @@ impl Drop for Open {
 }
 
 impl Streams {
+    /// Adds `disco_http_event_streams` to a `/metrics` text.
+    pub fn render_metrics(&self, text: &mut String) {
+        text.push_str("# HELP disco_http_event_streams Event streams (/v1/changes/stream) open.\n");
+        text.push_str("# TYPE disco_http_event_streams gauge\n");
+        let open = self.open.load(Ordering::Relaxed);
+        text.push_str(&format!("disco_http_event_streams {open}\n"));
+    }
+
     /// `/v1/changes/stream`.
     pub fn changes(&self, catalog: &Catalog, ask: &Ask<'_>) -> Result<EventStream, Reply> {
         let since = match ask.last_event_id.map(str::to_owned).or(ask.param("since")) {

@@ -20,6 +20,7 @@ mod json_api;
 mod liveness;
 mod malformed;
 mod metrics;
+mod page;
 #[path = "../common/ports.rs"]
 mod ports;
 #[path = "../common/promtool.rs"]
