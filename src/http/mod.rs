@@ -13,7 +13,7 @@
 mod api;
 mod endpoints;
 mod sse;
-mod ui;
+pub mod ui;
 
 pub use endpoints::Endpoints;
 

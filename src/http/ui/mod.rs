@@ -70,21 +70,40 @@ pub fn script() -> Reply {
     }
 }
 
-fn page(title: &str, body: &str) -> String {
+/// A whole page: `title`, a header with `nav` links (label, href), `body`
+/// (already HTML), the shared stylesheet, and the script when `script`.
+pub fn document(title: &str, nav: &[(&str, &str)], body: &str, script: bool) -> String {
+    let mut links = String::new();
+    for (label, href) in nav {
+        let _ = write!(links, "<a href=\"{}\">{}</a>", escape(href), escape(label));
+    }
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <meta name=\"color-scheme\" content=\"light dark\">\
 <title>{title} · disco</title><link rel=\"stylesheet\" href=\"/ui/style.css\"></head>\
-<body><header><h1><a href=\"/ui/\">disco</a></h1><nav aria-label=\"Sections\">\
-<a href=\"/ui/#services\">Services</a><a href=\"/ui/#registries\">Registries</a>\
-<a href=\"/ui/#changes\">Changes</a></nav></header><main>{body}</main>\
-<script src=\"/ui/app.js\" defer></script></body></html>\n",
+<body><header><h1><a href=\"/ui/\">disco</a></h1><nav aria-label=\"Sections\">{links}</nav>\
+</header><main>{body}</main>{script}</body></html>\n",
         title = escape(title),
+        script = if script {
+            "<script src=\"/ui/app.js\" defer></script>"
+        } else {
+            ""
+        },
     )
 }
 
-fn html(status: u16, body: String) -> Reply {
+fn page(title: &str, body: &str) -> String {
+    let nav = [
+        ("Services", "/ui/#services"),
+        ("Registries", "/ui/#registries"),
+        ("Changes", "/ui/#changes"),
+    ];
+    document(title, &nav, body, true)
+}
+
+/// An HTML reply.
+pub fn html(status: u16, body: String) -> Reply {
     Reply {
         status,
         content_type: HTML,
