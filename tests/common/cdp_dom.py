@@ -4,7 +4,9 @@ DevTools protocol (over --remote-debugging-pipe: no websocket client
 needed), polling every 100 ms until the DOM contains NEEDLE.
 
 Usage: cdp_dom.py URL NEEDLE TIMEOUT_SECONDS
-Prints "loaded" once the page has loaded (stderr), then the DOM (stdout);
+Prints "loaded" once the page has loaded (stderr) and its paint timings
+("timing {...}": first contentful paint and the load event, in ms from the
+start of navigation), then the DOM (stdout);
 exits 0 if NEEDLE appeared within the timeout, 1 otherwise.
 """
 
@@ -14,6 +16,15 @@ import subprocess
 import sys
 import tempfile
 import time
+
+
+TIMING = """(() => {
+  const paint = performance.getEntriesByName("first-contentful-paint")[0];
+  const nav = performance.getEntriesByType("navigation")[0];
+  return {first_contentful_paint: paint ? paint.startTime : null,
+          load: nav ? nav.loadEventEnd : null,
+          bytes: nav ? nav.transferSize : null};
+})()"""
 
 
 def main():
@@ -76,6 +87,8 @@ def main():
             if not loaded and state["result"].get("value") == "complete":
                 loaded = True
                 print("loaded", file=sys.stderr, flush=True)
+                timing = call("Runtime.evaluate", {"expression": TIMING, "returnByValue": True}, session)
+                print("timing", json.dumps(timing["result"].get("value")), file=sys.stderr, flush=True)
             dom = call("Runtime.evaluate", {"expression": "document.documentElement.outerHTML", "returnByValue": True}, session)["result"].get("value", "")
             if loaded and needle in dom:
                 print(dom)
