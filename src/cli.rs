@@ -109,6 +109,10 @@ pub struct ServeArgs {
     #[arg(long, env = "DISCO_HTTP_LISTEN", value_name = "ADDR")]
     pub http_listen: Option<String>,
 
+    /// Changes kept for /v1/changes and the web page's timeline [default: 1000].
+    #[arg(long, env = "DISCO_CHANGE_HISTORY", value_name = "N")]
+    pub change_history: Option<usize>,
+
     /// How often each registry's watch is proved current (etcd progress request, ZooKeeper sync and stat); a proof not answered within it resyncs; 0 for never [default: 10s].
     #[arg(long, env = "DISCO_WATCH_PROOF_INTERVAL", value_name = "DURATION")]
     pub watch_proof_interval: Option<String>,

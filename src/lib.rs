@@ -20,7 +20,9 @@
 //!   knows nothing of the snapshot), the hand-written query parser,
 //!   forwarding, sockets.
 //! - [`updater`]: the single writer that turns backend updates into new
-//!   snapshots and swaps them in atomically.
+//!   snapshots and swaps them in atomically, and tells the [`catalog`]
+//!   (what disco holds and the change timeline, for the JSON API and the
+//!   web page; never read by the query path) what changed.
 //! - [`cli`], then [`config`]: the raw flags as clap reads them, then their
 //!   validation into runtime structs (bad input exits 64 before any port is
 //!   bound). One way only: `config` reads `cli`, `cli` imports nothing of
@@ -52,6 +54,7 @@
 
 pub mod backend;
 pub(crate) mod backoff;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod dns;

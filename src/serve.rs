@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::catalog::Catalog;
 use crate::config::{ConfigError, ServeConfig};
 use crate::dns::cookie::CookieSecret;
 use crate::dns::forward::{CacheLimits, ForwardSettings, Forwarder};
@@ -146,6 +147,10 @@ pub async fn start(
     }
     let live = Arc::new(ArcSwap::from_pointee(builder.snapshot()));
     metrics.record_snapshot(0);
+    let catalog = Arc::new(Catalog::new(
+        backends.iter().map(|b| b.name()).collect(),
+        config.change_history,
+    ));
 
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -165,6 +170,7 @@ pub async fn start(
         live.clone(),
         status.clone(),
         metrics.clone(),
+        catalog.clone(),
     );
     tracker.spawn(shutdown.clone().run_until_cancelled_owned(updater));
 
@@ -204,6 +210,9 @@ pub async fn start(
             metrics: metrics.clone(),
             status: status.clone(),
             listeners: dns.listeners(),
+            catalog,
+            domain: config.domain.clone(),
+            dns: dns_addrs.first().copied(),
         };
         tracker.spawn(http::serve(
             listener,

@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::catalog::{Catalog, ChangeKind};
 use crate::dns::{Snapshot, SnapshotBuilder};
 use crate::metrics::Metrics;
 use crate::registry::{Changes, Registry, ResyncCause, SourceEvent, StatusBoard, Update};
@@ -36,6 +37,7 @@ pub async fn run(
     live: Arc<ArcSwap<Snapshot>>,
     status: Arc<StatusBoard>,
     metrics: Arc<Metrics>,
+    catalog: Arc<Catalog>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut listed = Vec::new();
@@ -50,7 +52,7 @@ pub async fn run(
                     Update::ResetRecords(entries) => listed.push((event.source, entries.len())),
                     _ => {}
                 }
-                apply(event, &mut registry, &status, changes);
+                apply(event, &mut registry, &status, &catalog, changes);
             }
         };
         fold(&mut batch, &mut changes);
@@ -66,6 +68,10 @@ pub async fn run(
             fold(&mut batch, &mut changes);
         }
         if !changes.is_empty() {
+            // After the snapshot is swapped in would be later than DNS;
+            // before is a few microseconds earlier, and off the query path
+            // either way.
+            catalog.apply(&changes.instances, |i| registry.source_of(i));
             // Off the runtime's threads: a first listing of 100,000
             // instances takes a second to build (ten in a debug build), and
             // TCP, HTTP, forwards and the stores' keepalives run there.
@@ -98,6 +104,11 @@ pub async fn run(
             status.update(source, |s| {
                 if !s.synced {
                     tracing::info!(registry = %s.name, entries = count, "registry synced");
+                    catalog.registry_event(
+                        source,
+                        ChangeKind::Synced,
+                        Some(format!("{count} entries")),
+                    );
                 }
                 s.synced = true;
             });
@@ -106,21 +117,27 @@ pub async fn run(
 }
 
 /// Applies one update to the registry, adding what it changed to `changes`.
-fn apply(event: SourceEvent, registry: &mut Registry, status: &StatusBoard, changes: &mut Changes) {
+fn apply(
+    event: SourceEvent,
+    registry: &mut Registry,
+    status: &StatusBoard,
+    catalog: &Catalog,
+    changes: &mut Changes,
+) {
     let source = event.source;
     let (instances, records) = match event.update {
         Update::Reset(instances) => {
-            mark_current(status, source);
+            mark_current(status, catalog, source);
             (registry.reset(source, instances), Vec::new())
         }
         Update::Changes(changes) => {
-            mark_current(status, source);
+            mark_current(status, catalog, source);
             status.update(source, |s| s.last_event = Some(SystemTime::now()));
             let changes = registry.apply(source, changes);
             (changes.instances, changes.records)
         }
         Update::ResetRecords(entries) => {
-            mark_current(status, source);
+            mark_current(status, catalog, source);
             (Vec::new(), registry.reset_records(source, entries))
         }
         Update::Stale { reason } => {
@@ -133,6 +150,7 @@ fn apply(event: SourceEvent, registry: &mut Registry, status: &StatusBoard, chan
                         tracing::warn!(registry = %s.name, %reason, "registry unreachable; retrying");
                     }
                     s.stale_since = Some(SystemTime::now());
+                    catalog.registry_event(source, ChangeKind::Stale, Some(reason.clone()));
                 }
                 s.stale_reason = Some(reason);
             });
@@ -159,7 +177,10 @@ fn apply(event: SourceEvent, registry: &mut Registry, status: &StatusBoard, chan
                     tracing::warn!(registry = %s.name, %detail, "watch behind the store; resyncing");
                     s.stale_since.get_or_insert_with(SystemTime::now);
                     s.stale_reason = Some(format!("watch behind the store: {detail}"));
+                    catalog.registry_event(source, ChangeKind::Stale, s.stale_reason.clone());
                 }
+                let why = format!("{}: {detail}", cause.as_str());
+                catalog.registry_event(source, ChangeKind::Resynced, Some(why));
             });
             return;
         }
@@ -168,11 +189,13 @@ fn apply(event: SourceEvent, registry: &mut Registry, status: &StatusBoard, chan
     changes.records.extend(records);
 }
 
-fn mark_current(status: &StatusBoard, source: usize) {
+fn mark_current(status: &StatusBoard, catalog: &Catalog, source: usize) {
     status.update(source, |s| {
         if let Some(since) = s.stale_since.take() {
             let stale_for = since.elapsed().unwrap_or_default();
             tracing::info!(registry = %s.name, stale_seconds = stale_for.as_secs(), "registry reachable again");
+            let detail = format!("stale for {}s", stale_for.as_secs());
+            catalog.registry_event(source, ChangeKind::Current, Some(detail));
             s.stale_reason = None;
         }
     });
@@ -218,6 +241,7 @@ mod tests {
             live.clone(),
             status,
             metrics.clone(),
+            Arc::new(Catalog::new(vec!["test".into()], 10)),
         ));
 
         events.send(put(0)).unwrap();

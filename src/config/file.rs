@@ -33,6 +33,7 @@ pub(super) struct FileSettings {
     pub(super) http_listen: Option<String>,
     /// `"10s"`, or plain seconds as a TOML integer.
     pub(super) watch_proof_interval: Option<toml::Value>,
+    pub(super) change_history: Option<usize>,
     pub(super) udp_sockets: Option<usize>,
     pub(super) udp_answer_limit: Option<usize>,
     pub(super) tcp_connections: Option<usize>,

@@ -80,6 +80,8 @@ pub struct ServeConfig {
     pub http_listen: Option<SocketAddr>,
     /// How often each registry's watch is proved current (zero: never).
     pub watch_proof_interval: Duration,
+    /// Changes kept in the timeline.
+    pub change_history: usize,
     /// UDP sockets per listen address.
     pub udp_sockets: usize,
     /// At most this many answer records per UDP response.
@@ -200,6 +202,13 @@ impl ServeConfig {
             Some(text) => Duration::from_secs(parse_ttl("watch-proof-interval", &text)?.into()),
             None => DEFAULT_WATCH_PROOF_INTERVAL,
         };
+        let change_history = match args.change_history.or(file.change_history) {
+            Some(n) if n > 1_000_000 => {
+                return Err(invalid("change-history", &n.to_string(), "at most 1000000"));
+            }
+            Some(n) => n,
+            None => crate::catalog::DEFAULT_HISTORY,
+        };
         let udp_sockets = match args.udp_sockets.or(file.udp_sockets) {
             Some(0) => return Err(invalid("udp-sockets", "0", "must be at least 1")),
             Some(n) if n > 256 => {
@@ -282,6 +291,7 @@ impl ServeConfig {
             ttl,
             http_listen,
             watch_proof_interval,
+            change_history,
             udp_sockets,
             udp_answer_limit,
             tcp_limits,

@@ -7,6 +7,7 @@
 //!   published.
 //! - `/metrics`: check results and run times, health, publication, store
 //!   errors, in the Prometheus text format.
+//! - `/ui/`: the same for people (`page`).
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -23,6 +24,11 @@ pub fn router(services: Arc<[Arc<ServiceStatus>]>) -> Router {
     Router::new()
         .route("/health", || Reply::text(200, "ok\n"))
         .route("/ready", move || ready(&for_ready))
+        .route("/ui/style.css", crate::http::ui::style)
+        .route("/ui/", {
+            let services = services.clone();
+            move || super::page::page(&services)
+        })
         .route("/metrics", move || Reply::prometheus(render(&services)))
 }
 

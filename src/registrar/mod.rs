@@ -46,6 +46,7 @@ pub mod endpoints;
 pub mod follow;
 pub mod health;
 pub mod maintenance;
+mod page;
 pub mod publishing;
 pub mod role;
 pub mod status;

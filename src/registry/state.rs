@@ -248,6 +248,13 @@ impl Registry {
         })
     }
 
+    /// The source whose instance is in effect for `instance`'s service and id.
+    pub fn source_of(&self, instance: &Instance) -> Option<SourceId> {
+        self.sources
+            .iter()
+            .position(|source| source.contains(instance))
+    }
+
     /// Number of instances across sources (duplicates counted once per source).
     pub fn len(&self) -> usize {
         self.sources.iter().map(Instances::len).sum()

@@ -8,15 +8,19 @@
 #[macro_use]
 #[path = "../common/battery.rs"]
 mod battery;
+#[path = "../common/api.rs"]
+mod api;
 mod auth;
 mod backend;
 mod certs;
 mod cluster;
 mod config;
 mod failover;
+mod json_api;
 mod liveness;
 mod malformed;
 mod metrics;
+mod page;
 #[path = "../common/ports.rs"]
 mod ports;
 #[path = "../common/promtool.rs"]

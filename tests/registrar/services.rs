@@ -117,4 +117,22 @@ timeout = "50ms"
         "{metrics}"
     );
     crate::promtool::assert_accepts(&metrics);
+    // The page says the same for people.
+    let (status, page) = http::get(http_addr, "/ui/").await;
+    assert_eq!(status, 200, "{page}");
+    let web = page
+        .split(r#"<tr data-service="web/web-1">"#)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no web/web-1 row: {page}"));
+    let web = web.split("</tr>").next().unwrap();
+    assert_eq!(web.matches(r#"<span class="ok">"#).count(), 3, "{web}");
+    let cache = page
+        .split(r#"<tr data-service="cache/cache-1">"#)
+        .nth(1)
+        .unwrap()
+        .split("</tr>")
+        .next()
+        .unwrap();
+    assert!(cache.contains(r#"<span class="bad">no</span>"#), "{cache}");
+    assert!(page.contains("passed"), "{page}");
 }

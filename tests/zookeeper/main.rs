@@ -8,9 +8,12 @@
 #[macro_use]
 #[path = "../common/battery.rs"]
 mod battery;
+#[path = "../common/api.rs"]
+mod api;
 mod auth;
 mod backend;
 mod ensemble;
+mod json_api;
 // The registrar binary's harness, shared as is: its helpers this binary
 // does not call are not dead code there.
 #[allow(dead_code)]

@@ -1,0 +1,254 @@
+//! What disco holds, for people and programs rather than DNS: every
+//! instance in effect with the registry it came from and when it was first
+//! seen ([`View`]), and the last changes, the registries' own among them
+//! ([`Timeline`]).
+//!
+//! The updater is the only writer, after each batch it applies; the HTTP
+//! API and the web page read. Nothing here is on the query path: DNS
+//! answers come from the snapshot, which knows nothing of this module. A
+//! view is a persistent map (`imbl`), so publishing one after a batch
+//! costs what the batch changed, and a reader holds a consistent copy for
+//! as long as it needs without blocking the writer.
+
+mod timeline;
+
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+use imbl::OrdMap;
+
+use crate::model::Instance;
+use crate::registry::{InstanceChange, SourceId};
+
+pub use timeline::{ChangeEvent, ChangeKind, Timeline};
+
+/// Default `--change-history`: changes kept for `/v1/changes` and the page.
+pub const DEFAULT_HISTORY: usize = 1000;
+
+/// One instance in effect.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The registration.
+    pub instance: Arc<Instance>,
+    /// The registry it is answered from.
+    pub registry: SourceId,
+    /// When disco first saw it (since this process started).
+    pub first_seen: SystemTime,
+}
+
+/// Every instance in effect, by service then instance id, both sorted.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    /// Service name to its instances by id.
+    pub services: OrdMap<String, OrdMap<String, Entry>>,
+    /// Instances in all.
+    pub instances: usize,
+}
+
+/// The catalog: the current [`View`] and the [`Timeline`].
+#[derive(Debug)]
+pub struct Catalog {
+    registries: Vec<String>,
+    published: ArcSwap<View>,
+    /// The writer's copy; only the updater locks it.
+    working: Mutex<View>,
+    timeline: Timeline,
+}
+
+impl Catalog {
+    /// An empty catalog for registries with these names (credential-free,
+    /// as [`crate::registry::Backend::name`] gives them), keeping the last
+    /// `history` changes.
+    pub fn new(registries: Vec<String>, history: usize) -> Self {
+        Catalog {
+            registries,
+            published: ArcSwap::from_pointee(View::default()),
+            working: Mutex::new(View::default()),
+            timeline: Timeline::new(history),
+        }
+    }
+
+    /// The registries' names, by [`SourceId`].
+    pub fn registries(&self) -> &[String] {
+        &self.registries
+    }
+
+    /// The name of registry `source`.
+    pub fn registry_name(&self, source: SourceId) -> &str {
+        self.registries.get(source).map_or("", String::as_str)
+    }
+
+    /// The current view.
+    pub fn view(&self) -> Arc<View> {
+        self.published.load_full()
+    }
+
+    /// The change timeline.
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
+    }
+
+    /// Takes one batch of changes to the instances in effect; `source_of`
+    /// tells which registry an instance now in effect comes from.
+    pub fn apply(
+        &self,
+        changes: &[InstanceChange],
+        source_of: impl Fn(&Instance) -> Option<SourceId>,
+    ) {
+        if changes.is_empty() {
+            return;
+        }
+        let now = SystemTime::now();
+        let mut view = self.working.lock().expect("not poisoned");
+        for change in changes {
+            let (kind, fields, instance) = match (&change.old, &change.new) {
+                (None, Some(new)) => (ChangeKind::Added, Vec::new(), new),
+                (Some(old), None) => (ChangeKind::Removed, Vec::new(), old),
+                (Some(old), Some(new)) => (ChangeKind::Changed, changed_fields(old, new), new),
+                (None, None) => continue,
+            };
+            let service = instance.service.as_str();
+            let id = instance.id.as_str();
+            let source = match &change.new {
+                Some(new) => {
+                    let source = source_of(new).unwrap_or_default();
+                    let services = &mut view.services;
+                    let instances = services.entry(service.to_owned()).or_default();
+                    let first_seen = instances.get(id).map_or(now, |e| e.first_seen);
+                    let added = instances
+                        .insert(
+                            id.to_owned(),
+                            Entry {
+                                instance: new.clone(),
+                                registry: source,
+                                first_seen,
+                            },
+                        )
+                        .is_none();
+                    if added {
+                        view.instances += 1;
+                    }
+                    source
+                }
+                None => {
+                    let mut source = None;
+                    if let Some(instances) = view.services.get_mut(service) {
+                        source = instances.remove(id).map(|e| e.registry);
+                        if instances.is_empty() {
+                            view.services.remove(service);
+                        }
+                    }
+                    if source.is_some() {
+                        view.instances -= 1;
+                    }
+                    source.unwrap_or_default()
+                }
+            };
+            self.timeline.push(ChangeEvent {
+                seq: 0,
+                time: now,
+                registry: self.registry_name(source).to_owned(),
+                kind,
+                service: Some(service.to_owned()),
+                instance: Some(id.to_owned()),
+                fields,
+                detail: None,
+            });
+        }
+        self.published.store(Arc::new(view.clone()));
+    }
+
+    /// Records a registry's own change of state (synced, stale, resynced,
+    /// current again).
+    pub fn registry_event(&self, source: SourceId, kind: ChangeKind, detail: Option<String>) {
+        self.timeline.push(ChangeEvent {
+            seq: 0,
+            time: SystemTime::now(),
+            registry: self.registry_name(source).to_owned(),
+            kind,
+            service: None,
+            instance: None,
+            fields: Vec::new(),
+            detail,
+        });
+    }
+}
+
+/// The fields that differ between two registrations of one instance.
+pub fn changed_fields(old: &Instance, new: &Instance) -> Vec<&'static str> {
+    let mut fields = Vec::new();
+    let mut differs = |name, differ: bool| {
+        if differ {
+            fields.push(name);
+        }
+    };
+    differs("address", old.address != new.address);
+    differs("port", old.port != new.port);
+    differs("ports", !old.ports.iter().eq(new.ports.iter()));
+    differs("protocol", old.protocol != new.protocol);
+    differs("tags", old.tags != new.tags);
+    differs("priority", old.priority != new.priority);
+    differs("weight", old.weight != new.weight);
+    differs("ttl", old.ttl != new.ttl);
+    differs("meta", !old.meta.iter().eq(new.meta.iter()));
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::parse_native;
+
+    fn instance(id: &str, json: &str) -> Arc<Instance> {
+        Arc::new(parse_native("web", id, json.as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn a_batch_updates_the_view_and_the_timeline_with_what_changed() {
+        let catalog = Catalog::new(vec!["etcd://a/disco".into()], 10);
+        let one = instance("web-1", r#"{"address":"10.0.0.1","port":80}"#);
+        catalog.apply(
+            &[InstanceChange {
+                old: None,
+                new: Some(one.clone()),
+            }],
+            |_| Some(0),
+        );
+        let first_seen = catalog.view().services["web"]["web-1"].first_seen;
+        let moved = instance("web-1", r#"{"address":"10.0.0.2","port":80,"tags":["a"]}"#);
+        catalog.apply(
+            &[InstanceChange {
+                old: Some(one),
+                new: Some(moved.clone()),
+            }],
+            |_| Some(0),
+        );
+        let view = catalog.view();
+        assert_eq!(view.instances, 1);
+        let entry = &view.services["web"]["web-1"];
+        assert_eq!(entry.instance.address.to_string(), "10.0.0.2");
+        assert_eq!(entry.first_seen, first_seen, "a change keeps first seen");
+        catalog.apply(
+            &[InstanceChange {
+                old: Some(moved),
+                new: None,
+            }],
+            |_| None,
+        );
+        assert!(catalog.view().services.is_empty());
+        assert_eq!(catalog.view().instances, 0);
+        let (events, latest) = catalog.timeline().since(0, 10);
+        assert_eq!(latest, 3);
+        let kinds: Vec<_> = events.iter().map(|e| (e.kind, e.fields.clone())).collect();
+        assert_eq!(
+            kinds,
+            [
+                (ChangeKind::Added, vec![]),
+                (ChangeKind::Changed, vec!["address", "tags"]),
+                (ChangeKind::Removed, vec![]),
+            ]
+        );
+        assert!(events.iter().all(|e| e.registry == "etcd://a/disco"));
+    }
+}

@@ -1,0 +1,156 @@
+//! The web page in headless Chromium (Debian's `chromium`): the rendered
+//! DOM shows the services, an instance's fields and its dig lines, and a
+//! registration made while the page is open appears in its live
+//! timeline (read live through the DevTools protocol,
+//! `tests/common/cdp_dom.py`). Screenshots at desktop and phone widths,
+//! and dark, go to
+//! `target/tmp/ui-screenshots/`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cluster::Etcd;
+use crate::support::{Disco, key, put, register};
+
+/// Chromium with a profile of its own, headless.
+fn chromium(profile: &tempfile::TempDir) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new("chromium");
+    command
+        .arg("--headless")
+        .arg("--no-sandbox")
+        .arg("--disable-gpu")
+        .arg("--no-first-run")
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .kill_on_drop(true);
+    command
+}
+
+async fn dump_dom(url: &str, extra: &[&str]) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let output = chromium(&profile)
+        .args(extra)
+        .arg("--dump-dom")
+        .arg(url)
+        .output()
+        .await
+        .expect("chromium runs (Debian package chromium)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+async fn screenshot(url: &str, name: &str, width: u32, height: u32, dark: bool) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    let profile = tempfile::tempdir().unwrap();
+    let output = chromium(&profile)
+        .arg(format!("--screenshot={}", path.display()))
+        .arg(format!("--window-size={width},{height}"))
+        .arg("--hide-scrollbars")
+        .args(dark.then_some("--force-dark-mode"))
+        .arg(url)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        std::fs::metadata(&path).unwrap().len() > 1000,
+        "{path:?} is empty"
+    );
+    path
+}
+
+#[tokio::test]
+async fn the_page_shows_services_instances_and_a_live_timeline() {
+    let etcd = Etcd::start();
+    let mut client = etcd.client().await;
+    put(
+        &mut client,
+        &key("web", "web-1"),
+        r#"{"address":"10.0.0.5","port":8080,"ports":{"http":8080},
+            "tags":["v2","primary"],"meta":{"version":"1.4.2"}}"#,
+    )
+    .await;
+    register(&mut client, "api", "api-1", "10.0.1.1", 80).await;
+    let url = format!("etcd://{}/disco", etcd.endpoint(0));
+    let disco = Disco::start(std::slice::from_ref(&url)).await;
+    let base = format!("http://{}", disco.http);
+
+    let dom = dump_dom(&format!("{base}/ui/"), &[]).await;
+    assert!(dom.contains(r#"<tr data-name="web">"#), "{dom}");
+    assert!(dom.contains(r#"href="/ui/services/web""#), "{dom}");
+    assert!(dom.contains(r#"<span class="tag">primary</span>"#), "{dom}");
+    assert!(dom.contains("2 services, 2 instances"), "{dom}");
+    assert!(dom.contains("synced"), "{dom}");
+
+    let dom = dump_dom(&format!("{base}/ui/services/web"), &[]).await;
+    assert!(dom.contains(r#"<tr data-id="web-1">"#), "{dom}");
+    assert!(dom.contains("10.0.0.5"), "{dom}");
+    assert!(dom.contains("8080 http=8080"), "{dom}");
+    assert!(dom.contains("version=1.4.2"), "{dom}");
+    let dig = format!(
+        "dig @{} -p {} web.disco.internal. SRV",
+        disco.dns.ip(),
+        disco.dns.port()
+    );
+    assert!(dom.contains(&dig), "{dom}");
+
+    // The live timeline: the page open in Chromium, read through the
+    // DevTools protocol; a registration made once its event stream has
+    // connected appears in the timeline without a reload.
+    let live = tokio::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/common/cdp_dom.py"
+        ))
+        .arg(format!("{base}/ui/"))
+        .arg("<td>web-live.web</td>")
+        .arg("30")
+        .kill_on_drop(true)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    disco.until_metric("disco_http_event_streams 1").await;
+    register(&mut client, "web", "web-live", "10.0.0.9", 8080).await;
+    let output = tokio::time::timeout(Duration::from_secs(60), live.wait_with_output())
+        .await
+        .expect("the DevTools reader finished")
+        .unwrap();
+    let dom = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "no live timeline entry: {}\n{dom}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let timeline = dom.split(r#"id="timeline""#).nth(1).expect("a timeline");
+    assert!(timeline.contains("<td>added</td>"), "{dom}");
+
+    let sizes = [
+        ("desktop.png", 1280, 900, false),
+        ("phone.png", 390, 844, false),
+        ("desktop-dark.png", 1280, 900, true),
+    ];
+    for (name, width, height, dark) in sizes {
+        let path = screenshot(&format!("{base}/ui/"), name, width, height, dark).await;
+        eprintln!("screenshot {}", path.display());
+    }
+    let path = screenshot(
+        &format!("{base}/ui/services/web"),
+        "service-phone.png",
+        390,
+        844,
+        false,
+    )
+    .await;
+    eprintln!("screenshot {}", path.display());
+    disco.stop().await;
+}
