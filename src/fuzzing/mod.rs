@@ -23,6 +23,8 @@
 //! - [`zonefile`]: any text as a zone file, served.
 //! - [`registration`]: any value in each registration format (native,
 //!   SkyDNS, Nerve), served.
+//! - [`labels`]: any labels and environment on a container, read by
+//!   `registrar --docker`.
 //!
 //! [`fixture`] holds the data set they answer from, which
 //! `tests/integration/hickory_parity.rs` also serves; [`ask`] asks a
@@ -34,6 +36,7 @@
 pub mod ask;
 pub mod fixture;
 pub mod forwarded;
+pub mod labels;
 pub mod query;
 pub mod registration;
 pub mod zonefile;
@@ -48,4 +51,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("forwarded", forwarded::run),
     ("zonefile", zonefile::run),
     ("registration", registration::run),
+    ("labels", labels::run),
 ];
