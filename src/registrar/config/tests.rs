@@ -175,7 +175,14 @@ fn two_containers_of_one_service_on_one_port_are_two_dockstack_services() {
 #[test]
 fn docker_takes_its_flags_and_no_service() {
     let config = RegistrarConfig::from_args(
-        flags(&["--docker", "--internal", "--network", "back", "--resync", "5s"]),
+        flags(&[
+            "--docker",
+            "--internal",
+            "--network",
+            "back",
+            "--resync",
+            "5s",
+        ]),
         &auto,
     )
     .unwrap();
