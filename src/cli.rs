@@ -31,6 +31,9 @@ pub enum Command {
     /// Health-check services and publish them to etcd or ZooKeeper while
     /// they pass.
     Registrar(RegistrarArgs),
+    /// Wait until names answer in DNS (at least N addresses, or exactly one
+    /// primary), for container entrypoints.
+    Wait(WaitArgs),
 }
 
 /// Flags of `disco serve`. Unset flags fall back to the config file, then to
@@ -106,6 +109,10 @@ pub struct ServeArgs {
     #[arg(long, env = "DISCO_HTTP_LISTEN", value_name = "ADDR")]
     pub http_listen: Option<String>,
 
+    /// How often each registry's watch is proved current (etcd progress request, ZooKeeper sync and stat); a proof not answered within it resyncs; 0 for never [default: 10s].
+    #[arg(long, env = "DISCO_WATCH_PROOF_INTERVAL", value_name = "DURATION")]
+    pub watch_proof_interval: Option<String>,
+
     /// At most N answer records per UDP response, without TC, for clients that never retry over TCP [default: as many as fit].
     #[arg(long, env = "DISCO_UDP_ANSWER_LIMIT", value_name = "N")]
     pub udp_answer_limit: Option<usize>,
@@ -117,6 +124,35 @@ pub struct ServeArgs {
     /// DNS-over-TCP connections open at once from one client address (IPv6: one /64) [default: 64].
     #[arg(long, env = "DISCO_TCP_CONNECTIONS_PER_CLIENT", value_name = "N")]
     pub tcp_connections_per_client: Option<usize>,
+
+    /// UDP answers a second to one client network (IPv4 /24, IPv6 /56) for one name and type, past which they are dropped or slipped; 0 for no limit [default: 1000].
+    #[arg(long, env = "DISCO_RRL_RESPONSES", value_name = "N")]
+    pub rrl_responses: Option<u32>,
+
+    /// UDP NXDOMAIN answers a second to one client network, whatever the name; 0 for no limit [default: 1000].
+    #[arg(long, env = "DISCO_RRL_NXDOMAINS", value_name = "N")]
+    pub rrl_nxdomains: Option<u32>,
+
+    /// UDP error answers (REFUSED, FORMERR, SERVFAIL...) a second to one client network; 0 for no limit [default: 100].
+    #[arg(long, env = "DISCO_RRL_ERRORS", value_name = "N")]
+    pub rrl_errors: Option<u32>,
+
+    /// Every Nth answer over a rate limit is sent truncated (TC=1) rather than dropped, 0 to drop all, at most 10 [default: 2].
+    #[arg(long, env = "DISCO_RRL_SLIP", value_name = "N")]
+    pub rrl_slip: Option<u8>,
+
+    /// Client networks never rate limited (repeatable), or "none" [default: the --allow-recursion networks].
+    #[arg(
+        long,
+        env = "DISCO_RRL_EXEMPT",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub rrl_exempt: Vec<String>,
+
+    /// File holding the DNS cookie secret, 32 hex digits (a second line: the previous secret, still accepted); the same on every replica [default: random at start].
+    #[arg(long, env = "DISCO_COOKIE_SECRET_FILE", value_name = "FILE")]
+    pub cookie_secret_file: Option<PathBuf>,
 
     /// UDP sockets per listen address, each served by its own task [default: one per core].
     #[arg(long, env = "DISCO_UDP_SOCKETS", value_name = "N")]
@@ -364,4 +400,33 @@ pub struct RegistrarArgs {
         help = "TOML file with the same settings under [registrar] and services under [[registrar.service]]; flags and env win"
     )]
     pub config: Option<PathBuf>,
+}
+
+/// Flags of `disco wait`. Checked in [`crate::config::WaitConfig`].
+#[derive(Debug, Args, Default)]
+pub struct WaitArgs {
+    /// Names to wait for, as the container's resolver completes them (e.g. db, or db.disco.internal.).
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+
+    /// Addresses each name must answer with, at least [default: 1].
+    #[arg(long, env = "DISCO_WAIT_MIN", value_name = "N")]
+    pub min: Option<String>,
+
+    /// Wait until primary.NAME answers exactly one address (the elected leader).
+    #[arg(long, env = "DISCO_WAIT_PRIMARY")]
+    pub primary: bool,
+
+    /// How long to wait before exiting 1, e.g. 60s or 2m [default: 60s].
+    #[arg(long, env = "DISCO_WAIT_TIMEOUT", value_name = "DURATION")]
+    pub timeout: Option<String>,
+
+    /// DNS server to ask (repeatable) [default: the nameservers of /etc/resolv.conf].
+    #[arg(
+        long,
+        env = "DISCO_WAIT_SERVER",
+        value_delimiter = ',',
+        value_name = "IP[:PORT]"
+    )]
+    pub server: Vec<String>,
 }

@@ -35,6 +35,8 @@
 //! - [`registrar`]: the `disco registrar` sidecar, beside `serve`: health
 //!   checks, and the loop that writes what `serve` reads through the
 //!   backends' [`backend::publish::Publisher`]s.
+//! - [`wait`]: `disco wait`, which asks DNS through [`dns::ask`] until
+//!   names answer, for container entrypoints.
 //!
 //! The query path never touches a backend: a query is parsed, looked up in
 //! the current snapshot with a few hash probes, and answered from bytes
@@ -64,3 +66,4 @@ pub mod registry;
 pub mod secret;
 pub mod serve;
 pub mod updater;
+pub mod wait;

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use disco::cli::{Cli, Command, LogFormat, RegistrarArgs, ServeArgs};
-use disco::config::{SHUTDOWN_GRACE, ServeConfig};
+use disco::cli::{Cli, Command, LogFormat, RegistrarArgs, ServeArgs, WaitArgs};
+use disco::config::{SHUTDOWN_GRACE, ServeConfig, WaitConfig};
 use disco::registrar::{self, RegistrarError, config::RegistrarConfig};
 use disco::serve::{self, ServeError};
 
@@ -26,6 +26,37 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => run_serve(args),
         Command::Registrar(args) => run_registrar(args),
+        Command::Wait(args) => run_wait(args),
+    }
+}
+
+fn run_wait(args: WaitArgs) -> ExitCode {
+    let config = match WaitConfig::from_args(args, std::path::Path::new("/etc/resolv.conf")) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("disco wait: {err}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("disco wait: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(disco::wait::run(&config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(timed_out) => {
+            eprintln!(
+                "disco wait: timed out after {}: {timed_out}",
+                humantime::format_duration(config.timeout)
+            );
+            ExitCode::FAILURE
+        }
     }
 }
 

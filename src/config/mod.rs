@@ -15,6 +15,7 @@
 //!   stores' credentials ([`EtcdSettings`], [`ZkSettings`]).
 //! - `values`: single values checked: addresses, CIDRs, TTLs, the log
 //!   filter.
+//! - `wait`: [`WaitConfig`], `disco wait`'s flags checked.
 //! - `error`: [`ConfigError`], what can be wrong.
 
 mod access;
@@ -23,6 +24,7 @@ mod file;
 mod registry_url;
 mod serve;
 mod values;
+mod wait;
 
 pub use access::{
     ETCD_PASSWORD_VAR, ETCD_USER_VAR, EtcdSettings, ZK_PASSWORD_VAR, ZK_USER_VAR, ZkSettings,
@@ -34,3 +36,4 @@ pub use serve::{
     DEFAULT_SERVE_STALE, DEFAULT_TTL, SHUTDOWN_GRACE, ServeConfig, upstreams_from_resolv_conf,
 };
 pub use values::{log_filter, parse_ttl};
+pub use wait::{DEFAULT_WAIT_TIMEOUT, WaitConfig, Want};

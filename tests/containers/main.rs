@@ -26,6 +26,7 @@ mod project;
 #[path = "../common/proxy.rs"]
 mod proxy;
 mod registrar_docker;
+mod rrl;
 mod support;
 mod swarm;
 mod wildcard;
