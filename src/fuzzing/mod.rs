@@ -30,6 +30,8 @@
 //!   ([`reference`]), compared.
 //! - [`cookie`]: any bytes as a DNS COOKIE option, read, answered, and
 //!   asked with under response rate limiting.
+//! - [`labels`]: any labels and environment on a container, read by
+//!   `registrar --docker`.
 //!
 //! [`fixture`] holds the data set they answer from, which
 //! `tests/integration/hickory_parity.rs` also serves; [`ask`] asks a
@@ -43,6 +45,7 @@ pub mod cookie;
 pub mod differential;
 pub mod fixture;
 pub mod forwarded;
+pub mod labels;
 pub mod query;
 pub mod reference;
 pub mod registration;
@@ -62,4 +65,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("tcp_framing", tcp_framing::run),
     ("differential", differential::run),
     ("cookie", cookie::run),
+    ("labels", labels::run),
 ];

@@ -188,6 +188,20 @@ impl Registrar {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Waits (at most `limit`) for the registrar to exit.
+    fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        let child = self.child.as_mut().expect("running");
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            assert!(Instant::now() < deadline, "no exit within {limit:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     async fn get(&self, path: &str) -> (u16, String) {
         crate::disco::http::get(self.http, path).await
     }
@@ -411,12 +425,23 @@ async fn labelled_containers_are_answered_unlabelled_ignored_bad_labels_skipped_
 
     // With --all the unlabelled container is registered, named after its
     // image (busybox), as registrator did.
-    let _all = Registrar::start(&registry, &["--all"], &[]);
+    let mut all = Registrar::start(&registry, &["--all"], &[]);
     until_answered(
         &disco,
         &format!("{}.busybox.disco.internal.", instance(&plain)),
     )
     .await;
+
+    // SIGTERM: every registration withdrawn (the shared lease revoked by
+    // the last one), then exit 0; not left to expire with the lease.
+    all.signal(Signal::SIGTERM);
+    let status = all.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status}: {}", all.log());
+    // Well within the lease's 3 s: deleted, not expired.
+    for name in ["web", "api", "busybox"] {
+        let name = format!("{name}.disco.internal.");
+        time_to_nxdomain(&disco, &name, Duration::from_secs(1)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -81,7 +81,7 @@ impl Swarm {
 impl Drop for Swarm {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            for service in ["etcd", "disco"] {
+            for service in ["etcd", "disco", "registrar"] {
                 let logs = try_run(Command::new("docker").args([
                     "service",
                     "logs",
@@ -121,16 +121,21 @@ fn containers(service: &str) -> Vec<String> {
 /// Deploys `file` (in docker/) with `env`, waits for three tasks of the
 /// store's `service`, and returns them.
 fn deploy(file: &str, env: &[(&str, &str)], service: &str) -> Vec<String> {
+    deploy_sized(file, env, service, 3)
+}
+
+/// The same, waiting for `size` tasks of `service`.
+fn deploy_sized(file: &str, env: &[(&str, &str)], service: &str, size: usize) -> Vec<String> {
     let stack_file = format!("{REPO}/docker/{file}");
     run(Command::new("docker")
         .args(["stack", "deploy", "--compose-file", &stack_file, STACK])
         .envs(env.iter().copied())
         .env("SD_FRONTEND", FRONTEND));
     eventually(
-        &format!("three {service} tasks run"),
+        &format!("{size} {service} tasks run"),
         Duration::from_secs(120),
         || match containers(service) {
-            tasks if tasks.len() == 3 => Ok(tasks),
+            tasks if tasks.len() == size => Ok(tasks),
             other => Err(format!("{} running", other.len())),
         },
     )
@@ -278,4 +283,129 @@ fn the_zookeeper_stack_forms_an_ensemble_and_disco_answers_the_frontend() {
     docker(&["exec", &servers[0], "bash", "-c", zk_cli]);
     assert_eq!(resolve_on_frontend(&scope, "web"), "10.53.0.81");
     drop(swarm);
+}
+
+/// The replicated service of another stack that the global registrar
+/// registers: two busybox httpd tasks on the frontend network, labelled
+/// `disco.service=web` on the service.
+const WEB: &str = "disco-test-web";
+
+#[test]
+fn the_global_registrar_registers_a_replicated_service_s_tasks_under_its_name() {
+    let images = images();
+    let scope = Scope::open("swarm");
+    let swarm = Swarm::join();
+    let socket_group = run(Command::new("stat").args(["-c", "%g", "/var/run/docker.sock"]));
+    deploy_sized(
+        "stack.yaml",
+        &[
+            ("ETCD_CLUSTER_SIZE", "1"),
+            ("DISCO_REGISTRY", "etcd://etcd1:2379/disco"),
+            ("ETCD_IMAGE", &images.etcd),
+            ("DISCO_IMAGE", &images.disco),
+            ("DOCKER_GID", &socket_group),
+        ],
+        "etcd",
+        1,
+    );
+    let label = scope.label();
+    let web = WebService;
+    docker(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        WEB,
+        "--replicas",
+        "2",
+        "--network",
+        FRONTEND,
+        "--label",
+        "disco.service=web",
+        "--label",
+        "disco.port=8080",
+        "--container-label",
+        &label,
+        TOOLS_IMAGE,
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "8080",
+    ]);
+    let filter = format!("label=com.docker.swarm.service.name={WEB}");
+    let tasks: Vec<String> = eventually("two web tasks run", Duration::from_secs(120), || {
+        let tasks: Vec<String> = docker(&["ps", "--quiet", "--filter", &filter])
+            .lines()
+            .map(String::from)
+            .collect();
+        if tasks.len() == 2 {
+            Ok(tasks)
+        } else {
+            Err(format!("{} running", tasks.len()))
+        }
+    });
+    let mut expected: Vec<String> = tasks.iter().map(|t| address_on(t, FRONTEND)).collect();
+    expected.sort();
+    // Both tasks answer under the service's name, at their own addresses
+    // on the service's network.
+    let found = eventually(
+        "web answers both tasks' addresses",
+        Duration::from_secs(120),
+        || {
+            let mut found = resolve_all_on_frontend(&scope, "web.disco.internal");
+            found.sort();
+            if found == expected {
+                Ok(found)
+            } else {
+                Err(format!("{found:?}, expected {expected:?}"))
+            }
+        },
+    );
+    assert_eq!(found.len(), 2);
+    drop(web);
+    eventually(
+        "web leaves DNS",
+        Duration::from_secs(60),
+        || match resolve_all_on_frontend(&scope, "web.disco.internal").as_slice() {
+            [] => Ok(()),
+            left => Err(format!("{left:?}")),
+        },
+    );
+    drop(swarm);
+}
+
+/// Removes [`WEB`] when dropped (before the swarm, whose networks it uses).
+struct WebService;
+
+impl Drop for WebService {
+    fn drop(&mut self) {
+        let _ = try_docker(&["service", "rm", WEB]);
+        let filter = format!("label=com.docker.swarm.service.name={WEB}");
+        // Never a panic here: it may run while one unwinds.
+        for _ in 0..240 {
+            match try_docker(&["ps", "--all", "--quiet", "--filter", &filter]) {
+                Ok(left) if !left.is_empty() => {
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+                _ => break,
+            }
+        }
+    }
+}
+
+/// Every address a frontend container resolves `name` to (none when it
+/// does not resolve).
+fn resolve_all_on_frontend(scope: &Scope, name: &str) -> Vec<String> {
+    let dns: Vec<String> = containers("disco")
+        .iter()
+        .map(|id| address_on(id, FRONTEND))
+        .collect();
+    let label = scope.label();
+    let mut client = vec!["run", "--rm", "--label", &label, "--network", FRONTEND];
+    for address in &dns {
+        client.extend(["--dns", address]);
+    }
+    client.extend([TOOLS_IMAGE, "getent", "ahostsv4", name]);
+    crate::support::getent_addresses(&try_docker(&client).unwrap_or_default())
 }

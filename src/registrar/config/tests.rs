@@ -224,3 +224,41 @@ fn elect_in_the_config_file_is_true_or_a_tag() {
         .collect();
     assert_eq!(tags, [Some("primary"), Some("leader")]);
 }
+
+#[test]
+fn docker_takes_its_flags_and_no_service() {
+    let config = RegistrarConfig::from_args(
+        flags(&[
+            "--docker",
+            "--internal",
+            "--network",
+            "back",
+            "--resync",
+            "5s",
+        ]),
+        &auto,
+    )
+    .unwrap();
+    assert!(config.services.is_empty());
+    let docker = config.docker.unwrap();
+    assert_eq!(docker.resync, Duration::from_secs(5));
+    assert!(docker.options.internal && !docker.options.all);
+    assert_eq!(docker.options.network.as_deref(), Some("back"));
+    assert_eq!(docker.options.address, auto().unwrap());
+    let config = RegistrarConfig::from_args(flags(&["--docker"]), &auto).unwrap();
+    assert_eq!(config.docker.unwrap().resync, DEFAULT_RESYNC);
+}
+
+#[test]
+fn docker_flags_without_docker_or_beside_a_service_are_refused() {
+    let refused = |extra: &[&str]| {
+        RegistrarConfig::from_args(flags(extra), &auto)
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(refused(&["--all"]).contains("--all"));
+    assert!(refused(&["--swarm"]).contains("--swarm"));
+    assert!(refused(&["--docker", "--service", "web", "--port", "80"]).contains("--docker"));
+    assert!(refused(&["--docker", "--resync", "soon"]).contains("--resync"));
+    assert!(refused(&["--docker", "--resync", "500ms"]).contains("at least 1s"));
+}

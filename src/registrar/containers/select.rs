@@ -94,19 +94,48 @@ pub fn registrations(container: &Container, options: &Options) -> Result<Vec<Wan
     for service in &services {
         wanted.push(one(container, options, service, internal)?);
     }
-    // Two registrations of one service from one container: their ids get
-    // the container port.
+    // Two registrations of one service and id from one container: their
+    // ids get the container port (and protocol, for UDP).
     for i in 0..wanted.len() {
-        let twice = wanted
-            .iter()
-            .enumerate()
-            .any(|(j, w)| j != i && w.key.service == wanted[i].key.service);
-        if twice && services[i].id.is_none() {
-            let port = container_port(container, &services[i]).map_or(0, |(p, _)| p);
-            let id = instance_id(&format!("{}-{port}", wanted[i].key.instance));
+        let twice = wanted.iter().enumerate().any(|(j, w)| {
+            j != i
+                && w.key.service == wanted[i].key.service
+                && w.key.instance == wanted[i].key.instance
+        });
+        if twice {
+            let (port, protocol) = container_port(container, &services[i])?;
+            let suffix = match protocol {
+                Protocol::Tcp => format!("{port}"),
+                Protocol::Udp => format!("{port}-udp"),
+            };
+            let id = instance_id(&format!("{}-{suffix}", wanted[i].key.instance));
             wanted[i].registration.id = id.clone();
             wanted[i].key.instance = id.as_str().to_owned();
         }
+    }
+    if let Some(w) = wanted
+        .iter()
+        .find(|w| w.registration.tags.iter().any(|t| **t == *w.key.instance))
+    {
+        return Err(Skip {
+            reason: "label",
+            message: format!(
+                "service {}: a tag equals the instance id {}",
+                w.key.service, w.key.instance
+            ),
+        });
+    }
+    let mut keys: Vec<&Key> = wanted.iter().map(|w| &w.key).collect();
+    keys.sort();
+    let before = keys.len();
+    keys.dedup();
+    if keys.len() != before {
+        return Err(Skip {
+            reason: "label",
+            message: "two registrations of one service with one instance id; give each port \
+                      its own service or id"
+                .to_owned(),
+        });
     }
     Ok(wanted)
 }
