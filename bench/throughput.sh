@@ -6,6 +6,11 @@
 # Usage: bench/throughput.sh [SECONDS]     (default 10 s per measurement)
 #   SETS="services large" WORKERS="1 2" SERVERS="knot nsd hickory disco-zone disco-etcd"
 #   ROUNDS=3 SPLIT_SERVERS="knot disco-zone" (positive against negative answers; "" skips)
+#   REFERENCE=knot (the server the ratios are to; it must come first in SERVERS)
+#   Response rate limiting's cost: SERVERS="disco-rrl-off disco-zone disco-rrl-counted"
+#   REFERENCE=disco-rrl-off SPLIT_SERVERS="" (disco-zone runs the defaults,
+#   loopback exempt; disco-rrl-counted counts every answer in the table at
+#   rates no run reaches; disco-rrl-off has every limit at 0)
 #
 # Prints one table per record set: answers/s and lost queries at saturation,
 # the server's CPU use over that run and so its answers per CPU-second, mean
@@ -21,6 +26,7 @@ WORKERS=${WORKERS:-"1 2"}
 SERVERS=${SERVERS:-"knot nsd hickory disco-zone disco-etcd"}
 ROUNDS=${ROUNDS:-3}
 SPLIT_SERVERS=${SPLIT_SERVERS-"knot disco-zone"}
+REFERENCE=${REFERENCE:-knot}
 
 ensure_packages dnsperf=dnsperf knotd=knot nsd=nsd dig=dnsutils etcd=etcd-server
 # Only what the chosen servers need is built.
@@ -98,9 +104,20 @@ CONF
     taskset -c "$(cores "$3")" "$HICKORY" -q -c "$1/hickory.toml" -z "$1" --workers "$3" >"$1/hickory.log" 2>&1 &
 }
 
-start_disco_zone() {
+start_disco_zone() { # dir port workers [flags...]
     TOKIO_WORKER_THREADS=$3 taskset -c "$(cores "$3")" "$DISCO" serve --listen "127.0.0.1:$2" \
-        --zones-dir "$1" --udp-sockets "$3" --http-listen off --upstream off --log-level warn &
+        --zones-dir "$1" --udp-sockets "$3" --http-listen off --upstream off --log-level warn "${@:4}" &
+}
+
+start_disco_rrl_off() {
+    start_disco_zone "$@" --rrl-responses 0 --rrl-nxdomains 0 --rrl-errors 0
+}
+
+# Every answer counted in the table, none limited: no client is exempt, and
+# the rates are above what one client reaches (NXDOMAINs, keyed by the
+# network alone, would be limited at the default 1000 a second).
+start_disco_rrl_counted() {
+    start_disco_zone "$@" --rrl-exempt none --rrl-nxdomains 1000000 --rrl-errors 1000000
 }
 
 start_disco_etcd() {
@@ -133,7 +150,8 @@ run_set() {
     local instances=$((${shape%%:*} * ${shape##*:}))
     printf '\n## %s: %s instances (%s services), %s s per run, median of %s rounds, %s\n\n' "$set" \
         "$instances" "${shape%%:*}" "$SECONDS_PER_RUN" "$ROUNDS" "$(date -u +%Y-%m-%dT%H:%MZ)"
-    printf '| server | workers | answers/s | lost | server CPU %% | answers per CPU-s | mean ms | p99 ms | × Knot | × Knot per CPU-s | at ½ max: mean ms | p99 ms | answers/s of each round |\n'
+    printf '| server | workers | answers/s | lost | server CPU %% | answers per CPU-s | mean ms | p99 ms | × %s | × %s per CPU-s | at ½ max: mean ms | p99 ms | answers/s of each round |\n' \
+        "$REFERENCE" "$REFERENCE"
     printf '|---|---|---|---|---|---|---|---|---|---|---|---|---|\n'
     for workers in $WORKERS; do
         # Rounds interleave the servers, so a slow spell of the machine
@@ -162,7 +180,7 @@ run_set() {
             read -r qps lost cpu mean p99 half_mean half_p99 runs < <(median_row "${rows[$server]%$'\n'}")
             local per_cpu="-"
             ((cpu > 0)) && per_cpu=$((qps * 100 / cpu))
-            if [[ $server == knot ]]; then
+            if [[ $server == "$REFERENCE" ]]; then
                 knot_qps=$qps
                 knot_per_cpu=$per_cpu
             fi

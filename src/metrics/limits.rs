@@ -52,7 +52,7 @@ impl LimitMetrics {
             ),
             (
                 "disco_rrl_slipped_total",
-                "UDP responses sent truncated (TC=1) instead, by response rate limiting, by class.",
+                "UDP responses sent truncated (TC=1), or BADCOOKIE to a client with a cookie, rather than dropped, by response rate limiting, by class.",
                 &self.slipped,
             ),
         ] {
