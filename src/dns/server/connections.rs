@@ -162,7 +162,9 @@ impl Connections {
                 .open
                 .iter()
                 .filter(|(_, (_, activity))| !activity.busy())
-                .min_by_key(|(_, (_, activity))| activity.last_ms.load(Relaxed))
+                // Idle for as long to the millisecond: the older goes (ids
+                // grow), not whichever the map happens to yield first.
+                .min_by_key(|(id, (_, activity))| (activity.last_ms.load(Relaxed), **id))
                 .map(|(&id, _)| id);
             let Some(activity) = idlest.and_then(|id| table.remove(id)) else {
                 return Err(TcpRefusal::Total);
