@@ -10,7 +10,13 @@ source "$(dirname "$0")/lib.sh"
 RUNS=${1:-20}
 
 ensure_packages etcd=etcd-server python3=python3 /usr/share/zookeeper/bin/zkServer.sh=zookeeper
-(cd "$REPO" && cargo build --release --locked --bin disco >/dev/null)
+# DISCO_BIN: a disco binary already built (the failover is the store's
+# TTL, not disco's speed); else the release build.
+if [[ -n ${DISCO_BIN:-} ]]; then
+    DISCO=$DISCO_BIN
+else
+    (cd "$REPO" && cargo build --release --locked --bin disco >/dev/null)
+fi
 dir=$(mktemp -d "$BENCH_SCRATCH/failover.XXXXXX")
 mkdir -p "$dir/zones" "$dir/zk"
 
