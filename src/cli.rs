@@ -109,6 +109,10 @@ pub struct ServeArgs {
     #[arg(long, env = "DISCO_HTTP_LISTEN", value_name = "ADDR")]
     pub http_listen: Option<String>,
 
+    /// How often each registry's watch is proved current (etcd progress request, ZooKeeper sync and stat); a proof not answered within it resyncs; 0 for never [default: 10s].
+    #[arg(long, env = "DISCO_WATCH_PROOF_INTERVAL", value_name = "DURATION")]
+    pub watch_proof_interval: Option<String>,
+
     /// At most N answer records per UDP response, without TC, for clients that never retry over TCP [default: as many as fit].
     #[arg(long, env = "DISCO_UDP_ANSWER_LIMIT", value_name = "N")]
     pub udp_answer_limit: Option<usize>,
@@ -120,6 +124,35 @@ pub struct ServeArgs {
     /// DNS-over-TCP connections open at once from one client address (IPv6: one /64) [default: 64].
     #[arg(long, env = "DISCO_TCP_CONNECTIONS_PER_CLIENT", value_name = "N")]
     pub tcp_connections_per_client: Option<usize>,
+
+    /// UDP answers a second to one client network (IPv4 /24, IPv6 /56) for one name and type, past which they are dropped or slipped; 0 for no limit [default: 1000].
+    #[arg(long, env = "DISCO_RRL_RESPONSES", value_name = "N")]
+    pub rrl_responses: Option<u32>,
+
+    /// UDP NXDOMAIN answers a second to one client network, whatever the name; 0 for no limit [default: 1000].
+    #[arg(long, env = "DISCO_RRL_NXDOMAINS", value_name = "N")]
+    pub rrl_nxdomains: Option<u32>,
+
+    /// UDP error answers (REFUSED, FORMERR, SERVFAIL...) a second to one client network; 0 for no limit [default: 100].
+    #[arg(long, env = "DISCO_RRL_ERRORS", value_name = "N")]
+    pub rrl_errors: Option<u32>,
+
+    /// Every Nth answer over a rate limit is sent truncated (TC=1) rather than dropped, 0 to drop all, at most 10 [default: 2].
+    #[arg(long, env = "DISCO_RRL_SLIP", value_name = "N")]
+    pub rrl_slip: Option<u8>,
+
+    /// Client networks never rate limited (repeatable), or "none" [default: the --allow-recursion networks].
+    #[arg(
+        long,
+        env = "DISCO_RRL_EXEMPT",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub rrl_exempt: Vec<String>,
+
+    /// File holding the DNS cookie secret, 32 hex digits (a second line: the previous secret, still accepted); the same on every replica [default: random at start].
+    #[arg(long, env = "DISCO_COOKIE_SECRET_FILE", value_name = "FILE")]
+    pub cookie_secret_file: Option<PathBuf>,
 
     /// UDP sockets per listen address, each served by its own task [default: one per core].
     #[arg(long, env = "DISCO_UDP_SOCKETS", value_name = "N")]
@@ -339,6 +372,30 @@ pub struct RegistrarArgs {
         value_name = "SPEC"
     )]
     pub dockstack: Vec<String>,
+
+    /// Register the Docker engine's containers from their labels (engine at DOCKER_HOST, else /var/run/docker.sock).
+    #[arg(long, env = "DISCO_DOCKER")]
+    pub docker: bool,
+
+    /// With --docker: also containers without labels, every published port, named after the image (as registrator did).
+    #[arg(long, env = "DISCO_ALL")]
+    pub all: bool,
+
+    /// With --docker: register the container's own address on its network and its container port, not --address and the published port.
+    #[arg(long, env = "DISCO_INTERNAL")]
+    pub internal: bool,
+
+    /// With --docker: the network whose address is registered for a container on several.
+    #[arg(long, env = "DISCO_NETWORK", value_name = "NAME")]
+    pub network: Option<String>,
+
+    /// With --docker: time between full reconciles of the engine's containers with the store [default: 30s].
+    #[arg(long, env = "DISCO_RESYNC", value_name = "DURATION")]
+    pub resync: Option<String>,
+
+    /// With --docker: register this node's swarm tasks under their service's labels, at the task's address on the service's network.
+    #[arg(long, env = "DISCO_SWARM")]
+    pub swarm: bool,
 
     /// `--log-format`, `--log-level`.
     #[command(flatten)]

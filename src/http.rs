@@ -22,7 +22,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::dns::server::ListenerBoard;
 use crate::metrics::Metrics;
-use crate::registry::StatusBoard;
+use crate::registry::{ResyncCause, StatusBoard};
 
 /// Largest request head (request line and headers) accepted: larger gets 431.
 pub const MAX_REQUEST_HEAD: usize = 8192;
@@ -245,6 +245,10 @@ fn ready(status: &StatusBoard, listeners: &ListenerBoard) -> Reply {
             })
         })
         .collect();
+    let seconds_since = |at: Option<SystemTime>| {
+        at.and_then(|at| now.duration_since(at).ok())
+            .map(|d| d.as_secs_f64())
+    };
     let details: Vec<serde_json::Value> = sources
         .iter()
         .map(|s| {
@@ -263,6 +267,14 @@ fn ready(status: &StatusBoard, listeners: &ListenerBoard) -> Reply {
                 "stale_seconds": stale_seconds,
                 "stale_reason": s.stale_reason,
                 "skipped": s.skipped,
+                "position": s.position,
+                "seconds_since_event": seconds_since(s.last_event),
+                "seconds_since_proof": seconds_since(s.last_proof),
+                "lag": s.lag,
+                "resyncs": ResyncCause::ALL
+                    .iter()
+                    .map(|&cause| (cause.as_str().to_owned(), s.resyncs(cause).into()))
+                    .collect::<serde_json::Map<String, serde_json::Value>>(),
             })
         })
         .collect();

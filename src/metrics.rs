@@ -7,9 +7,11 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, SystemTime};
 
-use crate::registry::SourceStatus;
+use crate::registry::{ResyncCause, SourceStatus};
 
+mod limits;
 mod tcp;
+pub use limits::LimitMetrics;
 pub use tcp::{TcpClose, TcpMetrics, TcpRefusal};
 
 /// Query types counted by name; everything else is `other`.
@@ -64,6 +66,7 @@ pub struct Metrics {
     last_update_unix_ms: AtomicU64,
     updates: AtomicU64,
     tcp: TcpMetrics,
+    limits: LimitMetrics,
 }
 
 impl Metrics {
@@ -95,6 +98,11 @@ impl Metrics {
     /// The DNS-over-TCP connection counters.
     pub fn tcp(&self) -> &TcpMetrics {
         &self.tcp
+    }
+
+    /// The response rate limiting and DNS cookie counters.
+    pub fn limits(&self) -> &LimitMetrics {
+        &self.limits
     }
 
     /// This thread's shard.
@@ -265,6 +273,7 @@ impl Metrics {
             self.forward_stale.load(Relaxed).to_string(),
         );
         self.tcp.render(&mut out);
+        self.limits.render(&mut out);
         gauge(
             &mut out,
             "disco_instances",
@@ -319,6 +328,7 @@ impl Metrics {
                 label_value(&source.name)
             );
         }
+        render_liveness(&mut out, sources, now);
         out.push_str("# HELP disco_registry_skipped_total Registrations skipped as malformed.\n");
         out.push_str("# TYPE disco_registry_skipped_total counter\n");
         for source in sources {
@@ -330,6 +340,70 @@ impl Metrics {
             );
         }
         out
+    }
+}
+
+/// The watches' liveness, per registry: position, ages, lag, resyncs.
+fn render_liveness(out: &mut String, sources: &[SourceStatus], now: std::time::SystemTime) {
+    let seconds_since = |at: Option<std::time::SystemTime>| {
+        at.and_then(|at| now.duration_since(at).ok())
+            .map(|d| d.as_secs_f64())
+    };
+    out.push_str("# HELP disco_registry_position The store position the watch is proved current at (etcd revision, ZooKeeper zxid of the root).\n");
+    out.push_str("# TYPE disco_registry_position gauge\n");
+    for source in sources {
+        if let Some(position) = source.position {
+            let _ = writeln!(
+                out,
+                "disco_registry_position{{registry=\"{}\"}} {position}",
+                label_value(&source.name)
+            );
+        }
+    }
+    out.push_str("# HELP disco_registry_seconds_since_event Seconds since the watch last delivered a change.\n");
+    out.push_str("# TYPE disco_registry_seconds_since_event gauge\n");
+    for source in sources {
+        if let Some(age) = seconds_since(source.last_event) {
+            let _ = writeln!(
+                out,
+                "disco_registry_seconds_since_event{{registry=\"{}\"}} {age}",
+                label_value(&source.name)
+            );
+        }
+    }
+    out.push_str("# HELP disco_registry_seconds_since_proof Seconds since the watch was last proved current (or listed).\n");
+    out.push_str("# TYPE disco_registry_seconds_since_proof gauge\n");
+    for source in sources {
+        if let Some(age) = seconds_since(source.last_proof) {
+            let _ = writeln!(
+                out,
+                "disco_registry_seconds_since_proof{{registry=\"{}\"}} {age}",
+                label_value(&source.name)
+            );
+        }
+    }
+    out.push_str("# HELP disco_registry_lag How far behind the store the last proof found the watch, in revisions or zxids (0: current).\n");
+    out.push_str("# TYPE disco_registry_lag gauge\n");
+    for source in sources {
+        let _ = writeln!(
+            out,
+            "disco_registry_lag{{registry=\"{}\"}} {}",
+            label_value(&source.name),
+            source.lag
+        );
+    }
+    out.push_str("# HELP disco_registry_resyncs_total Fresh listings after the first, by cause.\n");
+    out.push_str("# TYPE disco_registry_resyncs_total counter\n");
+    for source in sources {
+        for cause in ResyncCause::ALL {
+            let _ = writeln!(
+                out,
+                "disco_registry_resyncs_total{{registry=\"{}\",cause=\"{}\"}} {}",
+                label_value(&source.name),
+                cause.as_str(),
+                source.resyncs(cause)
+            );
+        }
     }
 }
 

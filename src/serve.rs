@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{ConfigError, ServeConfig};
+use crate::dns::cookie::CookieSecret;
 use crate::dns::forward::{CacheLimits, ForwardSettings, Forwarder};
 use crate::dns::server::{self, DnsServer, Faults, ListenerBoard};
 use crate::dns::{RecursionAcl, Responder, SnapshotBuilder};
@@ -84,7 +85,9 @@ fn backends_for(config: &ServeConfig) -> Result<Vec<Arc<dyn Backend>>, ConfigErr
     config
         .registries
         .iter()
-        .map(|url| crate::backend::for_url(url, &config.etcd, &config.zk))
+        .map(|url| {
+            crate::backend::for_url(url, &config.etcd, &config.zk, config.watch_proof_interval)
+        })
         .collect()
 }
 
@@ -175,6 +178,10 @@ pub async fn start(
     };
     let forwarder = (!config.upstreams.is_empty())
         .then(|| Arc::new(Forwarder::new(config.upstreams.clone(), settings)));
+    let cookie_secret = config
+        .cookie_secret
+        .clone()
+        .unwrap_or_else(CookieSecret::random);
     let responder = Arc::new(
         Responder::new(
             live,
@@ -182,7 +189,9 @@ pub async fn start(
             forwarder.is_some(),
             metrics.clone(),
         )
-        .with_udp_answer_limit(config.udp_answer_limit),
+        .with_udp_answer_limit(config.udp_answer_limit)
+        .with_rate_limit(&config.rrl)
+        .with_cookie_secret(cookie_secret),
     );
     let dns = DnsServer::new(responder, forwarder, shutdown.clone(), tracker.clone())
         .with_tcp_limits(config.tcp_limits);

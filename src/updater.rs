@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::dns::{Snapshot, SnapshotBuilder};
 use crate::metrics::Metrics;
-use crate::registry::{Changes, Registry, SourceEvent, StatusBoard, Update};
+use crate::registry::{Changes, Registry, ResyncCause, SourceEvent, StatusBoard, Update};
 
 /// Most updates folded into one snapshot, so a flood still publishes often.
 const MAX_BATCH: usize = 4096;
@@ -66,17 +66,32 @@ pub async fn run(
             fold(&mut batch, &mut changes);
         }
         if !changes.is_empty() {
-            let building = std::time::Instant::now();
-            // The whole batch at once: the builder rebuilds each service it
-            // touches once, however many of its instances changed.
-            builder.apply(changes.instances.into_iter().map(|c| (c.old, c.new)));
-            for change in changes.records {
-                builder.apply_record(change.source, change.old.as_ref(), change.new.as_ref());
-            }
-            let snapshot = builder.snapshot();
+            // Off the runtime's threads: a first listing of 100,000
+            // instances takes a second to build (ten in a debug build), and
+            // TCP, HTTP, forwards and the stores' keepalives run there.
+            let built = tokio::task::spawn_blocking(move || {
+                let building = std::time::Instant::now();
+                // The whole batch at once: the builder rebuilds each service
+                // it touches once, however many of its instances changed.
+                builder.apply(changes.instances.into_iter().map(|c| (c.old, c.new)));
+                for change in changes.records {
+                    builder.apply_record(change.source, change.old.as_ref(), change.new.as_ref());
+                }
+                let snapshot = builder.snapshot();
+                (builder, snapshot, building.elapsed())
+            })
+            .await;
+            let (kept, snapshot, took) = match built {
+                Ok(built) => built,
+                // A panic in the builder ends the updater, as it did when
+                // it ran here.
+                Err(failed) if failed.is_panic() => std::panic::resume_unwind(failed.into_panic()),
+                Err(_) => return,
+            };
+            builder = kept;
             metrics.record_snapshot(snapshot.instances());
             live.store(Arc::new(snapshot));
-            next_build = Instant::now() + (building.elapsed() * IDLE_PER_BUILD).min(MAX_WAIT);
+            next_build = Instant::now() + (took * IDLE_PER_BUILD).min(MAX_WAIT);
         }
         // Synced (and so ready) only once the listing is what DNS answers.
         for (source, count) in listed.drain(..) {
@@ -100,6 +115,7 @@ fn apply(event: SourceEvent, registry: &mut Registry, status: &StatusBoard, chan
         }
         Update::Changes(changes) => {
             mark_current(status, source);
+            status.update(source, |s| s.last_event = Some(SystemTime::now()));
             let changes = registry.apply(source, changes);
             (changes.instances, changes.records)
         }
@@ -124,6 +140,27 @@ fn apply(event: SourceEvent, registry: &mut Registry, status: &StatusBoard, chan
         }
         Update::Skipped { count } => {
             status.update(source, |s| s.skipped += count);
+            return;
+        }
+        Update::Proved { position, lag } => {
+            status.update(source, |s| {
+                s.position = Some(position);
+                s.last_proof = Some(SystemTime::now());
+                s.lag = lag;
+            });
+            return;
+        }
+        Update::Resync { cause, detail } => {
+            status.update(source, |s| {
+                s.count_resync(cause);
+                // Behind is stale: what DNS answers may miss changes, until
+                // the fresh listing is applied (mark_current).
+                if cause == ResyncCause::Behind {
+                    tracing::warn!(registry = %s.name, %detail, "watch behind the store; resyncing");
+                    s.stale_since.get_or_insert_with(SystemTime::now);
+                    s.stale_reason = Some(format!("watch behind the store: {detail}"));
+                }
+            });
             return;
         }
     };

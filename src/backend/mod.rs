@@ -13,23 +13,30 @@ pub(crate) mod skips;
 pub mod zookeeper;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::{ConfigError, EtcdSettings, RegistryUrl, ZkSettings};
 use crate::registry::Backend;
 
 use publish::{Format, Publisher, Target};
 
-/// The backend for one `--registry` URL.
+/// The backend for one `--registry` URL, its watch proved current every
+/// `proof_interval` (zero: never).
 pub fn for_url(
     url: &RegistryUrl,
     etcd: &EtcdSettings,
     zk: &ZkSettings,
+    proof_interval: Duration,
 ) -> Result<Arc<dyn Backend>, ConfigError> {
     if url.is_etcd() {
-        return Ok(Arc::new(etcd::EtcdBackend::new(url, etcd)?));
+        return Ok(Arc::new(
+            etcd::EtcdBackend::new(url, etcd)?.with_proof_interval(proof_interval),
+        ));
     }
     if url.is_zookeeper() {
-        return Ok(Arc::new(zookeeper::ZkBackend::new(url, zk)?));
+        return Ok(Arc::new(
+            zookeeper::ZkBackend::new(url, zk)?.with_proof_interval(proof_interval),
+        ));
     }
     Err(ConfigError::Invalid {
         flag: "registry",

@@ -31,10 +31,19 @@ pub(super) struct FileSettings {
     /// `"5s"`, or plain seconds as a TOML integer.
     pub(super) ttl: Option<toml::Value>,
     pub(super) http_listen: Option<String>,
+    /// `"10s"`, or plain seconds as a TOML integer.
+    pub(super) watch_proof_interval: Option<toml::Value>,
     pub(super) udp_sockets: Option<usize>,
     pub(super) udp_answer_limit: Option<usize>,
     pub(super) tcp_connections: Option<usize>,
     pub(super) tcp_connections_per_client: Option<usize>,
+    pub(super) rrl_responses: Option<u32>,
+    pub(super) rrl_nxdomains: Option<u32>,
+    pub(super) rrl_errors: Option<u32>,
+    pub(super) rrl_slip: Option<u8>,
+    pub(super) cookie_secret_file: Option<PathBuf>,
+    #[serde(default)]
+    pub(super) rrl_exempt: Vec<String>,
     pub(super) log_format: Option<LogFormat>,
     pub(super) log_level: Option<String>,
     pub(super) etcd_ca: Option<PathBuf>,

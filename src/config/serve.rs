@@ -14,7 +14,9 @@ use super::file::{FileSettings, pick, read_file, toml_text};
 use super::registry_url::{RegistryUrl, rejoin_registry_urls};
 use super::values::{log_filter, parse_net, parse_socket_addr, parse_ttl};
 use crate::cli::{EtcdArgs, LogFormat, ServeArgs, ZkArgs};
+use crate::dns::cookie::CookieSecret;
 use crate::dns::forward::Upstream;
+use crate::dns::rrl::{MAX_RATE, MAX_SLIP, RrlConfig};
 use crate::dns::server::TcpLimits;
 use crate::dns::{self, ZoneFile};
 
@@ -41,6 +43,8 @@ pub const DEFAULT_ALLOW_RECURSION: [&str; 9] = [
 ];
 /// Default `--serve-stale`: a day, as RFC 8767 §5 suggests at most.
 pub const DEFAULT_SERVE_STALE: Duration = Duration::from_secs(86_400);
+/// Default `--watch-proof-interval`.
+pub const DEFAULT_WATCH_PROOF_INTERVAL: Duration = Duration::from_secs(10);
 /// How long in-flight queries get to finish after SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -74,12 +78,18 @@ pub struct ServeConfig {
     pub ttl: u32,
     /// Where `/health`, `/ready`, `/metrics` are served.
     pub http_listen: Option<SocketAddr>,
+    /// How often each registry's watch is proved current (zero: never).
+    pub watch_proof_interval: Duration,
     /// UDP sockets per listen address.
     pub udp_sockets: usize,
     /// At most this many answer records per UDP response.
     pub udp_answer_limit: Option<usize>,
     /// The caps on DNS-over-TCP connections.
     pub tcp_limits: TcpLimits,
+    /// Response rate limiting of UDP answers.
+    pub rrl: RrlConfig,
+    /// The DNS cookie secret from `--cookie-secret-file` (`None`: random).
+    pub cookie_secret: Option<CookieSecret>,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter.
@@ -162,7 +172,7 @@ impl ServeConfig {
             None => DEFAULT_SERVE_STALE,
         };
         let acl_values = pick(args.allow_recursion, file.allow_recursion);
-        let allow_recursion = if acl_values.is_empty() {
+        let allow_recursion: Vec<IpNet> = if acl_values.is_empty() {
             DEFAULT_ALLOW_RECURSION
                 .iter()
                 .map(|n| n.parse().expect("valid default"))
@@ -170,7 +180,7 @@ impl ServeConfig {
         } else {
             acl_values
                 .iter()
-                .map(|v| parse_net(v))
+                .map(|v| parse_net("allow-recursion", v))
                 .collect::<Result<_, _>>()?
         };
         let file_ttl = file.ttl.map(toml_text);
@@ -182,6 +192,13 @@ impl ServeConfig {
             Some("off") => None,
             Some(value) => Some(parse_socket_addr("http-listen", value, None)?),
             None => Some(DEFAULT_HTTP_LISTEN.parse().expect("valid default")),
+        };
+        let watch_proof_interval = match args
+            .watch_proof_interval
+            .or(file.watch_proof_interval.map(toml_text))
+        {
+            Some(text) => Duration::from_secs(parse_ttl("watch-proof-interval", &text)?.into()),
+            None => DEFAULT_WATCH_PROOF_INTERVAL,
         };
         let udp_sockets = match args.udp_sockets.or(file.udp_sockets) {
             Some(0) => return Err(invalid("udp-sockets", "0", "must be at least 1")),
@@ -209,6 +226,46 @@ impl ServeConfig {
             )?
             .unwrap_or(defaults.per_client),
         };
+        let rrl = RrlConfig {
+            responses: rate(
+                "rrl-responses",
+                args.rrl_responses.or(file.rrl_responses),
+                RrlConfig::DEFAULT_RESPONSES,
+            )?,
+            nxdomains: rate(
+                "rrl-nxdomains",
+                args.rrl_nxdomains.or(file.rrl_nxdomains),
+                RrlConfig::DEFAULT_NXDOMAINS,
+            )?,
+            errors: rate(
+                "rrl-errors",
+                args.rrl_errors.or(file.rrl_errors),
+                RrlConfig::DEFAULT_ERRORS,
+            )?,
+            slip: match args.rrl_slip.or(file.rrl_slip) {
+                Some(slip) if slip > MAX_SLIP => {
+                    let reason =
+                        format!("at most {MAX_SLIP} (0 drops every response over the rate)");
+                    return Err(invalid("rrl-slip", &slip.to_string(), reason));
+                }
+                Some(slip) => slip,
+                None => RrlConfig::DEFAULT_SLIP,
+            },
+            exempt: match pick(args.rrl_exempt, file.rrl_exempt).as_slice() {
+                [] => allow_recursion.clone(),
+                [none] if none == "none" => Vec::new(),
+                values => values
+                    .iter()
+                    .map(|v| parse_net("rrl-exempt", v))
+                    .collect::<Result<_, _>>()?,
+            },
+        };
+        let cookie_secret = match args.cookie_secret_file.or(file.cookie_secret_file) {
+            Some(path) => Some(CookieSecret::from_file(&path).map_err(|reason| {
+                invalid("cookie-secret-file", &path.display().to_string(), reason)
+            })?),
+            None => None,
+        };
         let log_level = log_filter(args.log.log_level.or(file.log_level))?;
         Ok(ServeConfig {
             listen,
@@ -224,12 +281,27 @@ impl ServeConfig {
             allow_recursion,
             ttl,
             http_listen,
+            watch_proof_interval,
             udp_sockets,
             udp_answer_limit,
             tcp_limits,
+            rrl,
+            cookie_secret,
             log_format: args.log.log_format.or(file.log_format).unwrap_or_default(),
             log_level,
         })
+    }
+}
+
+/// A rate limit, per second: `default` when not given, 0 for none.
+fn rate(flag: &'static str, value: Option<u32>, default: u32) -> Result<u32, ConfigError> {
+    match value {
+        Some(rate) if rate > MAX_RATE => Err(invalid(
+            flag,
+            &rate.to_string(),
+            format!("at most {MAX_RATE} a second (0 for no limit)"),
+        )),
+        value => Ok(value.unwrap_or(default)),
     }
 }
 

@@ -31,13 +31,13 @@ pub(super) fn parse_socket_addr(
     }
 }
 
-pub(super) fn parse_net(value: &str) -> Result<IpNet, ConfigError> {
+pub(super) fn parse_net(flag: &'static str, value: &str) -> Result<IpNet, ConfigError> {
     value
         .parse::<IpNet>()
         .or_else(|_| value.parse::<IpAddr>().map(IpNet::from))
         .map_err(|_| {
             invalid(
-                "allow-recursion",
+                flag,
                 value,
                 "expected a CIDR such as 10.0.0.0/8 or an address",
             )

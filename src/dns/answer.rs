@@ -10,7 +10,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
 use super::name::name_key;
-use super::packet::{OPT_RECORD_LEN, Query, Rcode, push_opt, response_flags};
+use super::packet::{Query, Rcode, push_opt, response_flags};
 use super::rotation::{Layout, POINTER_REACH, Rotated, Rotation};
 
 type ProtoResult<T> = Result<T, ProtoError>;
@@ -210,11 +210,7 @@ impl WireAnswer {
         {
             return Err(NotThisQuestion);
         }
-        let opt_len = if query.edns.is_some() {
-            OPT_RECORD_LEN
-        } else {
-            0
-        };
+        let opt_len = query.edns.map_or(0, |edns| edns.reply().record_len());
         let room = limit.min(MAX_MESSAGE) - opt_len;
         let rcode = match self.bytes[3] & 0x0f {
             3 => Rcode::NxDomain,

@@ -11,18 +11,22 @@
 //! - [`zonefile`]: static records from `*.zone` files.
 //! - [`handler`]: one query in, one response out.
 //! - [`forward`]: names outside disco's zones, sent upstream.
+//! - [`rrl`]: response rate limiting, which the handler applies to UDP
+//!   answers; [`cookie`]: DNS cookies, which exempt a client from it.
 //! - [`server`]: UDP and TCP sockets.
 //! - [`ask`]: the other way round, a small client asking a server for a
 //!   name's addresses (`disco wait`).
 
 pub mod answer;
 pub mod ask;
+pub mod cookie;
 pub mod forward;
 pub mod handler;
 mod name;
 pub mod packet;
 pub mod records;
 mod rotation;
+pub mod rrl;
 pub mod server;
 pub mod snapshot;
 pub mod udp_batch;

@@ -20,8 +20,17 @@ pub const EDNS_UDP_PAYLOAD: u16 = 1232;
 /// Size of the OPT record disco appends to answers of EDNS queries.
 pub const OPT_RECORD_LEN: usize = 11;
 
+/// Size of the COOKIE option disco appends to that record when the query
+/// had one: code, length, the client's cookie and disco's server cookie.
+pub const COOKIE_OPTION_LEN: usize = 4 + REPLY_COOKIE_LEN;
+/// A COOKIE option's data in a response: the client cookie (8 bytes) and
+/// an RFC 9018 server cookie (16).
+pub const REPLY_COOKIE_LEN: usize = 24;
+
 const HEADER_LEN: usize = 12;
 const TYPE_OPT: u16 = 41;
+/// The EDNS option code of COOKIE (RFC 7873 §4).
+const OPTION_COOKIE: u16 = 10;
 
 /// Response codes disco sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -51,6 +60,11 @@ pub struct Edns {
     pub version: u8,
     /// The DO bit (RFC 3225), copied into the response.
     pub dnssec_ok: bool,
+    /// The COOKIE option (RFC 7873), if the query had one.
+    pub cookie: Option<Cookie>,
+    /// The COOKIE option's data the response carries: set by the
+    /// responder once it has checked `cookie` (`dns::cookie`).
+    pub reply_cookie: Option<[u8; REPLY_COOKIE_LEN]>,
 }
 
 impl Edns {
@@ -59,7 +73,41 @@ impl Edns {
         ReplyOpt {
             extended_rcode: 0,
             dnssec_ok: self.dnssec_ok,
+            cookie: self.reply_cookie,
         }
+    }
+}
+
+/// A query's COOKIE option (RFC 7873 §4): the client cookie, and the server
+/// cookie the client had from the server before, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cookie {
+    /// The client cookie.
+    pub client: [u8; 8],
+    server: [u8; 32],
+    server_len: u8,
+}
+
+impl Cookie {
+    /// Reads a COOKIE option's data: `None` when its length is not one RFC
+    /// 7873 §5.2.2 allows (8 bytes, or 16 to 40), which is FORMERR.
+    pub fn parse(data: &[u8]) -> Option<Cookie> {
+        let (client, server) = data.split_first_chunk::<8>()?;
+        if !(server.is_empty() || (8..=32).contains(&server.len())) {
+            return None;
+        }
+        let mut cookie = Cookie {
+            client: *client,
+            server: [0; 32],
+            server_len: server.len() as u8,
+        };
+        cookie.server[..server.len()].copy_from_slice(server);
+        Some(cookie)
+    }
+
+    /// The server cookie, empty when the client sent none.
+    pub fn server(&self) -> &[u8] {
+        &self.server[..usize::from(self.server_len).min(32)]
     }
 }
 
@@ -71,6 +119,15 @@ pub struct ReplyOpt {
     /// The query's DO bit: RFC 3225 §3 says it "MUST be copied in the
     /// response".
     pub dnssec_ok: bool,
+    /// The COOKIE option's data, when the query had a cookie.
+    pub cookie: Option<[u8; REPLY_COOKIE_LEN]>,
+}
+
+impl ReplyOpt {
+    /// The size of the OPT record [`push_opt`] writes for it.
+    pub fn record_len(&self) -> usize {
+        OPT_RECORD_LEN + self.cookie.map_or(0, |_| COOKIE_OPTION_LEN)
+    }
 }
 
 /// A query read from the wire. Borrows the packet; the name is copied,
@@ -171,7 +228,12 @@ impl<'a> Query<'a> {
                     // Two OPT records, or one not owned by the root (RFC 6891 §6.1.1).
                     return Err(Rejection::BadOpt);
                 }
-                query.edns = Some(read_opt(packet, record_start));
+                let (edns, cookie_malformed) = read_opt(packet, record_start);
+                if cookie_malformed {
+                    // RFC 7873 §5.2.2: FORMERR.
+                    return Err(Rejection::BadOpt);
+                }
+                query.edns = Some(edns);
             }
             at = next;
         }
@@ -218,15 +280,34 @@ impl<'a> Query<'a> {
 }
 
 /// The fields of the OPT record whose owner (the root) is at `at`, which
-/// [`skip_record`] has checked.
-fn read_opt(packet: &[u8], at: usize) -> Edns {
-    // Owner, TYPE, CLASS = payload size, TTL = extended rcode, version, flags.
+/// [`skip_record`] has checked, and whether its COOKIE option is malformed.
+/// Other options are skipped (RFC 6891 §6.1.2), as is a list of them cut
+/// short.
+fn read_opt(packet: &[u8], at: usize) -> (Edns, bool) {
+    // Owner, TYPE, CLASS = payload size, TTL = extended rcode, version,
+    // flags, RDLENGTH, then the options.
     let fields = &packet[at + 3..];
-    Edns {
+    let rdlen = usize::from(u16::from_be_bytes([fields[6], fields[7]]));
+    let mut options = fields.get(8..8 + rdlen).unwrap_or_default();
+    let (mut cookie, mut malformed) = (None, false);
+    while let Some((head, rest)) = options.split_first_chunk::<4>() {
+        let code = u16::from_be_bytes([head[0], head[1]]);
+        let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+        let Some(data) = rest.get(..len) else { break };
+        if code == OPTION_COOKIE && cookie.is_none() && !malformed {
+            cookie = Cookie::parse(data);
+            malformed = cookie.is_none();
+        }
+        options = &rest[len..];
+    }
+    let edns = Edns {
         udp_payload: u16::from_be_bytes([fields[0], fields[1]]).max(512),
         version: fields[3],
         dnssec_ok: fields[4] & 0x80 != 0,
-    }
+        cookie,
+        reply_cookie: None,
+    };
+    (edns, malformed)
 }
 
 /// The OPT record of a message [`Query::parse`] rejected before reading it
@@ -248,7 +329,7 @@ pub fn edns_of(packet: &[u8]) -> Option<Edns> {
     for _ in 0..count(10) {
         let (next, rtype, start) = skip_record(packet, at)?;
         if rtype == TYPE_OPT && packet[start] == 0 {
-            return Some(read_opt(packet, start));
+            return Some(read_opt(packet, start).0);
         }
         at = next;
     }
@@ -350,12 +431,13 @@ pub fn error_response(
     }
 }
 
-/// Appends disco's OPT record: its payload size, no options (disco
-/// implements none, and ignores the query's: RFC 6891 §6.1.2), the
-/// extended rcode and DO bit of `opt`.
+/// Appends disco's OPT record: its payload size, the extended rcode and DO
+/// bit of `opt`, and its COOKIE option when it has one (the query's other
+/// options are ignored: RFC 6891 §6.1.2).
 pub fn push_opt(out: &mut Vec<u8>, opt: ReplyOpt) {
     let size = EDNS_UDP_PAYLOAD.to_be_bytes();
     let flags = if opt.dnssec_ok { 0x80 } else { 0 };
+    let rdlen = (opt.record_len() - OPT_RECORD_LEN) as u8;
     out.extend_from_slice(&[
         0,
         0,
@@ -367,8 +449,12 @@ pub fn push_opt(out: &mut Vec<u8>, opt: ReplyOpt) {
         flags,
         0,
         0,
-        0,
+        rdlen,
     ]);
+    if let Some(cookie) = opt.cookie {
+        out.extend_from_slice(&[0, OPTION_COOKIE as u8, 0, REPLY_COOKIE_LEN as u8]);
+        out.extend_from_slice(&cookie);
+    }
     if let Some(count) = out.get_mut(10..12) {
         let additionals = u16::from_be_bytes([count[0], count[1]]).saturating_add(1);
         count.copy_from_slice(&additionals.to_be_bytes());
@@ -411,6 +497,8 @@ mod tests {
                 udp_payload: 4096,
                 version: 0,
                 dnssec_ok: false,
+                cookie: None,
+                reply_cookie: None,
             })
         );
         assert_eq!(q.udp_limit(), EDNS_UDP_PAYLOAD as usize);
@@ -464,6 +552,46 @@ mod tests {
         push_opt(&mut out, edns.reply());
         assert_eq!(&out[12..], &[0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 0]);
         assert_eq!(out[11], 1, "ARCOUNT counts the OPT");
+    }
+
+    #[test]
+    fn rfc7873_section5_2_2_a_cookie_of_a_bad_length_is_formerr() {
+        let with_cookie = |data: &[u8]| {
+            let mut opt = vec![0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0];
+            opt.extend_from_slice(&(4 + data.len() as u16).to_be_bytes());
+            opt.extend_from_slice(&[0, 10]);
+            opt.extend_from_slice(&(data.len() as u16).to_be_bytes());
+            opt.extend_from_slice(data);
+            query_bytes(b"\x00", 1, &opt, 1)
+        };
+        for len in (0..8).chain(9..16).chain(41..48) {
+            let packet = with_cookie(&vec![7; len]);
+            assert_eq!(
+                Query::parse(&packet).unwrap_err(),
+                Rejection::BadOpt,
+                "{len}"
+            );
+        }
+        for len in [8, 16, 24, 40] {
+            let data: Vec<u8> = (0..len as u8).collect();
+            let packet = with_cookie(&data);
+            let cookie = Query::parse(&packet).unwrap().edns.unwrap().cookie.unwrap();
+            assert_eq!(cookie.client, data[..8]);
+            assert_eq!(cookie.server(), &data[8..]);
+        }
+    }
+
+    #[test]
+    fn a_reply_cookie_is_written_into_the_opt_record() {
+        let mut out = vec![0; 12];
+        let opt = ReplyOpt {
+            cookie: Some([9; REPLY_COOKIE_LEN]),
+            ..ReplyOpt::default()
+        };
+        push_opt(&mut out, opt);
+        assert_eq!(out.len(), 12 + opt.record_len());
+        assert_eq!(&out[12 + 9..12 + 15], &[0, 28, 0, 10, 0, 24]);
+        assert_eq!(&out[12 + 15..], &[9; 24]);
     }
 
     #[test]

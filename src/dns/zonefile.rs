@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use hickory_proto::rr::{Name, Record};
+use hickory_proto::serialize::binary::{BinDecodable, BinEncodable};
 use hickory_proto::serialize::txt::Parser;
 
 /// A zone file that could not be used.
@@ -27,6 +28,17 @@ pub enum ZoneFileError {
         /// The first line at which the file stops parsing.
         line: usize,
         /// The parser's message.
+        message: String,
+    },
+    /// A record parses, but what it would be on the wire does not read
+    /// back as itself: a resolver could not read any answer holding it.
+    #[error("{path}: the record {record} cannot be sent as written: {message}")]
+    Unencodable {
+        /// The file.
+        path: PathBuf,
+        /// The record, as hickory writes it.
+        record: String,
+        /// What went wrong.
         message: String,
     },
     /// The file's name is not a domain name.
@@ -98,13 +110,19 @@ pub fn parse(path: &Path, text: &str) -> Result<ZoneFile, ZoneFileError> {
         })?;
     let parse = |text: &str| Parser::new(text, Some(path.to_owned()), Some(origin.clone())).parse();
     match parse(text) {
-        Ok((origin, records)) => Ok(ZoneFile {
-            origin,
-            records: records
-                .into_values()
+        Ok((origin, records)) => {
+            let records: Vec<Record> = (records.into_values())
                 .flat_map(|set| set.records_without_rrsigs().cloned().collect::<Vec<_>>())
-                .collect(),
-        }),
+                .collect();
+            for record in &records {
+                check_framing(record).map_err(|message| ZoneFileError::Unencodable {
+                    path: path.to_owned(),
+                    record: record.to_string(),
+                    message,
+                })?;
+            }
+            Ok(ZoneFile { origin, records })
+        }
         Err(err) => {
             let message = err.to_string();
             Err(ZoneFileError::Parse {
@@ -114,6 +132,21 @@ pub fn parse(path: &Path, text: &str) -> Result<ZoneFile, ZoneFileError> {
             })
         }
     }
+}
+
+/// Whether `record` goes on the wire and reads back as the same bytes.
+/// hickory's text parser accepts some records its wire reader refuses, so
+/// that every answer holding one would be unreadable: a CAA tag longer
+/// than RFC 8659's 15 bytes, for one (found by fuzzing,
+/// fuzz/seeds/zonefile/crash-caa-tag-longer-than-15).
+fn check_framing(record: &Record) -> Result<(), String> {
+    let wire = record.to_bytes().map_err(|err| err.to_string())?;
+    let read = Record::from_bytes(&wire).map_err(|err| err.to_string())?;
+    let again = read.to_bytes().map_err(|err| err.to_string())?;
+    if again != wire {
+        return Err("it reads back as a different record".into());
+    }
+    Ok(())
 }
 
 /// hickory's parser does not say where it failed. The first line at which a
@@ -173,6 +206,26 @@ mod tests {
         assert!(
             err.to_string()
                 .starts_with(&format!("{}:4: ", path.display()))
+        );
+    }
+
+    #[test]
+    fn a_record_that_does_not_read_back_from_the_wire_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "caa.internal.zone",
+            "$TTL 60\n@ IN SOA ns hostmaster 1 3600 600 86400 30\n\
+             @ IN CAA 0 issue \"ca.example\"\n@ IN CAA 0 abcdefghijklmnopq \"x\"\n",
+        );
+        let err = load_file(&path).unwrap_err();
+        assert!(
+            matches!(&err, ZoneFileError::Unencodable { record, .. } if record.contains("abcdefghijklmnopq")),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("cannot be sent as written"),
+            "{err}"
         );
     }
 

@@ -23,6 +23,13 @@
 //! - [`zonefile`]: any text as a zone file, served.
 //! - [`registration`]: any value in each registration format (native,
 //!   SkyDNS, Nerve), served.
+//! - [`tcp_framing`]: any byte stream, cut into reads at any points, framed
+//!   as the TCP reader frames it.
+//! - [`differential`]: made-up questions over the [`fixture`]'s names,
+//!   answered by disco and by hickory-server from the same records
+//!   ([`reference`]), compared.
+//! - [`cookie`]: any bytes as a DNS COOKIE option, read, answered, and
+//!   asked with under response rate limiting.
 //!
 //! [`fixture`] holds the data set they answer from, which
 //! `tests/integration/hickory_parity.rs` also serves; [`ask`] asks a
@@ -32,10 +39,14 @@
 //! wire output against hickory's reading of it, and hickory-server's.
 
 pub mod ask;
+pub mod differential;
+pub mod cookie;
 pub mod fixture;
 pub mod forwarded;
 pub mod query;
+pub mod reference;
 pub mod registration;
+pub mod tcp_framing;
 pub mod zonefile;
 
 /// A fuzz target's body.
@@ -48,4 +59,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("forwarded", forwarded::run),
     ("zonefile", zonefile::run),
     ("registration", registration::run),
+    ("tcp_framing", tcp_framing::run),
+    ("differential", differential::run),
+    ("cookie", cookie::run),
 ];

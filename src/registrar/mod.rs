@@ -22,6 +22,8 @@
 //!   and the registration.
 //! - [`follow`]: a DockStack registration follows its container's
 //!   published port while its checks fail.
+//! - [`containers`]: `--docker`, registrations from the engine's
+//!   containers and their labels, kept equal to the engine.
 //! - [`role`]: `--elect`: the fencing rule, the role file and the hook;
 //!   the publisher loop drives the store's election with them.
 //! - [`maintenance`], [`docker`], [`endpoints`], [`status`]: the
@@ -37,6 +39,7 @@ pub mod address;
 pub mod check;
 pub mod checker;
 pub mod config;
+pub mod containers;
 pub mod docker;
 pub mod dockstack;
 pub mod endpoints;
@@ -225,6 +228,24 @@ pub async fn start(mut config: RegistrarConfig) -> Result<Running, RegistrarErro
     if let Some(path) = config.maintenance_file.clone() {
         tracker.spawn(maintenance::follow(path, maintenance_tx, shutdown.clone()));
     }
+    let docker_report = config.docker.clone().map(|docker| {
+        let report = containers::new_report();
+        let source = containers::source::Source {
+            options: docker.options,
+            resync: docker.resync,
+            target: docker.target,
+            etcd: config.etcd.clone(),
+            zk: config.zk.clone(),
+            maintenance: maintenance_rx.clone(),
+            publishers: publishers.clone(),
+            tracker: tracker.clone(),
+            shutdown: shutdown.clone(),
+            report: report.clone(),
+        };
+        tracing::info!(resync = ?docker.resync, "registering the Docker engine's containers");
+        tracker.spawn(source.run());
+        report
+    });
     let mut statuses = Vec::new();
     for (service, publisher, checks, from_docker) in prepared {
         let registration = service.registration;
@@ -306,7 +327,10 @@ pub async fn start(mut config: RegistrarConfig) -> Result<Running, RegistrarErro
             if let Some(local) = local {
                 tracing::info!("endpoints on {local} (/health, /ready, /metrics)");
             }
-            let router = endpoints::router(statuses.into());
+            let router = match docker_report {
+                Some(report) => containers::report::router(report),
+                None => endpoints::router(statuses.into()),
+            };
             tracker.spawn(crate::http::serve(
                 listener,
                 router,

@@ -69,6 +69,62 @@ pub enum Update {
         /// How many.
         count: u64,
     },
+    /// The watch was proved current: the store says every change up to
+    /// `position` (an etcd revision, a ZooKeeper zxid) has been delivered.
+    Proved {
+        /// The store's position the proof reached.
+        position: i64,
+        /// How far behind the watch was found before this (0 when it was
+        /// current), in the same unit.
+        lag: i64,
+    },
+    /// A fresh listing follows, for this reason. A watch found behind
+    /// also makes the source stale until that listing is applied.
+    Resync {
+        /// Why.
+        cause: ResyncCause,
+        /// What was seen, for `/ready` and the log.
+        detail: String,
+    },
+}
+
+/// Why a backend lists its store again instead of following its watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResyncCause {
+    /// A proof found the watch behind the store (it stopped delivering
+    /// while its connection stayed up, or did not answer in time).
+    Behind,
+    /// The watch ended: etcd closed or cancelled it, or it broke.
+    WatchEnded,
+    /// The ZooKeeper connection was lost and made again.
+    Reconnected,
+    /// The ZooKeeper session ended; a new one was opened.
+    SessionEnded,
+}
+
+impl ResyncCause {
+    /// Every cause, in the order `/metrics` shows them.
+    pub const ALL: [ResyncCause; 4] = [
+        ResyncCause::Behind,
+        ResyncCause::WatchEnded,
+        ResyncCause::Reconnected,
+        ResyncCause::SessionEnded,
+    ];
+
+    /// The `cause` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResyncCause::Behind => "behind",
+            ResyncCause::WatchEnded => "watch_ended",
+            ResyncCause::Reconnected => "reconnected",
+            ResyncCause::SessionEnded => "session_ended",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
 }
 
 /// An update from one source.

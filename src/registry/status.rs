@@ -3,6 +3,8 @@
 use std::sync::Mutex;
 use std::time::SystemTime;
 
+use super::ResyncCause;
+
 /// The state of one registry source.
 #[derive(Debug, Clone)]
 pub struct SourceStatus {
@@ -16,9 +18,30 @@ pub struct SourceStatus {
     pub stale_reason: Option<String>,
     /// Registrations skipped as malformed.
     pub skipped: u64,
+    /// The store position last proved or listed (etcd revision, ZooKeeper
+    /// zxid), if any yet.
+    pub position: Option<i64>,
+    /// When the watch last delivered a change.
+    pub last_event: Option<SystemTime>,
+    /// When the watch was last proved current (or listed).
+    pub last_proof: Option<SystemTime>,
+    /// How far behind the last proof found the watch (0: current).
+    pub lag: i64,
+    /// Resyncs so far, by [`ResyncCause`] (indexed as [`ResyncCause::ALL`]).
+    pub resyncs: [u64; ResyncCause::ALL.len()],
 }
 
 impl SourceStatus {
+    /// Resyncs so far for `cause`.
+    pub fn resyncs(&self, cause: ResyncCause) -> u64 {
+        self.resyncs[cause.index()]
+    }
+
+    /// Counts one resync for `cause`.
+    pub fn count_resync(&mut self, cause: ResyncCause) {
+        self.resyncs[cause.index()] += 1;
+    }
+
     /// Whether the source is synced and not stale.
     pub fn is_current(&self) -> bool {
         self.synced && self.stale_since.is_none()
@@ -44,6 +67,11 @@ impl StatusBoard {
                 stale_since: None,
                 stale_reason: None,
                 skipped: 0,
+                position: None,
+                last_event: None,
+                last_proof: None,
+                lag: 0,
+                resyncs: [0; ResyncCause::ALL.len()],
             })
             .collect();
         StatusBoard {

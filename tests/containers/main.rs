@@ -5,11 +5,31 @@
 //! packages (docker/test/base-images.sh) since no registry is reached, and
 //! remove every container, network, volume and swarm they made.
 
+// The etcd binary's harness and disco in-process, for the registrar's
+// Docker source: their helpers this binary does not call are not dead
+// code there.
+#[allow(dead_code)]
+#[path = "../etcd/certs.rs"]
+mod certs;
+#[allow(dead_code)]
+#[path = "../etcd/cluster.rs"]
+mod cluster;
 mod compose;
+#[path = "../common/disco.rs"]
+mod disco;
 mod dockstack;
 mod image;
 mod netns;
+#[path = "../common/ports.rs"]
+mod ports;
 mod project;
+#[path = "../common/proxy.rs"]
+mod proxy;
+mod registrar_docker;
+mod rrl;
 mod support;
 mod swarm;
 mod wildcard;
+#[allow(dead_code)]
+#[path = "../zookeeper/server.rs"]
+mod zk_server;

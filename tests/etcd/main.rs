@@ -14,6 +14,7 @@ mod certs;
 mod cluster;
 mod config;
 mod failover;
+mod liveness;
 mod malformed;
 mod metrics;
 #[path = "../common/ports.rs"]

@@ -87,3 +87,69 @@ async fn several_registries_combine_and_the_first_wins_a_tie() {
         .await;
     disco.stop().await;
 }
+
+/// Publishers of one registry share one lease (the services of a config
+/// file, the containers of `registrar --docker`). One of them closing (its
+/// container gone) must not revoke the lease under the others: only the
+/// last one to close does.
+#[tokio::test]
+async fn closing_one_publisher_keeps_the_others_on_the_shared_lease() {
+    use disco::backend::publish::{Format, Target};
+    use disco::config::{EtcdSettings, RegistryUrl, ZkSettings};
+    use disco::model::{Instance, InstanceId, ServiceName};
+
+    let etcd = Etcd::start();
+    let url = etcd.url("etcd", "/disco");
+    let disco = Disco::start(std::slice::from_ref(&url)).await;
+    let target = Target {
+        registry: RegistryUrl::parse(&url).unwrap(),
+        format: Format::Native,
+        ttl: Duration::from_secs(10),
+        domain: "disco.internal".into(),
+        path: None,
+    };
+    let publisher = || {
+        disco::backend::publisher_for(&target, &EtcdSettings::default(), &ZkSettings::default())
+            .unwrap()
+    };
+    let instance = |id: &str, address: &str| {
+        let mut instance = Instance::new(
+            ServiceName::new("web").unwrap(),
+            InstanceId::new(id).unwrap(),
+            address.parse().unwrap(),
+        );
+        instance.port = Some(80);
+        instance
+    };
+    let (mut first, mut second) = (publisher(), publisher());
+    first.publish(&instance("one", "10.0.0.1")).await.unwrap();
+    second.publish(&instance("two", "10.0.0.2")).await.unwrap();
+    disco
+        .until_answers(
+            "web.disco.internal.",
+            RecordType::A,
+            ok(&["10.0.0.1", "10.0.0.2"]),
+        )
+        .await;
+
+    first.close().await.unwrap();
+    disco
+        .until_answers("web.disco.internal.", RecordType::A, ok(&["10.0.0.2"]))
+        .await;
+    let stayed = disco
+        .answers_steadily("web.disco.internal.", RecordType::A, &ok(&["10.0.0.2"]))
+        .await;
+    assert!(stayed > 0);
+
+    // The last one revokes: its key goes at once, not at the TTL.
+    let closed = Instant::now();
+    second.close().await.unwrap();
+    disco
+        .until_answers(
+            "web.disco.internal.",
+            RecordType::A,
+            Err(hickory_proto::op::ResponseCode::NXDomain),
+        )
+        .await;
+    assert!(closed.elapsed() < Duration::from_secs(5));
+}

@@ -194,6 +194,16 @@ fn bad_flag_values_exit_64_naming_the_flag() {
         ("--ns-address", "0.0.0.0", "wildcard"),
         ("--udp-answer-limit", "0", "at least 1"),
         ("--udp-answer-limit", "all", "all"),
+        ("--rrl-responses", "fast", "fast"),
+        ("--rrl-responses", "2000000", "at most 1000000"),
+        ("--rrl-errors", "lots", "lots"),
+        ("--rrl-slip", "11", "at most 10"),
+        ("--rrl-exempt", "10.0.0.0/33", "10.0.0.0/33"),
+        (
+            "--cookie-secret-file",
+            "/nonexistent/secret",
+            "/nonexistent/secret",
+        ),
     ];
     for &(flag, value, needle) in cases {
         let mut command = serve(dir.path(), &[flag]);
@@ -389,6 +399,12 @@ fn help_lists_every_serve_flag_and_exits_0() {
         "--allow-recursion",
         "--ns-address",
         "--udp-answer-limit",
+        "--rrl-responses",
+        "--rrl-nxdomains",
+        "--rrl-errors",
+        "--rrl-slip",
+        "--rrl-exempt",
+        "--cookie-secret-file",
         "--ttl",
         "--http-listen",
         "--log-format",

@@ -110,10 +110,19 @@ async fn rfc6891_section6_1_2_unknown_options_are_ignored() {
     );
 }
 
+/// The data of a reply's COOKIE option, which hickory keeps as unknown.
+fn cookie_bytes(option: Option<&hickory_proto::rr::rdata::opt::EdnsOption>) -> Vec<u8> {
+    match option {
+        Some(hickory_proto::rr::rdata::opt::EdnsOption::Unknown(10, data)) => data.clone(),
+        other => panic!("no COOKIE in the reply: {other:?}"),
+    }
+}
+
 #[tokio::test]
-async fn rfc7873_section5_2_a_client_cookie_is_ignored_by_a_server_without_cookies() {
-    // disco implements no server cookies: RFC 7873 §5.2 lets such a server
-    // answer as if the option were absent, with no COOKIE in the reply.
+async fn rfc7873_section5_2_a_client_cookie_gets_a_server_cookie_with_the_answer() {
+    // §5.2.3 (a client cookie alone) and §5.2.4 (with a server cookie not
+    // disco's): answered as usual, with the client cookie and a new RFC
+    // 9018 server cookie (version 1) in the reply.
     let server = server().await;
     for cookie in [&b"\x01\x02\x03\x04\x05\x06\x07\x08"[..], &[7; 24]] {
         let query = edns_query(
@@ -125,14 +134,16 @@ async fn rfc7873_section5_2_a_client_cookie_is_ignored_by_a_server_without_cooki
         let reply = ask(&server, &query).await;
         assert_eq!(answers(&reply), ["10.0.0.5"]);
         let edns = reply.edns.expect("an OPT");
-        assert!(edns.option(EdnsCode::Cookie).is_none());
+        let bytes = cookie_bytes(edns.option(EdnsCode::Cookie));
+        assert_eq!(bytes.len(), 24, "{bytes:?}");
+        assert_eq!((&bytes[..8], bytes[8]), (&cookie[..8], 1));
     }
 }
 
 #[tokio::test]
-async fn rfc7873_section5_4_a_cookie_only_query_gets_formerr_with_an_opt() {
+async fn rfc7873_section5_4_a_cookie_only_query_gets_a_server_cookie() {
     // No question, an OPT with a client cookie: how a client asks for a
-    // server cookie. A server without cookies has no question to answer.
+    // server cookie. NOERROR, the cookie, and the DO bit copied.
     let server = server().await;
     let mut query = edns_query(
         "web.disco.internal.",
@@ -142,10 +153,16 @@ async fn rfc7873_section5_4_a_cookie_only_query_gets_formerr_with_an_opt() {
     );
     query.queries.clear();
     let reply = ask(&server, &query).await;
-    assert_eq!(reply.metadata.response_code, ResponseCode::FormErr);
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
     assert_eq!(reply.metadata.id, 0x3225);
     let edns = reply.edns.expect("RFC 6891 §7: an OPT in the reply");
     assert!(edns.flags().dnssec_ok);
+    assert_eq!(cookie_bytes(edns.option(EdnsCode::Cookie))[..8], [1; 8]);
+    // Without a cookie, a question-less query is still FORMERR.
+    let mut query = edns_query("web.disco.internal.", RecordType::A, true, &[]);
+    query.queries.clear();
+    let reply = ask(&server, &query).await;
+    assert_eq!(reply.metadata.response_code, ResponseCode::FormErr);
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! disco's hand-written answers against hickory-server's, byte for byte, for
 //! the same data.
 //!
-//! One data set covers every row of DESIGN §2 and a zone file. disco serves
+//! One data set covers every row of DESIGN §2 and a zone file
+//! ([`disco::fuzzing::fixture`], which the fuzz targets answer from too). disco serves
 //! it as `disco serve` does; hickory-server serves the RRsets of disco's own
 //! snapshot of it ([`disco::dns::Snapshot::rrsets`]) from its in-memory zone
 //! handler, behind its own `Server` and `Catalog`. The records are the same
@@ -20,80 +21,22 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::rr::rdata::SOA;
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{Name, RecordType};
 use hickory_server::Server;
-use hickory_server::store::in_memory::InMemoryZoneHandler;
-use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
+use hickory_server::zone_handler::Catalog;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
 use disco::config::ServeConfig;
 use disco::dns::snapshot::RrSet;
 use disco::dns::{Snapshot, SnapshotBuilder};
+use disco::fuzzing::fixture::{ZONE_FILE, fleet};
 use disco::model::Instance;
 
 use crate::support::*;
 use wire::{ADDITIONAL, ANSWER, AUTHORITY, Wire, describe, first_difference, name_end, rtype_of};
 
 mod wire;
-
-/// Every row of DESIGN §2: a service with several instances over IPv4 and
-/// IPv6, named ports, tags, metadata, custom TTL, priority and weight; a
-/// two-label service; a UDP service; two instances sharing an address.
-fn fleet() -> Vec<Instance> {
-    vec![
-        instance(
-            "web",
-            "web-1",
-            r#"{"address":"10.0.0.5","port":8080,"ports":{"http":8080,"metrics":9100},
-                "tags":["v2","primary"],"meta":{"version":"1.4.2","owner":"team-a"}}"#,
-        ),
-        instance(
-            "web",
-            "web-2",
-            r#"{"address":"10.0.0.6","port":8080,"ports":{"http":8081},"tags":["v2"],"ttl":60}"#,
-        ),
-        instance(
-            "web",
-            "web-3",
-            r#"{"address":"fd00::7","port":8080,"tags":["canary"],"priority":10,"weight":5,
-                "ttl":3}"#,
-        ),
-        instance(
-            "api.billing",
-            "b-1",
-            r#"{"address":"10.1.0.1","port":9000,"meta":{"team":"billing"}}"#,
-        ),
-        instance(
-            "dns",
-            "d-1",
-            r#"{"address":"10.2.0.1","port":53,"protocol":"udp"}"#,
-        ),
-        // No port (so no SRV), and web-1's address (so two PTR records).
-        instance("cache", "c-1", r#"{"address":"10.0.0.5"}"#),
-    ]
-}
-
-/// The served domain's zone file: its own SOA and NS (so the serial is the
-/// same for both servers), static records beside the registered ones, and
-/// CNAMEs to a static and to a registered name.
-const ZONE_FILE: (&str, &str) = (
-    "disco.internal.zone",
-    r#"$TTL 30
-@         IN SOA   ns hostmaster 2026112201 3600 600 86400 5
-          IN NS    ns
-          IN MX    10 mail
-ns        IN A     127.0.0.1
-mail      IN A     192.0.2.25
-docs      IN A     192.0.2.10
-docs      IN A     192.0.2.11
-docs      IN TXT   "owner=platform" "tier=2"
-alias     IN CNAME docs
-www       IN CNAME web
-a.b.deep  IN TXT   "below two empty non-terminals"
-"#,
-);
 
 /// Questions with no data or no name, beside those the RRsets give.
 const NEGATIVES: [(&str, RecordType); 15] = [
@@ -218,31 +161,12 @@ struct HickoryServer {
 
 impl HickoryServer {
     async fn start(rrsets: &[RrSet]) -> Self {
-        // The served domain gets its SOA from the RRsets; the reverse trees,
-        // where disco answers PTR without an SOA of its own, get a
-        // placeholder one, which only negative answers (not compared there)
-        // would show.
-        let domain = Name::from_ascii("disco.internal.").unwrap();
-        let reverse = ["in-addr.arpa.", "ip6.arpa."].map(|n| Name::from_ascii(n).unwrap());
-        let mut zones: Vec<InMemoryZoneHandler> = std::iter::once(&domain)
-            .chain(&reverse)
-            .map(|origin| {
-                InMemoryZoneHandler::empty(origin.clone(), ZoneType::Primary, AxfrPolicy::Deny)
-            })
-            .collect();
-        for (zone, origin) in zones[1..].iter_mut().zip(&reverse) {
-            assert!(zone.upsert_mut(placeholder_soa(origin), 0));
-        }
-        for record in rrsets.iter().flat_map(|rrset| &rrset.records) {
-            let zone = (zones.iter_mut())
-                .find(|zone| Name::from(zone.origin()).zone_of(&record.name))
-                .unwrap_or_else(|| panic!("no zone holds {}", record.name));
-            assert!(zone.upsert_mut(record.clone(), 0), "{record} rejected");
-        }
-        let mut catalog = Catalog::new();
-        for zone in zones {
-            catalog.upsert(zone.origin().clone(), vec![Arc::new(zone)]);
-        }
+        // The loader the differential fuzz target shares: the served
+        // domain's SOA from the RRsets, a placeholder SOA for the reverse
+        // trees, where disco answers PTR without an SOA of its own (only
+        // negative answers, not compared there, would show it).
+        let domain = Name::from_ascii(disco::fuzzing::fixture::DOMAIN).unwrap();
+        let catalog = disco::fuzzing::reference::catalog(&domain, rrsets);
         let mut server = Server::new(catalog);
         let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -262,17 +186,6 @@ impl HickoryServer {
             Over::Tcp => self.tcp,
         }
     }
-}
-
-fn placeholder_soa(origin: &Name) -> Record {
-    let name = |label: &str| {
-        Name::from_ascii(label)
-            .unwrap()
-            .append_domain(origin)
-            .unwrap()
-    };
-    let soa = SOA::new(name("ns"), name("hostmaster"), 1, 3600, 600, 86400, 5);
-    Record::from_rdata(origin.clone(), 3600, RData::SOA(soa))
 }
 
 /// A transport.

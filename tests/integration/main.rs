@@ -18,6 +18,7 @@ mod http;
 mod malformed;
 mod names;
 mod recursion_bits;
+mod rrl;
 mod skydns;
 mod support;
 mod survival;

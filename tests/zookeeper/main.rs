@@ -16,6 +16,7 @@ mod ensemble;
 #[allow(dead_code)]
 #[path = "../registrar/harness.rs"]
 mod harness;
+mod liveness;
 mod malformed;
 mod nerve;
 #[path = "../common/ports.rs"]

@@ -31,6 +31,7 @@ mod watch;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
@@ -46,6 +47,8 @@ pub struct EtcdBackend {
     endpoints: String,
     keys: Keys,
     connector: Connector,
+    /// How often the watch is proved current (zero: never).
+    proof_interval: Duration,
 }
 
 impl std::fmt::Debug for EtcdBackend {
@@ -76,7 +79,16 @@ impl EtcdBackend {
             endpoints: url.endpoints.join(","),
             keys: Keys::new(layout, &url.path),
             connector: Connector::new(url, settings),
+            proof_interval: Duration::ZERO,
         })
+    }
+
+    /// The same, its watch proved current every `interval` (zero: never).
+    pub fn with_proof_interval(self, interval: Duration) -> Self {
+        Self {
+            proof_interval: interval,
+            ..self
+        }
     }
 }
 

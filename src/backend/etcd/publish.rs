@@ -31,6 +31,8 @@ pub struct EtcdPublisher {
     watch: Option<WatchStream>,
     /// The key last written, until it is known to be deleted.
     written: Option<String>,
+    /// Counted among the session's users (until closed or dropped).
+    joined: bool,
     /// The candidacy, with `--elect`.
     pub(super) candidacy: Candidacy,
 }
@@ -39,14 +41,17 @@ impl EtcdPublisher {
     /// A publisher for `target`; connects at the first publish.
     pub fn new(target: &Target, settings: &EtcdSettings) -> Self {
         let ttl = target.ttl.as_secs().max(1) as i64;
+        let session = Session::shared(&target.registry, settings, ttl);
+        session.join();
         EtcdPublisher {
-            session: Session::shared(&target.registry, settings, ttl),
+            session,
             registry: target.registry.clone(),
             format: target.format,
             domain: target.domain.clone(),
             generation: 0,
             watch: None,
             written: None,
+            joined: true,
             candidacy: Candidacy::default(),
         }
     }
@@ -119,7 +124,10 @@ impl EtcdPublisher {
             }
             self.written = None;
         }
-        if revoke {
+        // Several publishers share the lease (the services of a config
+        // file, the containers of `--docker`): only the last to close
+        // revokes it, which would delete the others' keys with it.
+        if revoke && std::mem::take(&mut self.joined) && self.session.leave() {
             self.session.revoke().await;
         }
         Ok(())
@@ -157,6 +165,14 @@ impl EtcdPublisher {
                 }
                 Err(error) => return self.failed(error).await,
             }
+        }
+    }
+}
+
+impl Drop for EtcdPublisher {
+    fn drop(&mut self) {
+        if self.joined {
+            self.session.leave();
         }
     }
 }

@@ -11,6 +11,7 @@
 //! so it writes its key again on the new lease.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -71,6 +72,9 @@ pub(super) struct Session {
     endpoints: String,
     ttl: i64,
     state: Mutex<State>,
+    /// Publishers using the lease: only the last one to close revokes it
+    /// (a revoke deletes every key on the lease, the others' too).
+    users: AtomicUsize,
     /// Read without awaiting (a std Mutex: nothing awaits while it is
     /// held), beside `state`, which a slow request may hold.
     acknowledged: StdMutex<Option<Acknowledged>>,
@@ -101,10 +105,21 @@ impl Session {
             endpoints: registry.endpoints.join(","),
             ttl,
             state: Mutex::new(State::default()),
+            users: AtomicUsize::new(0),
             acknowledged: StdMutex::new(None),
         });
         sessions.insert(key, Arc::downgrade(&session));
         session
+    }
+
+    /// A publisher starts using the session.
+    pub fn join(&self) {
+        self.users.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A publisher stops using the session; `true` when it was the last.
+    pub fn leave(&self) -> bool {
+        self.users.fetch_sub(1, Ordering::AcqRel) == 1
     }
 
     /// The TTL leases are granted with.

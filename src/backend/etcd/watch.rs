@@ -13,7 +13,7 @@ use super::leases::LeaseTtls;
 use super::listing::{self, ListError, Listed};
 use crate::backend::skips::SkipLog;
 use crate::backoff::Backoff;
-use crate::registry::{Change, Sink, Update};
+use crate::registry::{Change, ResyncCause, Sink, Update};
 
 /// A watch that ran this long was healthy: the next break retries at once
 /// rather than after a grown backoff.
@@ -30,6 +30,13 @@ enum End {
     /// The watch broke after a listing (a lost connection or member, a
     /// cancelled or compacted watch): resync.
     Broken(String),
+    /// A progress request went unanswered past the proof interval: the
+    /// watch is behind the store (or its connection silently stopped
+    /// delivering). Resync on a new connection.
+    Behind {
+        /// The last revision the watch had applied.
+        applied: i64,
+    },
 }
 
 /// The state kept across rounds.
@@ -41,6 +48,9 @@ pub(super) struct Watcher<'b> {
     backoff: Backoff,
     /// Whether `Stale` has been sent since the last listing.
     stale: bool,
+    /// The revision applied when the watch was last found behind, until
+    /// the listing after it tells how far behind.
+    behind_at: Option<i64>,
 }
 
 impl<'b> Watcher<'b> {
@@ -52,6 +62,7 @@ impl<'b> Watcher<'b> {
             leases: LeaseTtls::default(),
             backoff: Backoff::new(),
             stale: false,
+            behind_at: None,
         }
     }
 
@@ -78,6 +89,25 @@ impl<'b> Watcher<'b> {
                     if started.elapsed() >= HEALTHY {
                         self.backoff.reset();
                     }
+                    let (cause, detail) = (ResyncCause::WatchEnded, reason);
+                    if !self.sink.send(Update::Resync { cause, detail }) {
+                        return;
+                    }
+                }
+                End::Behind { applied } => {
+                    let detail = format!(
+                        "no answer to a progress request within {:?}; last revision applied {applied}",
+                        self.backend.proof_interval
+                    );
+                    self.behind_at = Some(applied);
+                    let cause = ResyncCause::Behind;
+                    if !self.sink.send(Update::Resync { cause, detail }) {
+                        return;
+                    }
+                    // At once, on a new connection: the old one is the
+                    // suspect.
+                    self.backoff.reset();
+                    continue;
                 }
             }
             tokio::time::sleep(self.backoff.next_delay()).await;
@@ -182,6 +212,25 @@ impl<'b> Watcher<'b> {
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "etcd listing read"
             );
+            let lag = match self.behind_at.take() {
+                Some(applied) => {
+                    tracing::warn!(
+                        registry = %self.backend.name,
+                        applied,
+                        store = revision,
+                        lag = revision - applied,
+                        "etcd watch was behind the store; resynced"
+                    );
+                    revision - applied
+                }
+                None => 0,
+            };
+            if !self.sink.send(Update::Proved {
+                position: revision,
+                lag,
+            }) {
+                return Err(End::SinkClosed);
+            }
             return Ok(revision);
         }
         Err(End::Unreachable(format!(
@@ -209,8 +258,34 @@ impl<'b> Watcher<'b> {
                 }
                 Err(_) => return End::Broken("starting the watch timed out".to_owned()),
             };
+        // A progress request every proof interval; the answer must come
+        // before the next one is due. etcd answers only once the watch has
+        // sent every event up to the revision it gives, so an answer proves
+        // the watch current, and none means it is behind or not delivering.
+        let interval = self.backend.proof_interval;
+        let mut proof = (!interval.is_zero()).then(|| {
+            let mut timer =
+                tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+            timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            timer
+        });
+        let mut awaiting_progress = false;
+        let mut applied = revision;
         loop {
-            let response = match stream.message().await {
+            let response = tokio::select! {
+                message = stream.message() => message,
+                _ = async { proof.as_mut().expect("only polled when set").tick().await }, if proof.is_some() => {
+                    if awaiting_progress {
+                        return End::Behind { applied };
+                    }
+                    if stream.request_progress().await.is_err() {
+                        return End::Broken("cannot send a progress request".to_owned());
+                    }
+                    awaiting_progress = true;
+                    continue;
+                }
+            };
+            let response = match response {
                 Ok(Some(response)) => response,
                 Ok(None) => return End::Broken("etcd closed the watch".to_owned()),
                 Err(e) => return End::Broken(format!("the watch failed: {}", describe(&e))),
@@ -225,7 +300,34 @@ impl<'b> Watcher<'b> {
                     format!("etcd cancelled the watch: {}", response.cancel_reason())
                 });
             }
-            if !response.events().is_empty() && !self.apply(client, &response).await {
+            if response.events().is_empty() {
+                // A progress notification (or the watch's creation): every
+                // event up to the header's revision has been delivered.
+                if !response.created()
+                    && let Some(header) = response.header()
+                {
+                    applied = applied.max(header.revision());
+                    awaiting_progress = false;
+                    let proved = Update::Proved {
+                        position: applied,
+                        lag: 0,
+                    };
+                    if !self.sink.send(proved) {
+                        return End::SinkClosed;
+                    }
+                }
+                continue;
+            }
+            if let Some(last) = response
+                .events()
+                .iter()
+                .filter_map(|e| e.kv())
+                .map(|kv| kv.mod_revision())
+                .max()
+            {
+                applied = applied.max(last);
+            }
+            if !self.apply(client, &response).await {
                 return End::SinkClosed;
             }
         }

@@ -16,6 +16,7 @@
 //! - `nodes`: Nerve nodes to instances, one answer per instance (pure).
 //! - `listing`: the tree read level by level, in batched multi-reads.
 //! - `events`: which leaves a burst of watch events touched (pure).
+//! - `proof`: the watch proved current on a timer (sync, count, stat).
 //! - `watch`: the watch-and-listing loop, reconnections, expiry.
 //! - [`publish`]: the other direction, what `disco registrar` writes.
 //! - [`crate::backend`]'s `skips` and `backoff`, shared with etcd.
@@ -26,12 +27,14 @@ mod events;
 mod listing;
 mod nodes;
 mod paths;
+mod proof;
 pub mod publish;
 mod watch;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
@@ -46,6 +49,8 @@ pub struct ZkBackend {
     name: String,
     paths: Paths,
     connector: Connector,
+    /// How often the watch is proved current (zero: never).
+    proof_interval: Duration,
 }
 
 impl std::fmt::Debug for ZkBackend {
@@ -75,7 +80,16 @@ impl ZkBackend {
             name: url.to_string(),
             paths: Paths::new(layout, &url.path),
             connector: Connector::new(url, settings),
+            proof_interval: Duration::ZERO,
         })
+    }
+
+    /// The same, its watch proved current every `interval` (zero: never).
+    pub fn with_proof_interval(self, interval: Duration) -> Self {
+        Self {
+            proof_interval: interval,
+            ..self
+        }
     }
 }
 

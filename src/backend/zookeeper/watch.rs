@@ -16,10 +16,11 @@ use super::events;
 use super::listing::{self, Read};
 use super::nodes::NerveNodes;
 use super::paths::{Layout, Node, Paths};
+use super::proof::{self, Failed, Reading, Window};
 use crate::backend::skips::SkipLog;
 use crate::backoff::Backoff;
 use crate::model::Instance;
-use crate::registry::{Change, Sink, Update};
+use crate::registry::{Change, ResyncCause, Sink, Update};
 
 /// A session that lasted this long was healthy: the next one is tried at
 /// once rather than after a grown backoff.
@@ -37,6 +38,8 @@ enum End {
     /// The session expired, was closed or refused after it had listed:
     /// open a new one.
     Ended(String),
+    /// A proof found the watch behind: a new session at once.
+    Behind(String),
 }
 
 /// How following the watch of one connection ended.
@@ -46,6 +49,8 @@ enum Follow {
     Disconnected,
     /// The session is over.
     Ended(SessionState),
+    /// A proof found the watch behind the store: a new session.
+    Behind(String),
 }
 
 /// The state kept across sessions.
@@ -57,6 +62,9 @@ pub(super) struct Watcher<'b> {
     backoff: Backoff,
     /// Whether `Stale` has been sent since the last listing.
     stale: bool,
+    /// The zxid the watch was last known current at when it was found
+    /// behind, until the first proof after the resync tells the lag.
+    behind_at: Option<i64>,
 }
 
 impl<'b> Watcher<'b> {
@@ -68,6 +76,7 @@ impl<'b> Watcher<'b> {
             nerve: NerveNodes::default(),
             backoff: Backoff::new(),
             stale: false,
+            behind_at: None,
         }
     }
 
@@ -89,6 +98,19 @@ impl<'b> Watcher<'b> {
                     if started.elapsed() >= HEALTHY {
                         self.backoff.reset();
                     }
+                    let (cause, detail) = (ResyncCause::SessionEnded, reason);
+                    if !self.sink.send(Update::Resync { cause, detail }) {
+                        return;
+                    }
+                }
+                End::Behind(detail) => {
+                    let cause = ResyncCause::Behind;
+                    if !self.sink.send(Update::Resync { cause, detail }) {
+                        return;
+                    }
+                    // At once, in a new session: the old one is the suspect.
+                    self.backoff.reset();
+                    continue;
                 }
             }
             tokio::time::sleep(self.backoff.next_delay()).await;
@@ -140,6 +162,9 @@ impl<'b> Watcher<'b> {
                     }
                 }
             };
+            // The proofs' baseline, read before the listing: a change
+            // after it either reaches the watch or shows in a proof.
+            let baseline = self.baseline(&client).await;
             if let Err(e) = self.resync(&client).await {
                 old_watch = Some(watch);
                 match self
@@ -152,12 +177,17 @@ impl<'b> Watcher<'b> {
             }
             listed_once = true;
             self.stale = false;
-            match self.follow(&client, &mut watch).await {
+            match self.follow(&client, &mut watch, baseline).await {
                 Follow::SinkClosed => return End::SinkClosed,
                 Follow::Ended(session) => {
                     return End::Ended(format!("the session is {session}"));
                 }
+                Follow::Behind(detail) => return End::Behind(detail),
                 Follow::Disconnected => {
+                    let (cause, detail) = (ResyncCause::Reconnected, "connection lost".to_owned());
+                    if !self.sink.send(Update::Resync { cause, detail }) {
+                        return End::SinkClosed;
+                    }
                     if !self.mark_stale(format!(
                         "lost the connection to ZooKeeper at {}; reconnecting",
                         self.backend.connector.hosts()
@@ -171,6 +201,17 @@ impl<'b> Watcher<'b> {
                 }
             }
         }
+    }
+
+    /// The first reading of the proofs, when they are on.
+    async fn baseline(&self, client: &Client) -> Option<Reading> {
+        let interval = self.backend.proof_interval;
+        if interval.is_zero() {
+            return None;
+        }
+        proof::prove(client, self.backend.paths.root(), interval)
+            .await
+            .ok()
     }
 
     /// Adds the persistent recursive watch on the root.
@@ -272,10 +313,45 @@ impl<'b> Watcher<'b> {
     /// ends. The watcher hears of every change of the session's state, in
     /// order with the node events: a disconnection, however short, is seen
     /// here even if the session reconnected long before.
-    async fn follow(&mut self, client: &Client, watch: &mut PersistentWatcher) -> Follow {
+    async fn follow(
+        &mut self,
+        client: &Client,
+        watch: &mut PersistentWatcher,
+        baseline: Option<Reading>,
+    ) -> Follow {
+        let interval = self.backend.proof_interval;
+        let mut timer = (!interval.is_zero()).then(|| {
+            let mut timer =
+                tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+            timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            timer
+        });
+        let mut window = Window::starting_at(baseline);
         loop {
             let mut events = Vec::new();
-            let mut next = Some(watch.changed().await);
+            let (mut next, reading) = tokio::select! {
+                event = watch.changed() => (Some(event), None),
+                _ = async { timer.as_mut().expect("only polled when set").tick().await }, if timer.is_some() => {
+                    let root = self.backend.paths.root();
+                    match proof::prove(client, root, interval).await {
+                        // Every event sent before the answer is in the
+                        // watcher by now.
+                        Ok(reading) => (now_or_never(watch).await, Some(reading)),
+                        Err(Failed::TimedOut) => {
+                            return Follow::Behind(format!(
+                                "sync and stat of {root} not answered within {interval:?}"
+                            ));
+                        }
+                        Err(Failed::Error(e)) => {
+                            tracing::debug!(registry = %self.backend.name, error = %e, "a watch proof failed");
+                            return match client.state() {
+                                ended if ended.is_terminated() => Follow::Ended(ended),
+                                _ => Follow::Disconnected,
+                            };
+                        }
+                    }
+                }
+            };
             while let Some(event) = next.take() {
                 match (event.event_type, event.session_state) {
                     // A terminal state must end here: the watcher panics
@@ -291,13 +367,10 @@ impl<'b> Watcher<'b> {
                 }
                 if events.len() < MAX_BATCH {
                     // Whatever else has already arrived joins this batch.
-                    next = tokio::select! {
-                        biased;
-                        event = watch.changed() => Some(event),
-                        () = std::future::ready(()) => None,
-                    };
+                    next = now_or_never(watch).await;
                 }
             }
+            window.events(events.len());
             match self.apply(client, events).await {
                 Ok(true) => {}
                 Ok(false) => return Follow::SinkClosed,
@@ -310,6 +383,37 @@ impl<'b> Watcher<'b> {
                         _ => Follow::Disconnected,
                     };
                 }
+            }
+            let Some(reading) = reading else { continue };
+            tracing::trace!(registry = %self.backend.name, ?reading, ?window, "watch proof read");
+            if let Err(behind) = window.proved(reading) {
+                self.behind_at = Some(behind.seen.zxid);
+                return Follow::Behind(format!(
+                    "{} nodes under {} at zxid {}, but {} at zxid {} when last proved, and no watch event came between",
+                    behind.store.nodes,
+                    self.backend.paths.root(),
+                    behind.store.zxid,
+                    behind.seen.nodes,
+                    behind.seen.zxid,
+                ));
+            }
+            let lag = match self.behind_at.take() {
+                Some(seen) => {
+                    tracing::warn!(
+                        registry = %self.backend.name,
+                        applied = seen,
+                        store = reading.zxid,
+                        "ZooKeeper watch was behind the store; resynced"
+                    );
+                    reading.zxid - seen
+                }
+                None => 0,
+            };
+            if !self.sink.send(Update::Proved {
+                position: reading.zxid,
+                lag,
+            }) {
+                return Follow::SinkClosed;
             }
         }
     }
@@ -360,6 +464,15 @@ impl<'b> Watcher<'b> {
             return Ok(false);
         }
         Ok(changes.is_empty() || self.sink.send(Update::Changes(changes)))
+    }
+}
+
+/// The watcher's next event if one has already arrived.
+async fn now_or_never(watch: &mut PersistentWatcher) -> Option<zookeeper_client::WatchedEvent> {
+    tokio::select! {
+        biased;
+        event = watch.changed() => Some(event),
+        () = std::future::ready(()) => None,
     }
 }
 

@@ -84,8 +84,12 @@ impl DnsServer {
             let server = self.clone();
             self.tracker.spawn(async move {
                 let closed = server.serve_tcp(stream, peer.ip(), &admitted).await;
-                // An evicted connection was counted when it was chosen.
-                if closed != TcpClose::Evicted {
+                // An evicted connection was counted when it was chosen,
+                // whatever reason it ended with once its token fired (the
+                // client's close or a failed write may win the race).
+                let evicted =
+                    admitted.activity.close.is_cancelled() && !server.shutdown.is_cancelled();
+                if !evicted {
                     server.responder.metrics().tcp().record_closed(closed);
                 }
             });

@@ -66,7 +66,11 @@ fn names_fit(instance: &Instance, zone: &Name) -> bool {
     };
     let service = &instance.service;
     let protocol = instance.protocol.label();
+    // The RFC 2782 name prefixes the service's first label with `_`: a
+    // 63-byte label, valid alone, makes it 64 (found by fuzzing,
+    // fuzz/seeds/registration/crash-service-label-63-bytes-rfc2782-name).
     let fit = fits(&format!("{}.{service}", instance.id))
+        && fits(&format!("_{service}.{protocol}"))
         && (instance.tags.iter()).all(|tag| fits(&format!("{tag}.{service}")))
         && (instance.ports.keys()).all(|port| fits(&format!("_{port}.{protocol}.{service}")));
     if !fit {
@@ -321,7 +325,9 @@ mod tests {
     /// Found by fuzzing (fuzz/seeds/registration/
     /// native-names-too-long-for-the-domain): a 199-byte service and a
     /// 63-byte id are each valid, but not together below the domain, and
-    /// building the instance's name panicked the updater.
+    /// building the instance's name panicked the updater. Likewise a 63-byte
+    /// service label, whose RFC 2782 name `_<label>._tcp` has a 64-byte
+    /// label (crash-service-label-63-bytes-rfc2782-name).
     #[test]
     fn an_instance_whose_names_do_not_fit_is_left_out_and_the_rest_served() {
         let long_service = vec!["a".repeat(49); 4].join(".");
@@ -332,6 +338,7 @@ mod tests {
         let too_long = [
             instance(&long_service, &"b".repeat(63), r#"{"address":"10.9.0.1"}"#),
             instance(&vec!["a".repeat(49); 3].join("."), "x", &long_port),
+            instance(&"d".repeat(63), "x", r#"{"address":"10.9.0.1","port":80}"#),
         ];
         let mut builder = builder();
         let web = instance("web", "web-1", r#"{"address":"10.0.0.1","port":80}"#);

@@ -27,7 +27,7 @@ use crate::config::{ConfigError, EtcdSettings, RegistryUrl, ZkSettings, log_filt
 use crate::model::Instance;
 
 use file::{FileCheck, FileRegistrar, Settings, Shared, read_file};
-use service::{dockstack_service, duration_or, service};
+use service::{common, dockstack_service, duration_or, service};
 
 /// Default `--interval`.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
@@ -39,6 +39,8 @@ pub const DEFAULT_RISE: u32 = 2;
 pub const DEFAULT_FALL: u32 = 3;
 /// Default `--ttl`: the lease TTL or session timeout.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(10);
+/// Default `--resync`: time between full reconciles with Docker.
+pub const DEFAULT_RESYNC: Duration = Duration::from_secs(30);
 /// Default `--domain`, for SkyDNS keys.
 pub const DEFAULT_DOMAIN: &str = "disco.internal";
 
@@ -137,6 +139,8 @@ pub struct RegistrarConfig {
     pub log_format: LogFormat,
     /// Log filter.
     pub log_level: String,
+    /// `--docker`: containers are registered from their labels.
+    pub docker: Option<crate::registrar::containers::DockerConfig>,
 }
 
 impl RegistrarConfig {
@@ -147,6 +151,7 @@ impl RegistrarConfig {
         args: RegistrarArgs,
         address_auto: &dyn Fn() -> Result<IpAddr, String>,
     ) -> Result<Self, RegistrarConfigError> {
+        let docker_args = args.docker_args();
         let (file, file_services) = match &args.config {
             Some(path) => {
                 let (file, services) = read_file(path)?;
@@ -226,7 +231,17 @@ impl RegistrarConfig {
             })?;
             services.push(dockstack_service(&origin, parsed, &shared)?);
         }
-        if services.is_empty() {
+        let docker = docker_config(&docker_args, &shared, args.address.as_deref(), address_auto)?;
+        if docker.is_some() && !services.is_empty() {
+            return Err(RegistrarConfigError::Invalid {
+                setting: "--docker".to_owned(),
+                value: "true".to_owned(),
+                reason: "registers containers from their labels; give no --service, -s or \
+                         [[registrar.service]] with it (run another registrar for those)"
+                    .to_owned(),
+            });
+        }
+        if services.is_empty() && docker.is_none() {
             return Err(RegistrarConfigError::Missing(
                 "nothing to register: give --service and --port, -s specs, or a --config file \
                  with [[registrar.service]] entries"
@@ -266,8 +281,11 @@ impl RegistrarConfig {
             })?),
         };
         let log_level = log_filter(args.log.log_level.or(file.log_level))?;
-        let registries: Vec<RegistryUrl> =
-            services.iter().map(|s| s.target.registry.clone()).collect();
+        let registries: Vec<RegistryUrl> = services
+            .iter()
+            .map(|s| s.target.registry.clone())
+            .chain(docker.iter().map(|d| d.target.registry.clone()))
+            .collect();
         let etcd = EtcdSettings::from_args(args.etcd, &registries)?;
         let zk = ZkSettings::from_args(args.zk, &registries)?;
         Ok(RegistrarConfig {
@@ -279,6 +297,98 @@ impl RegistrarConfig {
             etcd,
             log_format: args.log.log_format.or(file.log_format).unwrap_or_default(),
             log_level,
+            docker,
         })
     }
+}
+
+/// The `--docker` flags, taken before the rest of the arguments are
+/// consumed.
+pub(crate) struct DockerArgs {
+    docker: bool,
+    all: bool,
+    internal: bool,
+    network: Option<String>,
+    resync: Option<String>,
+    swarm: bool,
+}
+
+impl RegistrarArgs {
+    fn docker_args(&self) -> DockerArgs {
+        DockerArgs {
+            docker: self.docker,
+            all: self.all,
+            internal: self.internal,
+            network: self.network.clone(),
+            resync: self.resync.clone(),
+            swarm: self.swarm,
+        }
+    }
+}
+
+/// The Docker source's settings, when `--docker` is given; its flags
+/// without it are a usage error.
+fn docker_config(
+    args: &DockerArgs,
+    shared: &Shared,
+    address: Option<&str>,
+    address_auto: &dyn Fn() -> Result<IpAddr, String>,
+) -> Result<Option<crate::registrar::containers::DockerConfig>, RegistrarConfigError> {
+    let origin = Origin::Flags;
+    if !args.docker {
+        let given = [
+            ("all", args.all),
+            ("internal", args.internal),
+            ("network", args.network.is_some()),
+            ("resync", args.resync.is_some()),
+            ("swarm", args.swarm),
+        ];
+        if let Some((flag, _)) = given.iter().find(|(_, on)| *on) {
+            return Err(origin.invalid(flag, "", "only with --docker"));
+        }
+        return Ok(None);
+    }
+    let common = common(&origin, shared)?;
+    let resync_value = args.resync.clone().map(toml::Value::String);
+    let resync = duration_or(&origin, "resync", &resync_value, DEFAULT_RESYNC)?;
+    if resync < Duration::from_secs(1) {
+        return Err(origin.invalid(
+            "resync",
+            args.resync.as_deref().unwrap_or_default(),
+            "at least 1s",
+        ));
+    }
+    let address = match address {
+        None | Some("auto") => address_auto().map_err(|reason| {
+            origin.invalid(
+                "address",
+                "auto",
+                format!("{reason}; give the host's address, e.g. --address 10.0.0.5"),
+            )
+        })?,
+        Some(text) => text
+            .trim_matches(['[', ']'])
+            .parse::<IpAddr>()
+            .map_err(|_| origin.invalid("address", text, "expected auto or an IP address"))?,
+    };
+    if let Some(network) = &args.network
+        && network.trim().is_empty()
+    {
+        return Err(origin.invalid("network", network, "name a Docker network"));
+    }
+    Ok(Some(crate::registrar::containers::DockerConfig {
+        options: crate::registrar::containers::select::Options {
+            address,
+            internal: args.internal,
+            network: args.network.clone(),
+            all: args.all,
+            host: String::new(),
+            swarm: args.swarm,
+            interval: common.interval,
+            timeout: common.timeout,
+            thresholds: common.thresholds,
+        },
+        resync,
+        target: common.target,
+    }))
 }

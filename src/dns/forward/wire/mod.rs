@@ -294,6 +294,7 @@ impl Prepared {
                 ReplyOpt {
                     extended_rcode: 0,
                     dnssec_ok: client.dnssec_ok,
+                    cookie: None,
                 },
             );
         }

@@ -1,0 +1,72 @@
+//! Watch liveness: a connection that stays up, answers reads and pings,
+//! but no longer delivers watch notifications (the proxy drops them: what
+//! a server that lost disco's watch looks like, the Synapse bug) is found
+//! behind by the proofs (sync, node count and stat of the root), resynced
+//! in a new session, and counted. Without the proofs it is never noticed.
+
+use std::time::{Duration, Instant};
+
+use hickory_proto::rr::RecordType;
+
+use crate::proxy::{Proxy, Swallow};
+use crate::server::ZooKeeper;
+use crate::support::{Disco, client, ok, register};
+
+/// Two proof intervals of 1 s and the new session's listing, with room.
+const BOUND: Duration = Duration::from_secs(8);
+
+#[tokio::test]
+async fn a_watch_that_stops_delivering_is_resynced_within_the_bound() {
+    let zk = ZooKeeper::start();
+    let proxy = Proxy::start(zk.endpoint(0)).await;
+    let owner = client(&zk).await;
+    register(&owner, "web", "w1", "10.0.0.1", 80).await;
+    let url = format!("zk://{}/disco", proxy.addr);
+    let disco = Disco::start_with(std::slice::from_ref(&url), &[], |args| {
+        args.watch_proof_interval = Some("1s".into());
+    })
+    .await;
+    disco
+        .until_answers("web.disco.internal.", RecordType::A, ok(&["10.0.0.1"]))
+        .await;
+    let label = format!("registry=\"{url}\"");
+    disco
+        .until_metric(&format!(
+            "disco_registry_resyncs_total{{{label},cause=\"behind\"}} 0"
+        ))
+        .await;
+
+    proxy.swallow(Swallow::ZkNotifications);
+    let dead = Instant::now();
+    register(&owner, "web", "w2", "10.0.0.2", 80).await;
+    disco
+        .until_answers(
+            "web.disco.internal.",
+            RecordType::A,
+            ok(&["10.0.0.1", "10.0.0.2"]),
+        )
+        .await;
+    let answered = dead.elapsed();
+    eprintln!("ZooKeeper: dead watch to the right answer: {answered:?}");
+    assert!(
+        answered < BOUND,
+        "answered {answered:?} after the watch died"
+    );
+    disco
+        .until_metric(&format!(
+            "disco_registry_resyncs_total{{{label},cause=\"behind\"}} 1"
+        ))
+        .await;
+    let (status, body) = disco.ready().await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"behind\":1"), "{body}");
+    register(&owner, "web", "w3", "10.0.0.3", 80).await;
+    disco
+        .until_answers(
+            "web.disco.internal.",
+            RecordType::A,
+            ok(&["10.0.0.1", "10.0.0.2", "10.0.0.3"]),
+        )
+        .await;
+    disco.stop().await;
+}
