@@ -39,8 +39,8 @@
 //! wire output against hickory's reading of it, and hickory-server's.
 
 pub mod ask;
-pub mod differential;
 pub mod cookie;
+pub mod differential;
 pub mod fixture;
 pub mod forwarded;
 pub mod query;
