@@ -28,6 +28,8 @@
 //! - [`differential`]: made-up questions over the [`fixture`]'s names,
 //!   answered by disco and by hickory-server from the same records
 //!   ([`reference`]), compared.
+//! - [`resolv_conf`]: any text as `disco wait`'s resolv.conf, and any
+//!   name completed with it.
 //! - [`cookie`]: any bytes as a DNS COOKIE option, read, answered, and
 //!   asked with under response rate limiting.
 //!
@@ -46,6 +48,7 @@ pub mod forwarded;
 pub mod query;
 pub mod reference;
 pub mod registration;
+pub mod resolv_conf;
 pub mod tcp_framing;
 pub mod zonefile;
 
@@ -62,4 +65,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("tcp_framing", tcp_framing::run),
     ("differential", differential::run),
     ("cookie", cookie::run),
+    ("resolv_conf", resolv_conf::run),
 ];
