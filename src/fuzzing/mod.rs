@@ -28,6 +28,8 @@
 //! - [`differential`]: made-up questions over the [`fixture`]'s names,
 //!   answered by disco and by hickory-server from the same records
 //!   ([`reference`]), compared.
+//! - [`resolv_conf`]: any text as `disco wait`'s resolv.conf, and any
+//!   name completed with it.
 //! - [`cookie`]: any bytes as a DNS COOKIE option, read, answered, and
 //!   asked with under response rate limiting.
 //! - [`labels`]: any labels and environment on a container, read by
@@ -49,6 +51,7 @@ pub mod labels;
 pub mod query;
 pub mod reference;
 pub mod registration;
+pub mod resolv_conf;
 pub mod tcp_framing;
 pub mod zonefile;
 
@@ -66,4 +69,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("differential", differential::run),
     ("cookie", cookie::run),
     ("labels", labels::run),
+    ("resolv_conf", resolv_conf::run),
 ];

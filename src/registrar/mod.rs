@@ -295,10 +295,7 @@ pub async fn start(mut config: RegistrarConfig) -> Result<Running, RegistrarErro
         tracing::info!(service = %status.name, target = %status.target, address = %registration.address, port = ?registration.port, "checking");
         let electing = service.elect.map(|config| {
             let hooks = config.on_role_change.clone().map(|command| {
-                let (hooks, changes) = watch::channel(role::report::RoleChange {
-                    role: role::Role::None,
-                    primary: None,
-                });
+                let (hooks, changes) = tokio::sync::mpsc::unbounded_channel();
                 tracker.spawn(role::report::run_hooks(
                     command,
                     registration.service.to_string(),

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -60,7 +60,7 @@ pub struct Electing {
     /// The tag and how the role is told.
     pub config: ElectConfig,
     /// The hook's task, when there is a hook.
-    pub hooks: Option<watch::Sender<RoleChange>>,
+    pub hooks: Option<mpsc::UnboundedSender<RoleChange>>,
 }
 
 /// Where a candidate stands in the election.
@@ -388,12 +388,8 @@ impl Publishing {
             tracing::warn!(service = %self.status.name, path = %path.display(), %error, "cannot write the role file");
         }
         if let Some(hooks) = &electing.hooks {
-            let change = RoleChange { role: now, primary };
-            hooks.send_if_modified(|current| {
-                let modified = *current != change;
-                *current = change;
-                modified
-            });
+            // The hook's task ends only at shutdown.
+            let _ = hooks.send(RoleChange { role: now, primary });
         }
     }
 

@@ -454,3 +454,42 @@ async fn zookeeper_a_leader_cut_from_the_store_leaves_primary_before_another_is_
     )
     .await;
 }
+
+/// etcd losing a member (SIGKILL) under three campaigning registrars: the
+/// prober, asking on throughout, never sees two primaries, and one is
+/// answered after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_member_loss_never_gives_two_primaries() {
+    let mut etcd = crate::cluster::Etcd::start_with(3, &[]);
+    let registry = etcd.url("etcd", "/disco");
+    let disco = Disco::start(std::slice::from_ref(&registry)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let prober = Prober::start(disco.dns);
+    let members = members(&[&registry; 3], dir.path()).await;
+    prober
+        .until_primary_other_than(None, Duration::from_secs(30))
+        .await;
+    etcd.kill(0);
+    let before = prober.seen.lock().unwrap().probes;
+    until(
+        "400 more probes after the member's loss",
+        Duration::from_secs(60),
+        || prober.seen.lock().unwrap().probes >= before + 400,
+    )
+    .await;
+    prober
+        .until_primary_other_than(None, Duration::from_secs(20))
+        .await;
+    let seen = prober.stop().await;
+    eprintln!(
+        "member loss: probes {}, double primaries {}",
+        seen.probes,
+        seen.doubles.len()
+    );
+    assert!(
+        seen.doubles.is_empty(),
+        "two primaries answered: {:?}",
+        seen.doubles
+    );
+    drop(members);
+}

@@ -6,12 +6,12 @@
 //!
 //! The file is written by the publisher loop itself, at the moment of the
 //! change, so that a fenced leader's file says it is no longer primary
-//! before anything else happens. Hooks run one at a time on their own task;
-//! changes that come while one runs are coalesced into the latest.
+//! before anything else happens. Hooks run one at a time, in order, on
+//! their own task: every change is told, none is skipped.
 
 use std::path::Path;
 
-use tokio::sync::watch;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Role;
@@ -35,17 +35,16 @@ pub fn write_role_file(path: &Path, role: Role) -> std::io::Result<()> {
     std::fs::rename(&temporary, path)
 }
 
-/// Runs `command` for every change `changes` sees (the current one first)
-/// until `shutdown`.
+/// Runs `command` for every change `changes` brings, in order, until
+/// `shutdown` or the loop is gone.
 pub async fn run_hooks(
     command: String,
     service: String,
-    mut changes: watch::Receiver<RoleChange>,
+    mut changes: mpsc::UnboundedReceiver<RoleChange>,
     shutdown: CancellationToken,
 ) {
     let run = async {
-        loop {
-            let change = changes.borrow_and_update().clone();
+        while let Some(change) = changes.recv().await {
             let status = tokio::process::Command::new("sh")
                 .arg("-c")
                 .arg(&command)
@@ -68,9 +67,6 @@ pub async fn run_hooks(
                 Err(error) => {
                     tracing::warn!(service = %service, %error, "cannot run --on-role-change")
                 }
-            }
-            if changes.changed().await.is_err() {
-                return;
             }
         }
     };
