@@ -133,7 +133,7 @@ weight() { curl -s -o /dev/null -w '%{size_download}' "$1"; }
 render() {
     python3 "$REPO/tests/common/cdp_dom.py" "$1" "</html>" 60 2>&1 >/dev/null |
         awk '/^timing/ {sub(/^timing /, ""); print}' |
-        python3 -c 'import json,sys; t = json.loads(sys.stdin.read()); print(f"first paint {t[\"first_contentful_paint\"]:.0f} ms, load {t[\"load\"]:.0f} ms")'
+        python3 -c 'import json, sys; t = json.load(sys.stdin); print("first paint %.0f ms, load %.0f ms" % (t["first_contentful_paint"], t["load"]))'
 }
 
 printf '\n## Page and API at 100,000 instances (10,000 services), %s\n\n' "$(date -u +%Y-%m-%dT%H:%MZ)"
