@@ -231,9 +231,7 @@ impl Responder {
         if verdict == Verdict::Drop {
             return Outcome::Drop;
         }
-        let rcode = out
-            .get(3)
-            .map_or(Rcode::ServFail as u8, |flags| flags & 0x0f);
+        let rcode = response_rcode(out);
         let qtype = query.map_or(0, |query| query.qtype);
         self.metrics.record_query(qtype, rcode, started.elapsed());
         Outcome::Reply
@@ -258,9 +256,7 @@ impl Responder {
         if rrl.exempt(client) {
             return Verdict::Send;
         }
-        let rcode = out
-            .get(3)
-            .map_or(Rcode::ServFail as u8, |flags| flags & 0x0f);
+        let rcode = response_rcode(out);
         let answers = out
             .get(6..8)
             .map_or(0, |n| u16::from_be_bytes([n[0], n[1]]));
@@ -447,4 +443,11 @@ pub fn servfail(packet: &[u8], out: &mut Vec<u8>) {
     if let (Some(header), Some(flags)) = (packet.get(..4), out.get_mut(2..4)) {
         flags.copy_from_slice(&response_flags(header, false, true, Rcode::ServFail));
     }
+}
+
+/// The rcode of the response written in `out` (SERVFAIL if it is shorter
+/// than a header, which no writer leaves).
+fn response_rcode(out: &[u8]) -> u8 {
+    out.get(3)
+        .map_or(Rcode::ServFail as u8, |flags| flags & 0x0f)
 }
