@@ -7,7 +7,7 @@
 use std::ops::Bound;
 use std::sync::Arc;
 
-use super::endpoints::registry_state;
+use super::ready::registry_state;
 use super::{Ask, Reply};
 use crate::catalog::{Catalog, ChangeEvent, Entry, Registration};
 use crate::model::SkyEntry;
