@@ -157,6 +157,50 @@ impl Disco {
         count
     }
 
+    /// After a watch went silent at `dead`: how long until `/metrics` had
+    /// `detected` (the resync counted), and until `name` `rtype` was
+    /// answered with `expected`, polling both every 10 ms for at most
+    /// `limit`. The figures the liveness tests print (and
+    /// `bench/liveness.sh` collects).
+    pub async fn detection_and_answer(
+        &self,
+        dead: Instant,
+        detected: &str,
+        name: &str,
+        rtype: RecordType,
+        expected: Result<Vec<String>, ResponseCode>,
+        limit: Duration,
+    ) -> (Duration, Duration) {
+        let (mut detection, mut answer) = (None, None);
+        while detection.is_none() || answer.is_none() {
+            if detection.is_none() && self.metrics().await.lines().any(|l| l == detected) {
+                detection = Some(dead.elapsed());
+            }
+            if answer.is_none() {
+                let got = (self.try_query(name, rtype).await).map(|m| message_answers(&m));
+                if got.as_ref() == Some(&expected) {
+                    answer = Some(dead.elapsed());
+                }
+            }
+            assert!(
+                dead.elapsed() < limit,
+                "within {limit:?}: detected after {detection:?}, answered after {answer:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        (detection.unwrap(), answer.unwrap())
+    }
+
+    /// The proof interval the liveness tests use: 1 s, or
+    /// `DISCO_TEST_PROOF_INTERVAL` (`bench/liveness.sh` runs them at the
+    /// default 10 s too).
+    pub fn test_proof_interval() -> Duration {
+        std::env::var("DISCO_TEST_PROOF_INTERVAL")
+            .ok()
+            .map(|text| humantime::parse_duration(&text).expect("a duration, like 10s"))
+            .unwrap_or(Duration::from_secs(1))
+    }
+
     /// Polls until the answer for `name` `rtype` is `expected`.
     pub async fn until_answers(
         &self,
