@@ -6,7 +6,9 @@
 # or, on ZooKeeper, an existing node's data changed) ROUNDS times at each
 # proof interval, and prints, per store, change and interval, the median
 # and range of: the resync counted in /metrics ("detected") and DNS giving
-# the new answer ("answered"), both from the moment the watch went silent.
+# the new answer ("answered"), both from the moment the watch went silent,
+# and which resync cause counted it: `behind` is the proof; etcd's HTTP/2
+# keepalive (10 s + 5 s) ends the connection as `watch_ended`.
 #
 # Usage: bench/liveness.sh   ROUNDS=5 INTERVALS="1s 10s" (10 s is the default
 # --watch-proof-interval). Debug build of the tests; the times are the
@@ -25,7 +27,7 @@ for interval in $INTERVALS; do
     for round in $(seq "$ROUNDS"); do
         log "interval $interval, round $round"
         (cd "$REPO" && DISCO_TEST_PROOF_INTERVAL=$interval timeout 600 \
-            cargo nextest run --test etcd --test zookeeper liveness --no-capture 2>&1) |
+            cargo nextest run --no-fail-fast --test etcd --test zookeeper liveness --no-capture 2>&1) |
             grep '^LIVENESS' >>"$out" || log "a run failed: see cargo nextest run --test etcd --test zookeeper liveness"
     done
 done
@@ -35,7 +37,7 @@ python3 - "$out" <<'EOF'
 import re, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
-    m = re.match(r"LIVENESS (\S+) (\S+) interval=(\S+) detected=(\S+) answered=(\S+)", line)
+    m = re.match(r"LIVENESS (\S+) (\S+) interval=(\S+) detected=(\S+) cause=(\S+) answered=(\S+)", line)
     if not m:
         continue
     def seconds(text):
@@ -43,13 +45,14 @@ for line in open(sys.argv[1]):
         if text.endswith("µs"):
             return value / 1e6
         return value / 1000 if text.endswith("ms") else value
-    store, kind, interval, detected, answered = m.groups()
-    rows.setdefault((store, kind, interval), []).append((seconds(detected), seconds(answered)))
-print("| store | silent change | proof interval | detected (median, range) | right answer (median, range) | runs |")
-print("|---|---|---|---:|---:|---:|")
+    store, kind, interval, detected, cause, answered = m.groups()
+    rows.setdefault((store, kind, interval), []).append((seconds(detected), seconds(answered), cause))
+print("| store | silent change | proof interval | detected (median, range) | right answer (median, range) | found by | runs |")
+print("|---|---|---|---:|---:|---|---:|")
 for (store, kind, interval), runs in sorted(rows.items(), key=lambda r: (r[0][2], r[0][0], r[0][1])):
     d = [r[0] for r in runs]
     a = [r[1] for r in runs]
     fmt = lambda xs: f"{statistics.median(xs):.2f} s ({min(xs):.2f}–{max(xs):.2f})"
-    print(f"| {store} | {kind} | {interval} | {fmt(d)} | {fmt(a)} | {len(runs)} |")
+    causes = ", ".join(f"{c} ×{sum(1 for r in runs if r[2] == c)}" for c in sorted({r[2] for r in runs}))
+    print(f"| {store} | {kind} | {interval} | {fmt(d)} | {fmt(a)} | {causes} | {len(runs)} |")
 EOF
