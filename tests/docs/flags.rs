@@ -343,11 +343,12 @@ fn every_variable_the_manual_names_exists() {
         envs.extend(help_flags(&command).into_iter().filter_map(|f| f.env));
     }
     // Variables that are no flag's: credentials the code reads, what it sets
-    // for hooks, build and compose variables. Each must occur, quoted or as
-    // a word, in the code or the container files.
+    // for hooks, build, compose and benchmark variables. Each must occur in
+    // the code, the container files or the benchmarks.
     let mut code = String::new();
     sources(&manual::root().join("src"), &mut code);
     sources(&manual::root().join("docker"), &mut code);
+    sources(&manual::root().join("bench"), &mut code);
     let used: BTreeSet<&str> = manual::env_vars(&code).into_iter().collect();
     let mut wrong = Vec::new();
     for page in manual::pages() {
@@ -360,7 +361,7 @@ fn every_variable_the_manual_names_exists() {
                 };
                 if !ok {
                     wrong.push(format!(
-                        "{}:{}: {name} is no flag's variable, and neither src/ nor docker/ uses it",
+                        "{}:{}: {name} is no flag's variable, and neither src/, docker/ nor bench/ uses it",
                         page.path, line.number
                     ));
                 }

@@ -72,14 +72,18 @@ fn every_internal_link_resolves() {
                 }
                 if let Some(anchor) = anchor {
                     let key = resolved.to_string_lossy().into_owned();
-                    match anchors.get(&key) {
+                    // A Markdown file outside the manual (bench/README.md):
+                    // its headings too.
+                    let outside = (!anchors.contains_key(&key) && key.ends_with(".md"))
+                        .then(|| manual::read(&key).anchors());
+                    match outside.as_ref().or(anchors.get(&key)) {
                         Some(list) if list.iter().any(|a| a == anchor) => {}
                         Some(list) => broken.push(format!(
                             "{where_}: no heading #{anchor} in {key} (it has: {})",
                             list.join(", ")
                         )),
                         None => broken.push(format!(
-                            "{where_}: #{anchor} points into {key}, which is not a page of the manual"
+                            "{where_}: #{anchor} points into {key}, which has no headings"
                         )),
                     }
                 }
