@@ -69,27 +69,31 @@ fn scrape(addr: SocketAddr) -> Option<String> {
 }
 
 /// The families of `/metrics` at `addr` (by their `# TYPE` lines), once
-/// `ready` holds of the text; fails naming `what` after 60 s.
+/// `ready` holds of the text; fails naming `what` after 60 s. `None` when
+/// the process exited first (a free port taken meanwhile: the caller tries
+/// again on others).
 fn families(
     what: &str,
     process: &mut Running,
     addr: SocketAddr,
     ready: impl Fn(&str) -> bool,
-) -> BTreeSet<String> {
+) -> Option<BTreeSet<String>> {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut last = None;
     loop {
         if let Some(status) = process.0.try_wait().unwrap() {
-            panic!("{what} exited ({status}) before serving /metrics");
+            eprintln!("{what} exited ({status}) before serving /metrics");
+            return None;
         }
         if let Some(text) = scrape(addr) {
             if ready(&text) {
-                return text
-                    .lines()
-                    .filter_map(|l| l.strip_prefix("# TYPE "))
-                    .filter_map(|l| l.split_whitespace().next())
-                    .map(str::to_owned)
-                    .collect();
+                return Some(
+                    text.lines()
+                        .filter_map(|l| l.strip_prefix("# TYPE "))
+                        .filter_map(|l| l.split_whitespace().next())
+                        .map(str::to_owned)
+                        .collect(),
+                );
             }
             last = Some(text);
         }
@@ -101,8 +105,19 @@ fn families(
     }
 }
 
+/// Runs `attempt` up to three times, for the ports it takes.
+fn retried(what: &str, attempt: impl Fn() -> Option<BTreeSet<String>>) -> BTreeSet<String> {
+    (0..3)
+        .find_map(|_| attempt())
+        .unwrap_or_else(|| panic!("{what} exited before serving /metrics, three times"))
+}
+
 /// What `disco serve` exports.
 fn serve_families() -> BTreeSet<String> {
+    retried("disco serve", serve_families_once)
+}
+
+fn serve_families_once() -> Option<BTreeSet<String>> {
     let [dns, http, etcd, zk]: [u16; 4] = free_ports(4).try_into().unwrap();
     let args: Vec<String> = [
         "serve",
@@ -128,6 +143,10 @@ fn serve_families() -> BTreeSet<String> {
 /// What `disco registrar` exports: one service with `--elect`, and the
 /// `--docker` form, both on an etcd that does not answer.
 fn registrar_families() -> BTreeSet<String> {
+    retried("disco registrar", registrar_families_once)
+}
+
+fn registrar_families_once() -> Option<BTreeSet<String>> {
     let [http1, http2, etcd, service]: [u16; 4] = free_ports(4).try_into().unwrap();
     let registry = format!("--registry=etcd://127.0.0.1:{etcd}/disco");
     let elect: Vec<String> = [
@@ -162,14 +181,14 @@ fn registrar_families() -> BTreeSet<String> {
         &mut one,
         SocketAddr::from(([127, 0, 0, 1], http1)),
         |text| text.contains("disco_registrar_checks_total{"),
-    );
+    )?;
     all.extend(families(
         "disco registrar --docker",
         &mut many,
         SocketAddr::from(([127, 0, 0, 1], http2)),
         |text| text.contains("disco_registrar_docker_"),
-    ));
-    all
+    )?);
+    Some(all)
 }
 
 /// The families each command's metric tables document: name → where.
