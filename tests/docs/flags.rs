@@ -38,6 +38,8 @@ const FOREIGN: &[(&str, &str)] = &[
 pub struct Flag {
     pub long: String,
     pub env: Option<String>,
+    /// What `[default: …]` says, if anything.
+    pub default: Option<String>,
 }
 
 /// Runs the built binary with `args`, returning what it printed.
@@ -93,10 +95,14 @@ pub fn help_flags(command: &str) -> Vec<Flag> {
             let env = block
                 .split_once("[env: ")
                 .map(|(_, rest)| rest.split(['=', ']']).next().unwrap().to_owned());
+            let default = block
+                .split_once("[default: ")
+                .map(|(_, rest)| rest.split(']').next().unwrap().to_owned());
             if *long != "--help" && *long != "--version" {
                 flags.push(Flag {
                     long: (*long).to_owned(),
                     env,
+                    default,
                 });
             }
         }
@@ -131,9 +137,16 @@ pub fn help_flags(command: &str) -> Vec<Flag> {
     flags
 }
 
-/// The rows of every `` `disco COMMAND` flag `` table: (where, flags, env
-/// variables).
-type Row = (String, Vec<String>, Vec<String>);
+/// A row of a `` `disco COMMAND` flag `` table.
+#[derive(Clone)]
+struct Row {
+    /// `page:line`.
+    at: String,
+    flags: Vec<String>,
+    envs: Vec<String>,
+    /// The default cell.
+    default: String,
+}
 
 fn documented(pages: &[Page]) -> BTreeMap<String, Vec<Row>> {
     let mut by_command: BTreeMap<String, Vec<Row>> = BTreeMap::new();
@@ -163,11 +176,12 @@ fn documented(pages: &[Page]) -> BTreeMap<String, Vec<Row>> {
                     .into_iter()
                     .map(str::to_owned)
                     .collect();
-                by_command.entry(command.to_owned()).or_default().push((
-                    format!("{}:{line}", page.path),
+                by_command.entry(command.to_owned()).or_default().push(Row {
+                    at: format!("{}:{line}", page.path),
                     flags,
                     envs,
-                ));
+                    default: cells.get(2).cloned().unwrap_or_default(),
+                });
             }
         }
     }
@@ -188,20 +202,42 @@ fn every_flag_and_variable_of_help_is_documented_and_no_other() {
             ));
         }
         for flag in &flags {
-            let row = rows.iter().find(|(_, f, _)| f.contains(&flag.long));
-            match (row, &flag.env) {
-                (None, _) => wrong.push(format!(
+            let Some(row) = rows.iter().find(|r| r.flags.contains(&flag.long)) else {
+                wrong.push(format!(
                     "disco {command} {}: not in any `disco {command}` flag table in docs/",
                     flag.long
-                )),
-                (Some((at, _, envs)), Some(env)) if !envs.contains(env) => wrong.push(format!(
-                    "{at}: disco {command} {} reads {env}, which its row does not name",
-                    flag.long
-                )),
-                _ => {}
+                ));
+                continue;
+            };
+            if let Some(env) = &flag.env
+                && !row.envs.contains(env)
+            {
+                wrong.push(format!(
+                    "{}: disco {command} {} reads {env}, which its row does not name",
+                    row.at, flag.long
+                ));
+            }
+            // A default that is one word in --help (`5s`, `1024`) is the
+            // row's first code span; defaults in words are left to readers.
+            let documented = manual::code_spans(&row.default).first().copied();
+            if let Some(default) = &flag.default
+                && !default.contains(' ')
+                && row.flags.len() == 1
+                && documented != Some(default.as_str())
+            {
+                wrong.push(format!(
+                    "{}: disco {command} {} defaults to `{default}` in --help, the row says {:?}",
+                    row.at, flag.long, row.default
+                ));
             }
         }
-        for (at, row_flags, envs) in &rows {
+        for Row {
+            at,
+            flags: row_flags,
+            envs,
+            ..
+        } in &rows
+        {
             if row_flags.is_empty() {
                 wrong.push(format!("{at}: a `disco {command}` flag row names no flag"));
             }
