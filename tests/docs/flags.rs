@@ -406,3 +406,39 @@ fn every_variable_the_manual_names_exists() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// The manual says the `[serve]` table's keys are the flags' names: the keys
+/// the binary accepts (from its message for an unknown one) are exactly the
+/// flags of `disco serve --help` but `--config`.
+#[test]
+fn the_serve_config_file_keys_are_the_flags() {
+    let dir = std::env::temp_dir().join(format!("disco-docs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("unknown-key.toml");
+    std::fs::write(&file, "[serve]\nno-such-key = 1\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_disco"))
+        .args(["serve", "--config"])
+        .arg(&file)
+        .env_clear()
+        .output()
+        .expect("the disco binary runs");
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(output.status.code(), Some(64), "an unknown key exits 64");
+    let message = String::from_utf8_lossy(&output.stderr);
+    let keys: BTreeSet<String> = message
+        .split_once("expected one of ")
+        .unwrap_or_else(|| panic!("no list of keys in: {message}"))
+        .1
+        .split(", ")
+        .map(|k| format!("--{}", k.trim().trim_matches('`')))
+        .collect();
+    let flags: BTreeSet<String> = help_flags("serve")
+        .into_iter()
+        .map(|f| f.long)
+        .filter(|f| f != "--config")
+        .collect();
+    assert_eq!(
+        keys, flags,
+        "the [serve] keys (left) are not the flags of disco serve (right), as docs/serving.md says"
+    );
+}
