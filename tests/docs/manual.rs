@@ -187,7 +187,8 @@ pub fn code_spans(line: &str) -> Vec<&str> {
     spans
 }
 
-/// `line` with its inline code spans removed (for finding links).
+/// `line` with its inline code spans removed, so that `[a](b)` written as
+/// code is not taken for a link.
 pub fn without_code(line: &str) -> String {
     let mut out = String::new();
     let mut rest = line;
@@ -207,8 +208,8 @@ pub fn without_code(line: &str) -> String {
     out
 }
 
-/// Every match of `pattern` (a run of the characters `allowed` accepts after
-/// the literal `prefix`) in `text`.
+/// Every token in `text` that starts with `prefix` at a word boundary and
+/// goes on with the characters `allowed` accepts (at least one).
 pub fn tokens<'a>(text: &'a str, prefix: &str, allowed: impl Fn(char) -> bool) -> Vec<&'a str> {
     let mut found = Vec::new();
     let mut from = 0;
