@@ -9,7 +9,9 @@
 //! from the start, stale), and `disco registrar` with an unreachable store,
 //! once for a service with `--elect` and once with `--docker` and no engine.
 //! Every family exported must be documented, every family documented must be
-//! exported, and any `disco_…` name the prose uses must be one of them.
+//! exported, and any `disco_…` name the prose uses must be one of them. So
+//! that a family emitted only in another mode cannot slip by, every metric
+//! name the source spells must be among those the started binaries export.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -293,4 +295,56 @@ fn every_metric_the_prose_names_is_in_a_table() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Metric names the source spells: `disco_…` right after a quote or after
+/// `# HELP ` / `# TYPE ` (so test functions named `disco_…` are not taken).
+fn source_names(dir: &std::path::Path, out: &mut BTreeSet<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            source_names(&path, out);
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        for lead in ["\"", "# HELP ", "# TYPE "] {
+            let spelt = format!("{lead}disco_");
+            for token in manual::tokens(&text, &spelt, |c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'
+            }) {
+                out.insert(token[lead.len()..].to_owned());
+            }
+        }
+    }
+}
+
+/// The exported-families tests see only what the binaries export in the
+/// modes they start; this one makes sure those modes cover every family
+/// the source defines, so a family emitted only in some other mode cannot
+/// go undocumented unnoticed.
+#[test]
+fn every_metric_the_source_defines_is_seen_by_these_tests() {
+    let mut exported = serve_families();
+    exported.extend(registrar_families());
+    let mut named = BTreeSet::new();
+    source_names(&manual::root().join("src"), &mut named);
+    assert!(named.len() > 20, "only {named:?} found in src/");
+    let unseen: Vec<&String> = named
+        .iter()
+        .filter(|name| {
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .filter(|base| exported.contains(*base))
+                .unwrap_or(name);
+            !exported.contains(family)
+        })
+        .collect();
+    assert!(
+        unseen.is_empty(),
+        "src/ defines {unseen:?}, which the binaries these tests start do not export: \
+         start them in a mode that does (tests/docs/metrics.rs), so the docs are checked for it"
+    );
 }
