@@ -7,7 +7,7 @@
 //! - [`model`]: services and instances, and the native registration format.
 //!   Knows nothing of DNS or of any store.
 //! - [`registry`]: the backend contract (a full listing, then changes, and
-//!   "stale"/"resynced"), the in-process backend, and the merged registry.
+//!   "stale"/"resynced") and the merged registry.
 //! - [`backend`]: the stores behind `--registry`, each turning its store's
 //!   listing and watch into that contract ([`backend::etcd`],
 //!   [`backend::zookeeper`]), and writing what the registrar publishes
