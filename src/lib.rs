@@ -31,7 +31,9 @@
 //!   credentials), single values, errors. [`secret`]: a password kept out
 //!   of logs, which both carry.
 //! - [`serve`]: wires it all together; [`http`] and [`metrics`] report on it;
-//!   [`error_text`] puts an error and its causes on one line for them.
+//!   [`error_text`] puts an error and its causes on one line for them, and
+//!   [`prometheus`] writes label values for `serve`'s `/metrics` and the
+//!   registrar's alike.
 //! - `fuzzing` (only with the test-only Cargo feature of that name): the
 //!   fuzz targets' bodies, which `cargo test` runs over `fuzz/seeds/`.
 //! - [`registrar`]: the `disco registrar` sidecar, beside `serve`: health
@@ -64,6 +66,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod metrics;
 pub mod model;
+pub mod prometheus;
 pub mod registrar;
 pub mod registry;
 pub mod secret;
