@@ -120,7 +120,7 @@ impl Checker {
 mod tests {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
-    use super::super::check::CheckFuture;
+    use super::super::check::{CheckFailure, CheckFuture};
     use super::super::status::CheckStatus;
     use super::*;
 
@@ -138,7 +138,13 @@ mod tests {
         fn run(&self) -> CheckFuture<'_> {
             self.runs.fetch_add(1, Relaxed);
             let up = self.up.load(Relaxed);
-            Box::pin(async move { if up { Ok(()) } else { Err("down".to_owned()) } })
+            Box::pin(async move {
+                if up {
+                    Ok(())
+                } else {
+                    Err(CheckFailure::Connect("down".to_owned()))
+                }
+            })
         }
     }
 
@@ -223,7 +229,9 @@ mod tests {
                 let n = asked.fetch_add(1, Relaxed);
                 Box::pin(async move {
                     if n == 0 {
-                        Err("no engine".to_owned())
+                        Err(crate::registrar::docker::PortLookupError::NoAnswer(
+                            Duration::from_secs(3),
+                        ))
                     } else {
                         Ok(new)
                     }
