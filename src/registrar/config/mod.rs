@@ -387,6 +387,7 @@ fn docker_config(
             interval: common.interval,
             timeout: common.timeout,
             thresholds: common.thresholds,
+            format: common.target.format,
         },
         resync,
         target: common.target,

@@ -4,7 +4,9 @@
 //! disco's own labels, container-wide or per port (`disco.<port>.<key>`,
 //! which makes that port a service of its own): `service`, `port`,
 //! `port-name`, `tags`, `meta.<key>`, `check` and `check.<n>`,
-//! `interval`, `timeout`, `rise`, `fall`, `network`.
+//! `interval`, `timeout`, `rise`, `fall`, `network`, `elect` (the
+//! leader's tag, empty for `primary`: the container campaigns as
+//! `--elect` does).
 //!
 //! Without a `disco.service` label anywhere, registrator's `SERVICE_*`
 //! labels and environment variables are read as registrator read them
@@ -22,6 +24,7 @@ use std::time::Duration;
 
 use super::container::{Container, Port};
 use crate::model::{InstanceId, Protocol, ServiceName};
+use crate::registrar::role;
 
 /// The prefix of disco's own labels.
 pub const PREFIX: &str = "disco.";
@@ -68,6 +71,9 @@ pub struct ServiceLabels {
     pub network: Option<String>,
     /// The instance id asked for (registrator's `SERVICE_ID`).
     pub id: Option<String>,
+    /// `disco.elect`: the leader's tag (`primary` when the label is
+    /// empty); the instance campaigns while healthy.
+    pub elect: Option<InstanceId>,
 }
 
 /// A label that cannot be used: the container is skipped and counted.
@@ -126,6 +132,7 @@ struct Fields {
     rise: Option<(String, String)>,
     fall: Option<(String, String)>,
     network: Option<(String, String)>,
+    elect: Option<(String, String)>,
 }
 
 impl Fields {
@@ -144,6 +151,7 @@ impl Fields {
         pick(&mut self.rise, &common.rise);
         pick(&mut self.fall, &common.fall);
         pick(&mut self.network, &common.network);
+        pick(&mut self.elect, &common.elect);
         for (k, v) in &common.meta {
             self.meta.entry(k.clone()).or_insert_with(|| v.clone());
         }
@@ -202,9 +210,7 @@ fn disco(labels: &[(&String, &String)]) -> Result<Vec<ServiceLabels>, LabelError
                     .checks
                     .insert(String::new(), ((*key).clone(), (*value).clone()));
             }
-            "elect" => {
-                return Err(error(key, "roles (--elect) are not in this build"));
-            }
+            "elect" => fields.elect = entry,
             other => {
                 if let Some(n) = other.strip_prefix("check.") {
                     fields
@@ -218,7 +224,7 @@ fn disco(labels: &[(&String, &String)]) -> Result<Vec<ServiceLabels>, LabelError
                     return Err(error(
                         key,
                         "unknown key; disco reads service, port, port-name, tags, meta.<key>, \
-                         check[.<n>], interval, timeout, rise, fall, network, and \
+                         check[.<n>], interval, timeout, rise, fall, network, elect, and \
                          disco.<port>.<key>",
                     ));
                 }
@@ -291,6 +297,10 @@ fn service(
             _ => Err(error(label, "expected a whole number from 1 to 1000")),
         }
     };
+    let elect = match &fields.elect {
+        Some((label, text)) => Some(elect(label, text, &tags)?),
+        None => None,
+    };
     Ok(ServiceLabels {
         service,
         port,
@@ -316,7 +326,40 @@ fn service(
             .map(|(_, n)| n.trim().to_owned())
             .filter(|n| !n.is_empty()),
         id: None,
+        elect,
     })
+}
+
+/// `disco.elect`'s tag, checked as `--elect [TAG]` is: a DNS label, not
+/// `replica`, neither tag among the service's own (the election sets
+/// them). The instance id is checked once it is known
+/// ([`super::select`]).
+fn elect(label: &str, text: &str, tags: &[InstanceId]) -> Result<InstanceId, LabelError> {
+    let text = text.trim();
+    let text = if text.is_empty() || text.eq_ignore_ascii_case("true") {
+        role::DEFAULT_TAG
+    } else {
+        text
+    };
+    let tag = InstanceId::new(text).map_err(|e| error(label, e))?;
+    if tag.as_str() == role::REPLICA_TAG {
+        return Err(error(
+            label,
+            "names the replicas; give the leader's tag, e.g. primary (or leave it empty)",
+        ));
+    }
+    if let Some(taken) = tags
+        .iter()
+        .find(|t| **t == tag || t.as_str() == role::REPLICA_TAG)
+    {
+        return Err(error(
+            label,
+            format!(
+                "disco.tags has {taken}: the election sets the primary and replica tags itself"
+            ),
+        ));
+    }
+    Ok(tag)
 }
 
 fn tags(label: &str, text: &str) -> Result<Vec<InstanceId>, LabelError> {
@@ -460,6 +503,7 @@ fn registrator(
             fall: None,
             network: None,
             id,
+            elect: None,
         });
     }
     Ok(services)

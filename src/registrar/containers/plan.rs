@@ -26,7 +26,8 @@ pub struct Changes {
     /// Registrations that moved (address, port, tags, metadata): the
     /// running loop withdraws the old and publishes the new.
     pub update: Vec<Wanted>,
-    /// Registrations whose checks changed: stopped, then started anew.
+    /// Registrations whose checks or election changed: stopped, then
+    /// started anew.
     pub restart: Vec<Wanted>,
     /// A HEALTHCHECK's new verdict.
     pub health: Vec<(Key, bool)>,
@@ -57,7 +58,8 @@ pub fn plan<R: Borrow<Wanted>>(
             && now.interval == want.interval
             && now.timeout == want.timeout
             && now.thresholds == want.thresholds
-            && now.docker_health.is_some() == want.docker_health.is_some();
+            && now.docker_health.is_some() == want.docker_health.is_some()
+            && now.elect == want.elect;
         if !checked_alike {
             changes.restart.push(want.clone());
             continue;
@@ -112,6 +114,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             thresholds: Thresholds { rise: 2, fall: 3 },
             docker_health: health,
+            elect: None,
         }
     }
 

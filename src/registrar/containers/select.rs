@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::container::{Container, Health};
 use super::labels::{self, LabelCheck, ServiceLabels};
+use crate::backend::publish::Format;
 use crate::model::{Instance, InstanceId, Protocol, SmallMap};
 use crate::registrar::check::CheckSpec;
 use crate::registrar::health::Thresholds;
@@ -38,6 +39,9 @@ pub struct Options {
     pub timeout: Duration,
     /// Default rise and fall.
     pub thresholds: Thresholds,
+    /// The format written (`--format`): `disco.elect` needs disco's own,
+    /// the only one with tags.
+    pub format: Format,
 }
 
 /// Which registration of which container: the reconcile's key.
@@ -71,6 +75,8 @@ pub struct Wanted {
     /// The HEALTHCHECK's verdict: `None` without one, else whether it
     /// says healthy.
     pub docker_health: Option<bool>,
+    /// `disco.elect`: the leader's tag; the registration campaigns.
+    pub elect: Option<String>,
 }
 
 /// Why a container that asked to be registered is not.
@@ -291,6 +297,23 @@ fn one(
             service.service
         )));
     }
+    if let Some(tag) = &service.elect {
+        if *tag == id {
+            return Err(label_skip(format!(
+                "label disco.elect: service {}: the tag {tag} is the instance id; give another, \
+                 e.g. primary",
+                service.service
+            )));
+        }
+        if options.format != Format::Native {
+            return Err(label_skip(format!(
+                "label disco.elect: service {}: roles are tags, which only disco's own format \
+                 carries (this registrar writes {})",
+                service.service,
+                options.format.as_str()
+            )));
+        }
+    }
     let mut registration = Instance::new(service.service.clone(), id.clone(), address);
     registration.port = Some(registered_port);
     registration.protocol = protocol;
@@ -341,6 +364,7 @@ fn one(
             fall: service.fall.unwrap_or(options.thresholds.fall),
         },
         docker_health: container.health.map(|h| h == Health::Healthy),
+        elect: service.elect.as_ref().map(|t| t.as_str().to_owned()),
     })
 }
 
@@ -394,6 +418,7 @@ mod tests {
             interval: Duration::from_secs(2),
             timeout: Duration::from_secs(1),
             thresholds: Thresholds { rise: 2, fall: 3 },
+            format: Format::Native,
         }
     }
 

@@ -33,7 +33,8 @@ use crate::backoff::Backoff;
 use crate::config::{EtcdSettings, ZkSettings};
 use crate::model::Instance;
 use crate::registrar::checker::Checker;
-use crate::registrar::publishing::Publishing;
+use crate::registrar::publishing::{Electing, Publishing};
+use crate::registrar::role::ElectConfig;
 use crate::registrar::status::{CheckStatus, ServiceStatus};
 
 /// Everything the source needs, built by [`super::spawn`].
@@ -312,15 +313,19 @@ impl State {
 
     fn start(&mut self, wanted: Wanted) {
         let source = &self.source;
-        let publisher =
-            match crate::backend::publisher_for(&source.target, &source.etcd, &source.zk) {
-                Ok(publisher) => publisher,
-                Err(error) => {
-                    // The target was checked at startup.
-                    tracing::error!(%error, "cannot publish");
-                    return;
-                }
-            };
+        let publisher = if wanted.elect.is_some() {
+            crate::backend::elected_publisher_for(&source.target, &source.etcd, &source.zk)
+        } else {
+            crate::backend::publisher_for(&source.target, &source.etcd, &source.zk)
+        };
+        let publisher = match publisher {
+            Ok(publisher) => publisher,
+            Err(error) => {
+                // The target was checked at startup.
+                tracing::error!(%error, "cannot publish");
+                return;
+            }
+        };
         let checks = match wanted
             .checks
             .iter()
@@ -379,6 +384,19 @@ impl State {
             registration: registration_rx,
             status: status.clone(),
         };
+        // `disco.elect`: the role is told through DNS (and `/ready`,
+        // `/metrics`) only; a label runs no command in the registrar.
+        let electing = wanted.elect.clone().map(|tag| {
+            tracing::info!(service = %status.name, container = %wanted.container_name, %tag, "campaigning while healthy (disco.elect)");
+            Electing {
+                config: ElectConfig {
+                    tag,
+                    role_file: None,
+                    on_role_change: None,
+                },
+                hooks: None,
+            }
+        });
         let earlier = self.closing.remove(&wanted.key);
         let maintenance = source.maintenance.clone();
         let shutdown = cancel.clone();
@@ -386,7 +404,9 @@ impl State {
             if let Some(earlier) = earlier {
                 let _ = earlier.await;
             }
-            publishing.run(healthy_rx, maintenance, shutdown).await;
+            publishing
+                .run_with_roles(healthy_rx, maintenance, shutdown, electing)
+                .await;
         });
         tracing::info!(service = %status.name, container = %wanted.container_name, address = %registration.address, port = ?registration.port, healthcheck = wanted.docker_health.is_some(), "registering");
         self.running.insert(
