@@ -636,6 +636,62 @@ mod tests {
         assert_eq!(bad(&[("disco.80.tags", "x")]), "disco.80.tags");
     }
 
+    /// Each row: the `disco.elect` label (and the tags beside it); the
+    /// tag, or the label an error names.
+    #[test]
+    fn disco_elect_takes_an_optional_tag_checked_as_the_flag_checks_it() {
+        let elect = |value: &str, tags: &str| {
+            let mut labels = vec![("disco.service", "db"), ("disco.elect", value)];
+            if !tags.is_empty() {
+                labels.push(("disco.tags", tags));
+            }
+            read(&container(&labels, &[], &[(6379, Some(1))]), false, false)
+                .map(|s| s[0].elect.as_ref().map(|t| t.as_str().to_owned()))
+                .map_err(|e| e.label)
+        };
+        let rows: [(&str, &str, Result<Option<&str>, &str>); 9] = [
+            ("", "", Ok(Some("primary"))),
+            (" ", "", Ok(Some("primary"))),
+            ("true", "", Ok(Some("primary"))),
+            ("leader", "", Ok(Some("leader"))),
+            ("Leader", "v2", Ok(Some("leader"))),
+            ("replica", "", Err("disco.elect")),
+            ("two words", "", Err("disco.elect")),
+            ("", "primary", Err("disco.elect")),
+            ("", "replica,v2", Err("disco.elect")),
+        ];
+        for (value, tags, expected) in rows {
+            let expected = expected
+                .map(|t| t.map(str::to_owned))
+                .map_err(str::to_owned);
+            assert_eq!(
+                elect(value, tags),
+                expected,
+                "disco.elect={value:?} tags={tags:?}"
+            );
+        }
+        // Without the label: no election.
+        let c = container(&[("disco.service", "db")], &[], &[(6379, Some(1))]);
+        assert_eq!(read(&c, false, false).unwrap()[0].elect, None);
+        // A port block inherits the container-wide label, or gives its own.
+        let c = container(
+            &[
+                ("disco.elect", ""),
+                ("disco.6379.service", "db"),
+                ("disco.9121.service", "db-metrics"),
+                ("disco.9121.elect", "scraped"),
+            ],
+            &[],
+            &[(6379, Some(1)), (9121, Some(2))],
+        );
+        let tags: Vec<_> = read(&c, false, false)
+            .unwrap()
+            .iter()
+            .map(|s| s.elect.as_ref().unwrap().as_str().to_owned())
+            .collect();
+        assert_eq!(tags, ["primary", "scraped"]);
+    }
+
     #[test]
     fn registrator_labels_and_environment_are_read_as_registrator_read_them() {
         let c = container(

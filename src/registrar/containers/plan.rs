@@ -170,5 +170,16 @@ mod tests {
         // A HEALTHCHECK appeared (image changed under the same key): restarted.
         let c = plan(&[b], &running(&[wanted("b", "web", 80, None)]), Scope::All);
         assert_eq!(keys(&c.restart), ["b"]);
+        // disco.elect given, or its tag changed: restarted (a new candidacy).
+        let mut a_elected = a.clone();
+        a_elected.elect = Some("primary".into());
+        let c = plan(&[a_elected.clone()], &running(&[a.clone()]), Scope::All);
+        assert_eq!(keys(&c.restart), ["a"]);
+        let mut a_leader = a.clone();
+        a_leader.elect = Some("leader".into());
+        let c = plan(&[a_leader], &running(&[a_elected.clone()]), Scope::All);
+        assert_eq!(keys(&c.restart), ["a"]);
+        let c = plan(&[a_elected.clone()], &running(&[a_elected]), Scope::All);
+        assert!(c.is_empty());
     }
 }

@@ -548,6 +548,33 @@ mod tests {
     }
 
     #[test]
+    fn disco_elect_is_carried_to_the_registration_in_disco_s_format_only() {
+        let mut c = web(&[("bridge", "172.17.0.2")]);
+        c.labels.insert("disco.elect".into(), String::new());
+        let wanted = registrations(&c, &options()).unwrap();
+        assert_eq!(wanted[0].elect.as_deref(), Some("primary"));
+        // The tags stay the service's own: the loop adds the role's.
+        assert!(wanted[0].registration.tags.is_empty());
+        for format in [Format::SkyDns, Format::Nerve] {
+            let other = Options {
+                format,
+                ..options()
+            };
+            let skip = registrations(&c, &other).unwrap_err();
+            assert_eq!(skip.reason, "label");
+            assert!(
+                skip.message.contains("disco.elect") && skip.message.contains(format.as_str()),
+                "{}",
+                skip.message
+            );
+        }
+        // The leader's tag may not be the instance id.
+        c.labels.insert("disco.elect".into(), "app-web-1".into());
+        let skip = registrations(&c, &options()).unwrap_err();
+        assert!(skip.message.contains("instance id"), "{}", skip.message);
+    }
+
+    #[test]
     fn instance_ids_are_stable_dns_labels() {
         assert_eq!(instance_id("App_Web.1").as_str(), "app-web-1");
         let long = "x".repeat(80);
