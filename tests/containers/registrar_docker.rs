@@ -713,3 +713,107 @@ async fn containers_are_registered_in_zookeeper_on_the_registrar_s_session() {
         started.elapsed()
     );
 }
+
+/// The ports `name` SRV answers (each instance's published port), sorted;
+/// empty for NXDOMAIN or NODATA.
+async fn srv_ports(disco: &Disco, name: &str) -> Vec<u16> {
+    let Some(message) = disco.try_query(name, RecordType::SRV).await else {
+        return Vec::new();
+    };
+    let mut ports: Vec<u16> = srv(&message)
+        .iter()
+        .filter_map(|line| line.split_whitespace().nth(2)?.parse().ok())
+        .collect();
+    ports.sort();
+    ports
+}
+
+/// Polls until `primary.db` and `replica.db` SRV answer these ports.
+async fn until_roles(disco: &Disco, primary: &[u16], replica: &[u16]) {
+    let deadline = Instant::now() + CONVERGE;
+    loop {
+        let now = (
+            srv_ports(disco, "primary.db.disco.internal.").await,
+            srv_ports(disco, "replica.db.disco.internal.").await,
+        );
+        if now.0 == primary && now.1 == replica {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "primary {primary:?} and replica {replica:?} wanted; DNS says {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disco_elect_labels_give_one_primary_that_moves_when_its_container_stops() {
+    let scope = Scope::open("registrar-docker-elect");
+    let (_etcd, disco, registry) = store().await;
+    let labels = [
+        "-p",
+        "127.0.0.1::8080",
+        "--label",
+        "disco.service=db",
+        "--label",
+        "disco.elect=",
+    ];
+    let first = service(&scope, "disco-rd-db-1", &labels);
+    // The first is elected before the second exists: which one leads is
+    // known.
+    let registrar = Registrar::start(&registry, &[], &[]);
+    let first_port = published(&first);
+    until_roles(&disco, &[first_port], &[]).await;
+    let second = service(&scope, "disco-rd-db-2", &labels);
+    let second_port = published(&second);
+    until_roles(&disco, &[first_port], &[second_port]).await;
+
+    // From here on, a prober asks `primary.db` every 10 ms: never two.
+    let prober = {
+        let dns = disco.dns;
+        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let (mut asked, mut two) = (0u32, Vec::new());
+            while stop_rx.try_recv().is_err() {
+                if let Ok(answer) = ask(dns, "primary.db.disco.internal.", RecordType::SRV).await {
+                    asked += 1;
+                    if answer.len() > 1 {
+                        two.push(answer);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            (asked, two)
+        });
+        (stop_tx, task)
+    };
+
+    // The primary's container stops: withdrawn at once, its candidacy with
+    // it (its lease is its own), and the other is elected.
+    let started = Instant::now();
+    let stopping = {
+        let first = first.clone();
+        std::thread::spawn(move || docker(&["stop", "--time", "10", &first]))
+    };
+    until_roles(&disco, &[second_port], &[]).await;
+    let moved = started.elapsed();
+    stopping.join().unwrap();
+
+    // Started again, it comes back as a replica: the leader keeps leading.
+    docker(&["start", &first]);
+    let first_port = published(&first);
+    until_roles(&disco, &[second_port], &[first_port]).await;
+    let (stop, task) = prober;
+    stop.send(()).unwrap();
+    let (asked, two) = task.await.unwrap();
+    eprintln!("primary moved {moved:?} after docker stop; {asked} probes, none saw two");
+    assert!(asked > 50, "the prober asked {asked} times");
+    assert_eq!(two, Vec::<Vec<String>>::new(), "two primaries answered");
+    assert!(
+        moved < Duration::from_secs(3),
+        "primary moved {moved:?} after docker stop (the lease is 3 s; it should not wait for it)"
+    );
+    let ready = registrar.get("/metrics").await.1;
+    assert!(ready.contains("role=\"primary\""), "{ready}");
+}
