@@ -817,3 +817,104 @@ async fn disco_elect_labels_give_one_primary_that_moves_when_its_container_stops
     let ready = registrar.get("/metrics").await.1;
     assert!(ready.contains("role=\"primary\""), "{ready}");
 }
+
+/// A service container whose PID 1 drains `seconds` after SIGTERM before
+/// it exits.
+fn draining_service(scope: &Scope, name: &str, seconds: u32, args: &[&str]) -> String {
+    let script = format!(
+        "trap 'sleep {seconds}; exit 0' TERM; httpd -p 8080 -h /www; while :; do sleep 0.1; done"
+    );
+    let mut all = vec!["--name", name];
+    all.extend_from_slice(args);
+    all.push(image());
+    all.extend_from_slice(&["sh", "-c", &script]);
+    scope.run(&all);
+    name.to_owned()
+}
+
+/// Asserts `name` stays NXDOMAIN from now until `until` after `from`
+/// (reconciles run every second meanwhile).
+async fn stays_gone(disco: &Disco, name: &str, from: Instant, until: Duration) {
+    while from.elapsed() < until {
+        assert_eq!(
+            disco.answers(name, RecordType::A).await,
+            Err(ResponseCode::NXDomain),
+            "{name} answered again {:?} after it was stopped, while it drains",
+            from.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_container_stays_withdrawn_through_its_stop_timeout_and_disco_drain() {
+    let scope = Scope::open("registrar-docker-drain");
+    let (_etcd, disco, registry) = store().await;
+    // Drains 8 s after SIGTERM; `docker stop` lets it (stop timeout 20 s).
+    let stopped = draining_service(
+        &scope,
+        "disco-rd-drains",
+        8,
+        &[
+            "-p",
+            "127.0.0.1::8080",
+            "--stop-timeout",
+            "20",
+            "--label",
+            "disco.service=drains",
+        ],
+    );
+    // Drains 8 s after a `docker kill -s TERM`, which has no timeout:
+    // disco.drain keeps it withdrawn 6 s.
+    let killed = draining_service(
+        &scope,
+        "disco-rd-drain-label",
+        8,
+        &[
+            "-p",
+            "127.0.0.1::8080",
+            "--stop-timeout",
+            "1",
+            "--label",
+            "disco.service=drain-label",
+            "--label",
+            "disco.drain=6s",
+        ],
+    );
+    // A reconcile every second: each would publish a running container.
+    let _registrar = Registrar::start(&registry, &["--resync", "1s"], &[]);
+    until_answered(&disco, "drains.disco.internal.").await;
+    until_answered(&disco, "drain-label.disco.internal.").await;
+
+    let started = Instant::now();
+    let stopping = {
+        let stopped = stopped.clone();
+        std::thread::spawn(move || docker(&["stop", "--time", "20", &stopped]))
+    };
+    let withdrawn = time_to_nxdomain(&disco, "drains.disco.internal.", CONVERGE).await;
+    stays_gone(
+        &disco,
+        "drains.disco.internal.",
+        started,
+        Duration::from_secs(6),
+    )
+    .await;
+    assert!(running(&stopped), "it drains 8 s");
+    stopping.join().unwrap();
+    let exited = started.elapsed();
+    eprintln!("docker stop → NXDOMAIN {withdrawn:?}, → exit {exited:?} (drains 8 s)");
+    assert!(exited >= Duration::from_secs(8), "{exited:?}");
+
+    let started = Instant::now();
+    docker(&["kill", "--signal", "TERM", &killed]);
+    time_to_nxdomain(&disco, "drain-label.disco.internal.", CONVERGE).await;
+    // Past its stop timeout (1 s) and two reconciles: still withdrawn.
+    stays_gone(
+        &disco,
+        "drain-label.disco.internal.",
+        started,
+        Duration::from_millis(4500),
+    )
+    .await;
+    assert!(running(&killed));
+}

@@ -6,7 +6,8 @@
 //! `port-name`, `tags`, `meta.<key>`, `check` and `check.<n>`,
 //! `interval`, `timeout`, `rise`, `fall`, `network`, `elect` (the
 //! leader's tag, empty for `primary`: the container campaigns as
-//! `--elect` does).
+//! `--elect` does), `drain` (how long a stopping container that still
+//! runs stays withdrawn, beyond its own stop timeout).
 //!
 //! Without a `disco.service` label anywhere, registrator's `SERVICE_*`
 //! labels and environment variables are read as registrator read them
@@ -74,6 +75,9 @@ pub struct ServiceLabels {
     /// `disco.elect`: the leader's tag (`primary` when the label is
     /// empty); the instance campaigns while healthy.
     pub elect: Option<InstanceId>,
+    /// `disco.drain`: once stopping, withdrawn at least this long while
+    /// it still runs.
+    pub drain: Option<Duration>,
 }
 
 /// A label that cannot be used: the container is skipped and counted.
@@ -133,6 +137,7 @@ struct Fields {
     fall: Option<(String, String)>,
     network: Option<(String, String)>,
     elect: Option<(String, String)>,
+    drain: Option<(String, String)>,
 }
 
 impl Fields {
@@ -152,6 +157,7 @@ impl Fields {
         pick(&mut self.fall, &common.fall);
         pick(&mut self.network, &common.network);
         pick(&mut self.elect, &common.elect);
+        pick(&mut self.drain, &common.drain);
         for (k, v) in &common.meta {
             self.meta.entry(k.clone()).or_insert_with(|| v.clone());
         }
@@ -211,6 +217,7 @@ fn disco(labels: &[(&String, &String)]) -> Result<Vec<ServiceLabels>, LabelError
                     .insert(String::new(), ((*key).clone(), (*value).clone()));
             }
             "elect" => fields.elect = entry,
+            "drain" => fields.drain = entry,
             other => {
                 if let Some(n) = other.strip_prefix("check.") {
                     fields
@@ -224,7 +231,7 @@ fn disco(labels: &[(&String, &String)]) -> Result<Vec<ServiceLabels>, LabelError
                     return Err(error(
                         key,
                         "unknown key; disco reads service, port, port-name, tags, meta.<key>, \
-                         check[.<n>], interval, timeout, rise, fall, network, elect, and \
+                         check[.<n>], interval, timeout, rise, fall, network, elect, drain, and \
                          disco.<port>.<key>",
                     ));
                 }
@@ -327,6 +334,10 @@ fn service(
             .filter(|n| !n.is_empty()),
         id: None,
         elect,
+        drain: match &fields.drain {
+            Some((label, text)) => Some(parse_drain(text).map_err(|reason| error(label, reason))?),
+            None => None,
+        },
     })
 }
 
@@ -371,6 +382,17 @@ fn tags(label: &str, text: &str) -> Result<Vec<InstanceId>, LabelError> {
         }
     }
     Ok(tags)
+}
+
+/// `disco.drain`: a duration as the others, zero allowed (the default).
+fn parse_drain(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    match text.parse::<u64>() {
+        Ok(seconds) => Ok(Duration::from_secs(seconds)),
+        Err(_) => {
+            humantime::parse_duration(text).map_err(|e| format!("{e}; expected e.g. 30s, or 0"))
+        }
+    }
 }
 
 /// `2s`, `500ms`, or plain seconds (registrator's intervals are `15s`).
@@ -504,6 +526,7 @@ fn registrator(
             network: None,
             id,
             elect: None,
+            drain: None,
         });
     }
     Ok(services)
@@ -576,6 +599,17 @@ mod tests {
         );
         assert_eq!(web.interval, Some(Duration::from_millis(500)));
         assert_eq!((web.rise, web.fall), (Some(1), None));
+        assert_eq!(web.drain, None);
+        let drained = |value: &str| {
+            let c = container(
+                &[("disco.service", "web"), ("disco.drain", value)],
+                &[],
+                &[(8080, Some(1))],
+            );
+            read(&c, false, false).unwrap()[0].drain
+        };
+        assert_eq!(drained("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(drained("0"), Some(Duration::ZERO));
     }
 
     #[test]
@@ -631,6 +665,10 @@ mod tests {
         assert_eq!(
             bad(&[("disco.service", "web"), ("disco.colour", "red")]),
             "disco.colour"
+        );
+        assert_eq!(
+            bad(&[("disco.service", "web"), ("disco.drain", "soon")]),
+            "disco.drain"
         );
         assert_eq!(bad(&[("disco.port", "80")]), "disco.port");
         assert_eq!(bad(&[("disco.80.tags", "x")]), "disco.80.tags");

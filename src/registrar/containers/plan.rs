@@ -6,6 +6,7 @@
 
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use super::select::{Key, Wanted};
 
@@ -85,6 +86,29 @@ pub fn plan<R: Borrow<Wanted>>(
     changes
 }
 
+/// Docker's stop timeout when the container sets none.
+pub const DOCKER_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// After `docker stop` has run out its timeout: the SIGKILL, and the
+/// `die` event reaching the registrar.
+const AFTER_SIGKILL: Duration = Duration::from_secs(2);
+
+/// How long a container withdrawn at `kill`/`stop` stays withdrawn while
+/// it still runs (a reconcile meanwhile does not publish it again), unless
+/// it dies or starts again first. The registrar waits for nothing: the
+/// container's own stop timeout is its drain, so it stays out of DNS as
+/// long as `docker stop` lets it drain, however long that is; a
+/// `disco.drain` label lengthens it (for `docker kill -s TERM`, which has
+/// no timeout); never shorter than two reconciles.
+pub fn stopping_window(
+    resync: Duration,
+    stop_timeout: Option<Duration>,
+    drain: Option<Duration>,
+) -> Duration {
+    let stop = stop_timeout.unwrap_or(DOCKER_STOP_TIMEOUT) + AFTER_SIGKILL;
+    (resync * 2).max(stop).max(drain.unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -115,6 +139,7 @@ mod tests {
             thresholds: Thresholds { rise: 2, fall: 3 },
             docker_health: health,
             elect: None,
+            drain: None,
         }
     }
 
@@ -124,6 +149,33 @@ mod tests {
 
     fn keys(items: &[Wanted]) -> Vec<&str> {
         items.iter().map(|w| w.key.container.as_str()).collect()
+    }
+
+    /// Each row: `--resync`, the container's stop timeout and
+    /// `disco.drain`; how long it stays withdrawn while stopping.
+    #[test]
+    fn a_stopping_container_stays_withdrawn_for_its_stop_timeout() {
+        let s = Duration::from_secs;
+        let rows = [
+            // Docker's default stop timeout, and the SIGKILL's die event.
+            (s(1), None, None, s(12)),
+            // compose's stop_grace_period: 2m: out of DNS all along.
+            (s(30), Some(s(120)), None, s(122)),
+            // A short stop timeout: never shorter than two reconciles.
+            (s(30), Some(s(1)), None, s(60)),
+            (s(1), Some(s(0)), None, s(2)),
+            // disco.drain lengthens it (docker kill -s TERM), never shortens.
+            (s(1), Some(s(1)), Some(s(8)), s(8)),
+            (s(1), Some(s(30)), Some(s(8)), s(32)),
+            (s(1), Some(s(1)), Some(s(0)), s(3)),
+        ];
+        for (resync, stop_timeout, drain, window) in rows {
+            assert_eq!(
+                stopping_window(resync, stop_timeout, drain),
+                window,
+                "resync {resync:?}, stop timeout {stop_timeout:?}, disco.drain {drain:?}"
+            );
+        }
     }
 
     /// Each row: what the engine wants, what runs, the scope; what to

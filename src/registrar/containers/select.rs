@@ -77,6 +77,9 @@ pub struct Wanted {
     pub docker_health: Option<bool>,
     /// `disco.elect`: the leader's tag; the registration campaigns.
     pub elect: Option<String>,
+    /// `disco.drain`: once the container is stopping, withdrawn at least
+    /// this long while it still runs.
+    pub drain: Option<Duration>,
 }
 
 /// Why a container that asked to be registered is not.
@@ -365,6 +368,7 @@ fn one(
         },
         docker_health: container.health.map(|h| h == Health::Healthy),
         elect: service.elect.as_ref().map(|t| t.as_str().to_owned()),
+        drain: service.drain,
     })
 }
 

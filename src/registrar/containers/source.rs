@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::engine::{Engine, Event};
-use super::plan::{Changes, Scope, plan};
+use super::plan::{Changes, Scope, plan, stopping_window};
 use super::report::Report;
 use super::select::{Key, Options, Wanted, registrations};
 use crate::backend::publish::Target;
@@ -84,7 +84,9 @@ struct State {
     /// Registrations stopped and still withdrawing.
     closing: HashMap<Key, JoinHandle<()>>,
     /// Containers withdrawn at `kill`/`stop`, until they die (or start
-    /// again): a reconcile meanwhile does not publish them again.
+    /// again), at most until the instant given
+    /// ([`super::plan::stopping_window`]): a reconcile meanwhile does not
+    /// publish them again.
     stopping: HashMap<String, Instant>,
 }
 
@@ -180,8 +182,8 @@ impl State {
             .list(self.source.options.swarm)
             .await
             .map_err(|e| Broken(format!("cannot list containers: {e}")))?;
-        let resync = self.source.resync;
-        self.stopping.retain(|_, at| at.elapsed() < resync * 2);
+        let now = Instant::now();
+        self.stopping.retain(|_, until| now < *until);
         let mut wanted = Vec::new();
         let mut names = Vec::new();
         for container in &containers {
@@ -253,11 +255,28 @@ impl State {
                 self.apply(changes);
             }
             Event::Withdraw { id, stopping } => {
+                // Withdrawn first; how long it stays so is asked after.
+                let drain = self
+                    .running
+                    .values()
+                    .filter(|entry| entry.wanted.key.container == id)
+                    .filter_map(|entry| entry.wanted.drain)
+                    .max();
+                let resync = self.source.resync;
+                let window = |stop_timeout| stopping_window(resync, stop_timeout, drain);
                 if stopping {
-                    self.stopping.insert(id.clone(), Instant::now());
+                    self.stopping
+                        .insert(id.clone(), Instant::now() + window(None));
                 }
                 let changes = plan(&[], &self.running, Scope::Container(&id));
                 self.apply(changes);
+                if stopping
+                    && let Ok(Some(container)) = engine.inspect(&id, false).await
+                    && container.stop_timeout.is_some()
+                    && let Some(until) = self.stopping.get_mut(&id)
+                {
+                    *until = Instant::now() + window(container.stop_timeout);
+                }
             }
             Event::Gone(id) => {
                 self.stopping.remove(&id);
