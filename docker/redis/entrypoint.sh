@@ -12,6 +12,9 @@
 #   DISCO_REGISTRY   the store, e.g. etcd://etcd1:2379/disco (required)
 #   DISCO_SERVICE    the service [redis]
 #   DISCO_INSTANCE   the instance id [the container's host name]
+#   DISCO_ADDRESS_SUBNET  register the container's address in this IPv4
+#                    subnet (a swarm task on several overlay networks, whose
+#                    default route is docker_gwbridge) [--address auto]
 #   DISCO_TTL, …     any other registrar flag, as DISCO_<FLAG>
 #
 # Extra arguments go to redis-server. SIGTERM withdraws the registration
@@ -23,6 +26,30 @@ service=${DISCO_SERVICE:-redis}
 instance=${DISCO_INSTANCE:-$(hostname)}
 # The registrar reads DISCO_* as its flags; these are said below.
 unset DISCO_SERVICE DISCO_INSTANCE
+
+# Whether IPv4 address $1 is in subnet $2 (a.b.c.d/n).
+in_subnet() {
+    local a b c d ip net bits=${2#*/}
+    IFS=. read -r a b c d <<<"$1"
+    ip=$(((a << 24) | (b << 16) | (c << 8) | d))
+    IFS=. read -r a b c d <<<"${2%/*}"
+    net=$(((a << 24) | (b << 16) | (c << 8) | d))
+    local mask=$(((0xffffffff << (32 - bits)) & 0xffffffff))
+    (((ip & mask) == (net & mask)))
+}
+if [[ -n ${DISCO_ADDRESS_SUBNET:-} && -z ${DISCO_ADDRESS:-} ]]; then
+    for ip in $(hostname -I); do
+        if [[ $ip =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]] && in_subnet "$ip" "$DISCO_ADDRESS_SUBNET"; then
+            export DISCO_ADDRESS=$ip
+            break
+        fi
+    done
+    if [[ -z ${DISCO_ADDRESS:-} ]]; then
+        echo "redis-elected: no address of this container ($(hostname -I)) is in DISCO_ADDRESS_SUBNET=$DISCO_ADDRESS_SUBNET" >&2
+        exit 64
+    fi
+fi
+unset DISCO_ADDRESS_SUBNET
 
 redis-server --bind 0.0.0.0 --protected-mode no --port 6379 \
     --dir /var/lib/redis --daemonize no "$@" &
