@@ -13,7 +13,7 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 use crate::http::{Reply, Router};
-use crate::metrics::label_value;
+use crate::prometheus::label_value;
 
 use super::role::Role;
 use super::status::ServiceStatus;

@@ -144,7 +144,21 @@ impl Disco {
         rtype: RecordType,
         expected: &Result<Vec<String>, ResponseCode>,
     ) -> usize {
-        let until = Instant::now() + Duration::from_secs(3);
+        self.answers_steadily_for(name, rtype, expected, Duration::from_secs(3))
+            .await
+    }
+
+    /// [`Disco::answers_steadily`] for `span` instead of 3 s: a registration
+    /// that drops and comes back within it fails, where a later
+    /// [`Disco::until_answers`] (which polls) would pass.
+    pub async fn answers_steadily_for(
+        &self,
+        name: &str,
+        rtype: RecordType,
+        expected: &Result<Vec<String>, ResponseCode>,
+        span: Duration,
+    ) -> usize {
+        let until = Instant::now() + span;
         let mut count = 0;
         while Instant::now() < until && count < 100_000 {
             let message = self

@@ -136,7 +136,7 @@ impl<'b> Watcher<'b> {
     async fn session(&mut self) -> End {
         let client = match self.backend.connector.connect().await {
             Ok(client) => client,
-            Err(reason) => return End::Unreachable(reason),
+            Err(error) => return End::Unreachable(error.to_string()),
         };
         let mut state = client.state_watcher();
         let mut listed_once = false;
@@ -288,7 +288,7 @@ impl<'b> Watcher<'b> {
                 Ok(instance) => nerve.push((path, instance)),
                 Err(reason) => {
                     skipped += 1;
-                    self.skips.skipped(&path, &reason);
+                    self.skips.skipped(&path, &reason.to_string());
                 }
             }
         }
@@ -474,7 +474,7 @@ impl<'b> Watcher<'b> {
                     // A node that held a registration and now holds
                     // garbage registers nothing: withdrawn below.
                     skipped += 1;
-                    self.skips.skipped(&path, &reason);
+                    self.skips.skipped(&path, &reason.to_string());
                     None
                 }
                 None => None,
