@@ -30,6 +30,7 @@ const FOREIGN: &[(&str, &str)] = &[
     ("--max-request-bytes", "etcd"),
     ("--release", "cargo run"),
     ("--remote-debugging-pipe", "chromium"),
+    ("--stop-timeout", "docker run"),
     ("--variant", "debootstrap"),
 ];
 
