@@ -56,6 +56,9 @@ impl Checker {
                 let failure = self.round().await;
                 match health.record(failure.is_none()) {
                     Some(Transition::Healthy) => {
+                        let rise = self.thresholds.rise;
+                        self.status
+                            .set_health_reason(format!("every check passed {rise}× in a row"));
                         tracing::info!(
                             service = %self.status.name,
                             "healthy: every check passed {} times in a row",
@@ -63,6 +66,11 @@ impl Checker {
                         );
                     }
                     Some(Transition::Unhealthy) => {
+                        self.status.set_health_reason(format!(
+                            "check failed {}× ({})",
+                            self.thresholds.fall,
+                            failure.as_deref().unwrap_or_default()
+                        ));
                         tracing::warn!(
                             service = %self.status.name,
                             reason = failure.as_deref().unwrap_or_default(),
@@ -107,7 +115,7 @@ impl Checker {
             .map(|(check, status)| async move {
                 let started = Instant::now();
                 let result = check.run().await;
-                status.record(result.is_ok(), started.elapsed());
+                status.record(result.as_ref().err().map(String::as_str), started.elapsed());
                 result.map_err(|reason| format!("{}: {reason}", check.describe()))
             });
         let results = futures_util::future::join_all(runs).await;

@@ -212,7 +212,7 @@ mod tests {
             "etcd://h/disco/services/web/web-1".into(),
             vec![CheckStatus::new("GET http://x/\"q\"")],
         ));
-        status.checks[0].record(true, std::time::Duration::from_millis(5));
+        status.checks[0].record(None, std::time::Duration::from_millis(5));
         status.set_healthy(true);
         status.set_published(true);
         let text = render(std::slice::from_ref(&status));

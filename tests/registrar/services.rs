@@ -139,5 +139,20 @@ timeout = "50ms"
         .next()
         .unwrap();
     assert!(cache.contains(r#"<span class="bad">no</span>"#), "{cache}");
+    assert!(cache.contains("none yet"), "never published: {cache}");
     assert!(page.contains("passed"), "{page}");
+    // Why db is out: its check, with the error, and when.
+    let db = page
+        .split(r#"<tr data-service="db/db-1">"#)
+        .nth(1)
+        .unwrap()
+        .split("</tr>")
+        .next()
+        .unwrap();
+    assert!(
+        db.contains("<strong>withdrawn</strong>: <span class=\"why\">check failed 2× (tcp"),
+        "{db}"
+    );
+    assert!(db.contains("refused"), "{db}");
+    assert!(db.contains("<time "), "{db}");
 }

@@ -36,7 +36,7 @@ use crate::registrar::checker::Checker;
 use crate::registrar::publishing::Publishing;
 use crate::registrar::status::{CheckStatus, ServiceStatus};
 
-/// Everything the source needs, built by [`super::spawn`].
+/// Everything the source needs, built by [`crate::registrar::start`].
 pub struct Source {
     /// How containers are read.
     pub options: Options,
