@@ -115,7 +115,8 @@ impl Checker {
             .map(|(check, status)| async move {
                 let started = Instant::now();
                 let result = check.run().await;
-                status.record(result.as_ref().err().map(String::as_str), started.elapsed());
+                let error = result.as_ref().err().map(ToString::to_string);
+                status.record(error.as_deref(), started.elapsed());
                 result.map_err(|reason| format!("{}: {reason}", check.describe()))
             });
         let results = futures_util::future::join_all(runs).await;

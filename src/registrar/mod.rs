@@ -204,8 +204,12 @@ pub async fn start(mut config: RegistrarConfig) -> Result<Running, RegistrarErro
     refuse_twice_registered(&config.services)?;
     let mut prepared = Vec::new();
     for (service, from_docker) in config.services.into_iter().zip(from_docker) {
-        let publisher = crate::backend::publisher_for(&service.target, &config.etcd, &config.zk)
-            .map_err(|e| RegistrarError::Config(e.to_string()))?;
+        let publisher = if service.elect.is_some() {
+            crate::backend::elected_publisher_for(&service.target, &config.etcd, &config.zk)
+        } else {
+            crate::backend::publisher_for(&service.target, &config.etcd, &config.zk)
+        }
+        .map_err(|e| RegistrarError::Config(e.to_string()))?;
         let checks = service
             .checks
             .iter()

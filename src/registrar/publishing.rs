@@ -63,6 +63,9 @@ pub struct Electing {
     pub hooks: Option<mpsc::UnboundedSender<RoleChange>>,
 }
 
+/// The role told last, with the primary's address told with it.
+type Told = Option<(Role, Option<String>)>;
+
 /// Where a candidate stands in the election.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Standing {
@@ -110,7 +113,8 @@ impl Publishing {
         let mut moved = false;
         let mut standing = Standing::Out;
         let mut campaign: Option<Campaign> = None;
-        let mut role = None;
+        // The role told last, and the primary's address told with it.
+        let mut role: Told = None;
         // Whether the last withdrawal was for maintenance, so that the next
         // publish says the file went away.
         let mut withdrawn_for_maintenance = false;
@@ -209,7 +213,7 @@ impl Publishing {
                         self.status.set_published(want);
                         if want && electing.is_some() {
                             standing = Standing::Candidate;
-                            let primary = self.primary_address().await;
+                            let primary = self.primary_address(&registration).await;
                             self.tell(&mut electing, &mut role, Role::Replica, primary);
                         } else if electing.is_some() {
                             self.tell(&mut electing, &mut role, Role::None, None);
@@ -295,6 +299,14 @@ impl Publishing {
                             && let Some(until) = self.fence()
                         {
                             standing = Standing::Leading(until);
+                        }
+                        // A replica follows the primary: when another is
+                        // elected, its hook is run again with the new
+                        // address (Redis' `replicaof` must name it).
+                        if standing == Standing::Candidate
+                            && let Some(primary) = self.primary_address(&registration).await
+                        {
+                            self.tell(&mut electing, &mut role, Role::Replica, Some(primary));
                         }
                     }
                     Err(error) => {
@@ -387,10 +399,13 @@ impl Publishing {
         fence::primary_until(election.acknowledged(), election.expiry())
     }
 
-    /// The current primary's address, best effort, for a replica's hook.
-    async fn primary_address(&mut self) -> Option<String> {
+    /// The current primary's address, best effort, for a replica's hook;
+    /// `None` when it is this instance's own (about to be elected: a
+    /// replica of itself is no replica).
+    async fn primary_address(&mut self, registration: &Instance) -> Option<String> {
         let election = self.publisher.election()?;
-        election.leader().await.ok().flatten()
+        let leader = election.leader().await.ok().flatten()?;
+        (leader != registration.address.to_string()).then_some(leader)
     }
 
     /// The registration or its lease is gone: a leader is primary no more.
@@ -398,7 +413,7 @@ impl Publishing {
         &self,
         standing: &mut Standing,
         electing: &mut Option<Electing>,
-        role: &mut Option<Role>,
+        role: &mut Told,
         error: &PublishError,
     ) {
         if let Standing::Leading(_) = standing {
@@ -413,22 +428,34 @@ impl Publishing {
         }
     }
 
-    /// Tells the service its role, if it changed: the role file at once,
-    /// the hook on its task, `/ready` and `/metrics`.
+    /// Tells the service its role, if it changed (or, for a replica, the
+    /// primary's address did): the role file at once, the hook on its
+    /// task, `/ready` and `/metrics`.
     fn tell(
         &self,
         electing: &mut Option<Electing>,
-        role: &mut Option<Role>,
+        role: &mut Told,
         now: Role,
         primary: Option<String>,
     ) {
         let Some(electing) = electing else {
             return;
         };
-        if *role == Some(now) {
+        let before = role.replace((now, primary.clone()));
+        let same_role = before.as_ref().is_some_and(|(r, _)| *r == now);
+        let same_primary = before.as_ref().is_some_and(|(_, p)| *p == primary);
+        if same_role && (now != Role::Replica || same_primary) {
+            // Nothing new to tell: keep what was told.
+            *role = before;
             return;
         }
-        *role = Some(now);
+        if same_role {
+            tracing::info!(service = %self.status.name, primary = primary.as_deref().unwrap_or(""), "the primary moved");
+            if let Some(hooks) = &electing.hooks {
+                let _ = hooks.send(RoleChange { role: now, primary });
+            }
+            return;
+        }
         self.status.set_role(now);
         tracing::info!(service = %self.status.name, role = now.as_str(), "role");
         if let Some(path) = &electing.config.role_file

@@ -99,15 +99,20 @@ impl Session {
         if let Some(session) = sessions.get(&key).and_then(Weak::upgrade) {
             return session;
         }
-        let session = Arc::new(Session {
+        let session = Session::own(registry, settings, ttl);
+        sessions.insert(key, Arc::downgrade(&session));
+        session
+    }
+
+    /// A session for one publisher alone: its own connection and lease.
+    pub fn own(registry: &RegistryUrl, settings: &EtcdSettings, ttl: i64) -> Arc<Session> {
+        Arc::new(Session {
             connector: Connector::new(registry, settings),
             ttl,
             state: Mutex::new(State::default()),
             users: AtomicUsize::new(0),
             acknowledged: StdMutex::new(None),
-        });
-        sessions.insert(key, Arc::downgrade(&session));
-        session
+        })
     }
 
     /// A publisher starts using the session.

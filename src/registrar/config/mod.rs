@@ -190,6 +190,13 @@ impl RegistrarConfig {
             || args.instance.is_some()
             || !args.check.is_empty()
             || !args.tag.is_empty();
+        let role_flag = [
+            ("elect", args.elect.is_some()),
+            ("role-file", args.role_file.is_some()),
+            ("on-role-change", args.on_role_change.is_some()),
+        ]
+        .into_iter()
+        .find(|(_, given)| *given);
         if flag_service_given {
             let meta = args
                 .meta
@@ -233,6 +240,16 @@ impl RegistrarConfig {
             services.push(dockstack_service(&origin, parsed, &shared)?);
         }
         let docker = docker_config(&docker_args, &shared, args.address.as_deref(), address_auto)?;
+        if let (Some(_), Some((flag, _))) = (&docker, role_flag)
+            && !flag_service_given
+        {
+            return Err(Origin::Flags.invalid(
+                flag,
+                "",
+                "a --docker registrar elects per container: label it disco.elect \
+                 (the role is told through DNS, /ready and /metrics)",
+            ));
+        }
         if docker.is_some() && !services.is_empty() {
             return Err(RegistrarConfigError::Invalid {
                 setting: "--docker".to_owned(),
@@ -388,6 +405,7 @@ fn docker_config(
             interval: common.interval,
             timeout: common.timeout,
             thresholds: common.thresholds,
+            format: common.target.format,
         },
         resync,
         target: common.target,

@@ -265,4 +265,7 @@ fn docker_flags_without_docker_or_beside_a_service_are_refused() {
     assert!(refused(&["--docker", "--service", "web", "--port", "80"]).contains("--docker"));
     assert!(refused(&["--docker", "--resync", "soon"]).contains("--resync"));
     assert!(refused(&["--docker", "--resync", "500ms"]).contains("at least 1s"));
+    // Roles come from each container's disco.elect label.
+    assert!(refused(&["--docker", "--elect"]).contains("disco.elect"));
+    assert!(refused(&["--docker", "--role-file", "/run/x"]).contains("--role-file"));
 }
