@@ -115,6 +115,9 @@ impl Publishing {
         let mut campaign: Option<Campaign> = None;
         // The role told last, and the primary's address told with it.
         let mut role: Told = None;
+        // Whether the last withdrawal was for maintenance, so that the next
+        // publish says the file went away.
+        let mut withdrawn_for_maintenance = false;
         if electing.is_some() {
             self.tell(&mut electing, &mut role, Role::None, None);
         }
@@ -126,6 +129,10 @@ impl Publishing {
                 && Instant::now() >= until
             {
                 tracing::warn!(service = %name, "no keep-alive acknowledged in time: no longer primary (fenced); the store may be electing another");
+                self.status.record_change(
+                    "not primary",
+                    "lost leadership: no keep-alive acknowledged in time (fenced)",
+                );
                 standing = Standing::Out;
                 self.tell(&mut electing, &mut role, Role::None, None);
                 // Written again as a replica, campaigning again, once the
@@ -138,8 +145,29 @@ impl Publishing {
                 registration = self.registration.borrow_and_update().clone();
                 tracing::info!(service = %name, instance = %registration.id, address = %registration.address, port = ?registration.port, "the registration moved");
             }
-            let want = !moved && *healthy.borrow_and_update() && !*maintenance.borrow_and_update();
+            let is_healthy = *healthy.borrow_and_update();
+            let in_maintenance = *maintenance.borrow_and_update();
+            let want = !moved && is_healthy && !in_maintenance;
+            if !in_maintenance && !is_healthy {
+                // Out of maintenance but failing: what publishes it next
+                // is the checks, not the file going away.
+                withdrawn_for_maintenance = false;
+            }
             if holds != Some(want) && retry_at.is_none() {
+                let why = if moved {
+                    "the registration moved".to_owned()
+                } else if want && outage {
+                    "store reachable again".to_owned()
+                } else if want && holds.is_none() {
+                    "republished: the store had lost it".to_owned()
+                } else if want && withdrawn_for_maintenance {
+                    "maintenance file removed".to_owned()
+                } else if in_maintenance {
+                    "maintenance file appeared".to_owned()
+                } else {
+                    (self.status.health_reason())
+                        .map_or_else(|| "checks".to_owned(), |r| r.to_string())
+                };
                 let result = if want {
                     let as_replica = self.tagged(&electing, &registration, false);
                     // Published again (as a replica): the campaign starts
@@ -196,9 +224,17 @@ impl Publishing {
                         }
                         if want {
                             tracing::info!(service = %name, target = %self.publisher.describe(), "published");
+                            let what = if electing.is_some() {
+                                "published (replica)"
+                            } else {
+                                "published"
+                            };
+                            self.status.record_change(what, &why);
                         } else {
                             tracing::info!(service = %name, target = %self.publisher.describe(), "withdrawn");
+                            self.status.record_change("withdrawn", &why);
                         }
+                        withdrawn_for_maintenance = !want && in_maintenance;
                     }
                     Err(error) => {
                         holds = None;
@@ -210,6 +246,13 @@ impl Publishing {
                         }
                         if !outage {
                             outage = true;
+                            let why = format!("store unreachable ({error})");
+                            let what = if want {
+                                "not published"
+                            } else {
+                                "not withdrawn"
+                            };
+                            self.status.record_change(what, &why);
                             tracing::warn!(service = %name, target = %self.publisher.describe(), %error, "store request failed; checks go on, retrying with backoff");
                         } else {
                             tracing::debug!(service = %name, %error, "store request failed again");
@@ -267,12 +310,12 @@ impl Publishing {
                         }
                     }
                     Err(error) => {
-                        self.step_down(&mut standing, &mut electing, &mut role);
+                        self.step_down(&mut standing, &mut electing, &mut role, &error);
                         self.lost(&mut holds, &mut outage, error)
                     }
                 },
                 Event::Lost(error) => {
-                    self.step_down(&mut standing, &mut electing, &mut role);
+                    self.step_down(&mut standing, &mut electing, &mut role, &error);
                     self.lost(&mut holds, &mut outage, error)
                 }
                 Event::Elected(Ok(leadership)) => {
@@ -288,6 +331,7 @@ impl Publishing {
                             standing = Standing::Leading(until);
                             let address = Some(registration.address.to_string());
                             self.tell(&mut electing, &mut role, Role::Primary, address);
+                            self.status.record_change("primary", "won the election");
                             tracing::info!(service = %name, "elected: published as primary");
                         }
                         (Ok(()), _) => {
@@ -365,7 +409,17 @@ impl Publishing {
     }
 
     /// The registration or its lease is gone: a leader is primary no more.
-    fn step_down(&self, standing: &mut Standing, electing: &mut Option<Electing>, role: &mut Told) {
+    fn step_down(
+        &self,
+        standing: &mut Standing,
+        electing: &mut Option<Electing>,
+        role: &mut Told,
+        error: &PublishError,
+    ) {
+        if let Standing::Leading(_) = standing {
+            let why = format!("lost leadership: {error}");
+            self.status.record_change("not primary", &why);
+        }
         if *standing != Standing::Out {
             *standing = Standing::Out;
             if electing.is_some() {
@@ -426,14 +480,21 @@ impl Publishing {
     /// at once (the backoff applies if that fails too).
     fn lost(&self, holds: &mut Option<bool>, outage: &mut bool, error: PublishError) {
         *holds = None;
+        let was_published = self.status.published();
         self.status.set_published(false);
         self.status.record_store_error();
         match &error {
             PublishError::Lost(_) => {
+                let why = format!("store session or lease lost ({error})");
+                self.status.record_change("not published", &why);
                 tracing::warn!(service = %self.status.name, %error, "the store lost the registration; republishing")
             }
             _ if !*outage => {
                 *outage = true;
+                if was_published {
+                    let why = format!("store unreachable ({error})");
+                    self.status.record_change("not published", &why);
+                }
                 tracing::warn!(service = %self.status.name, %error, "store unreachable; checks go on, retrying with backoff");
             }
             _ => {}

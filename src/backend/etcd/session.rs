@@ -69,7 +69,6 @@ type Sessions = StdMutex<HashMap<(String, i64), Weak<Session>>>;
 /// The connection and lease of one registry and TTL.
 pub(super) struct Session {
     connector: Connector,
-    endpoints: String,
     ttl: i64,
     state: Mutex<State>,
     /// Publishers using the lease: only the last one to close revokes it
@@ -109,7 +108,6 @@ impl Session {
     pub fn own(registry: &RegistryUrl, settings: &EtcdSettings, ttl: i64) -> Arc<Session> {
         Arc::new(Session {
             connector: Connector::new(registry, settings),
-            endpoints: registry.endpoints.join(","),
             ttl,
             state: Mutex::new(State::default()),
             users: AtomicUsize::new(0),
@@ -142,9 +140,8 @@ impl Session {
         if let Some(client) = &state.client {
             return Ok(client.clone());
         }
-        let client = self.connector.connect().await.map_err(|e| {
-            PublishError::Unavailable(format!("cannot reach etcd at {}: {e}", self.endpoints))
-        })?;
+        let client = (self.connector.connect().await)
+            .map_err(|e| PublishError::Unavailable(e.to_string()))?;
         state.client = Some(client.clone());
         Ok(client)
     }

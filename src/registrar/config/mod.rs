@@ -17,6 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::address::NoAutoAddress;
 use super::check::CheckSpec;
 use super::dockstack::DockStackSpec;
 use super::health::Thresholds;
@@ -149,7 +150,7 @@ impl RegistrarConfig {
     /// their own).
     pub fn from_args(
         args: RegistrarArgs,
-        address_auto: &dyn Fn() -> Result<IpAddr, String>,
+        address_auto: &dyn Fn() -> Result<IpAddr, NoAutoAddress>,
     ) -> Result<Self, RegistrarConfigError> {
         let docker_args = args.docker_args();
         let (file, file_services) = match &args.config {
@@ -349,7 +350,7 @@ fn docker_config(
     args: &DockerArgs,
     shared: &Shared,
     address: Option<&str>,
-    address_auto: &dyn Fn() -> Result<IpAddr, String>,
+    address_auto: &dyn Fn() -> Result<IpAddr, NoAutoAddress>,
 ) -> Result<Option<crate::registrar::containers::DockerConfig>, RegistrarConfigError> {
     let origin = Origin::Flags;
     if !args.docker {

@@ -5,7 +5,7 @@ use crate::backend::publish::Format;
 use crate::registrar::check::CheckSpec;
 use crate::registrar::health::Thresholds;
 
-fn auto() -> Result<IpAddr, String> {
+fn auto() -> Result<IpAddr, NoAutoAddress> {
     Ok("10.0.0.5".parse().unwrap())
 }
 
@@ -142,7 +142,11 @@ fn a_bare_url_takes_the_root_disco_serve_reads() {
 
 #[test]
 fn without_an_address_auto_cannot_find_it_says_what_to_do() {
-    let none = || Err("no default route".to_owned());
+    let none = || {
+        Err(NoAutoAddress {
+            host: "web-host".to_owned(),
+        })
+    };
     let error = RegistrarConfig::from_args(flags(&["--service", "web", "--port", "80"]), &none)
         .unwrap_err()
         .to_string();

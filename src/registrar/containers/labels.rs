@@ -687,7 +687,9 @@ mod tests {
                 .map(|s| s[0].elect.as_ref().map(|t| t.as_str().to_owned()))
                 .map_err(|e| e.label)
         };
-        let rows: [(&str, &str, Result<Option<&str>, &str>); 9] = [
+        // (label value, disco.tags, the tag elected or the label refused)
+        type Row<'a> = (&'a str, &'a str, Result<Option<&'a str>, &'a str>);
+        let rows: [Row; 9] = [
             ("", "", Ok(Some("primary"))),
             (" ", "", Ok(Some("primary"))),
             ("true", "", Ok(Some("primary"))),

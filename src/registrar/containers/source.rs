@@ -37,7 +37,7 @@ use crate::registrar::publishing::{Electing, Publishing};
 use crate::registrar::role::ElectConfig;
 use crate::registrar::status::{CheckStatus, ServiceStatus};
 
-/// Everything the source needs, built by [`super::spawn`].
+/// Everything the source needs, built by [`crate::registrar::start`].
 pub struct Source {
     /// How containers are read.
     pub options: Options,
