@@ -351,6 +351,9 @@ pub async fn five_replicas_converge_to_the_store_after_a_burst<S: Store>() {
     let mut items = Vec::new();
     for s in 5..10 {
         for i in 0..10 {
+            // Withdrawn and registered again on another port (as a
+            // ZooKeeper registrar does: its nodes are created, never set).
+            store.delete(&format!("svc{s}"), &format!("i{i}")).await;
             items.push((format!("svc{s}"), format!("i{i}"), value(s, i, 9090)));
             holds.entry(s).or_default().insert(i, 9090);
         }

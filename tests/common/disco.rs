@@ -284,7 +284,9 @@ impl Replica {
     /// Waits until `/ready` says 200.
     pub async fn wait_ready(&self) {
         eventually("the replica is ready", READY, || async {
-            http::get(self.http, "/ready").await.0 == 200
+            // Not listening yet: `http::get` would panic.
+            tokio::net::TcpStream::connect(self.http).await.is_ok()
+                && http::get(self.http, "/ready").await.0 == 200
         })
         .await;
     }
