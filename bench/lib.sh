@@ -55,7 +55,8 @@ build_disco_only() {
 }
 build_disco() {
     build_disco_only
-    (cd "$REPO/bench/tools" && cargo build --release >/dev/null)
+    # With DISCO_BIN, tools already built are used as they are too.
+    [[ -n ${DISCO_BIN:-} && -x $TOOLS ]] || (cd "$REPO/bench/tools" && cargo build --release >/dev/null)
 }
 
 # Starts Knot DNS serving DIR/disco.internal.zone on PORT with WORKERS UDP

@@ -86,7 +86,27 @@ settled_rss() { # pid
 }
 
 declare -A FIG=()
-fig() { FIG["$1|$2|$3"]=$4; } # store size figure value
+# Every figure is also printed as it is measured, so that a run cut short
+# still says what it measured.
+fig() { # store size figure value
+    FIG["$1|$2|$3"]=$4
+    echo "- $1 $2 $3: $4"
+}
+
+# Process start to /ready 200 (at most 600 s): wall seconds, and the CPU
+# seconds disco used meanwhile (what a loaded machine does not stretch).
+wait_ready_cpu() { # pid http_port started_at
+    local pid=$1 http=$2 started=$3
+    for _ in $(seq 30000); do
+        if curl -sf "http://127.0.0.1:$http/ready" >/dev/null 2>&1; then
+            awk -v s="$started" -v e="$(date +%s.%N)" -v t="$(cpu_ticks "$pid")" -v hz="$(getconf CLK_TCK)" \
+                'BEGIN {printf "%.2f %.2f\n", e - s, t / hz}'
+            return 0
+        fi
+        sleep 0.02
+    done
+    echo "never -"
+}
 
 for store in $STORES; do
     store_dir="$DIR/$store"
@@ -115,7 +135,7 @@ for store in $STORES; do
         started=$(date +%s.%N)
         read -r pid dns http < <(start_disco "$store_dir")
         STARTED_PIDS+=("$pid")
-        wait_ready "$http" "$started" >/dev/null
+        wait_ready_cpu "$pid" "$http" "$started" >/dev/null
         empty=$(settled_rss "$pid")
         kill "$pid" && wait "$pid" 2>/dev/null || true
 
@@ -128,7 +148,9 @@ for store in $STORES; do
         started=$(date +%s.%N)
         read -r DISCO_PID DNS_PORT HTTP_PORT < <(start_disco "$store_dir")
         STARTED_PIDS+=("$DISCO_PID")
-        fig "$store" "$size" cold_s "$(wait_ready "$HTTP_PORT" "$started")"
+        read -r wall cpu_s < <(wait_ready_cpu "$DISCO_PID" "$HTTP_PORT" "$started")
+        fig "$store" "$size" cold_s "$wall"
+        fig "$store" "$size" cold_cpu_s "$cpu_s"
         full=$(settled_rss "$DISCO_PID")
         fig "$store" "$size" rss_mib $(((full - empty) / 1024))
         fig "$store" "$size" bytes_per_instance $(((full - empty) * 1024 / size))
@@ -162,6 +184,8 @@ for store in $STORES; do
         fig "$store" "$size" churn "$(sed -n 's/.*(\([0-9]*\)\/s).*/\1/p' "$DIR/churn.txt")"
         fig "$store" "$size" reg_p50 "$(sed -n 's/.*p50 \([0-9.]*\) ms.*/\1/p' "$DIR/latency.txt")"
         fig "$store" "$size" reg_p99 "$(sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p' "$DIR/latency.txt")"
+        grep -q "not answered" "$DIR/latency.txt" &&
+            fig "$store" "$size" reg_p99 "over 5000 ($(grep -o 'lat-[0-9]*' "$DIR/latency.txt" | head -1) not answered within 5 s)"
 
         log "$store, $size instances: burst of $BURST"
         sleep 2
@@ -233,6 +257,7 @@ printf '# disco at scale, %s cores, load average before: %s, %s, %s s runs, %s r
     "$(cut -d' ' -f1-3 /proc/loadavg)" "$(date -u +%Y-%m-%dT%H:%MZ)" "$SECONDS_PER_RUN" "$ROUNDS"
 rowsets="load_s:store loaded (s)
 cold_s:cold start to /ready (s)
+cold_cpu_s:cold start: disco's CPU-seconds to /ready
 rss_mib:RSS above empty (MiB; Knot: all of it)
 bytes_per_instance:bytes per instance
 rss_asked_mib:RSS after the query runs (MiB)
