@@ -7,7 +7,7 @@
 //! - [`model`]: services and instances, and the native registration format.
 //!   Knows nothing of DNS or of any store.
 //! - [`registry`]: the backend contract (a full listing, then changes, and
-//!   "stale"/"resynced"), the in-process backend, and the merged registry.
+//!   "stale"/"resynced") and the merged registry.
 //! - [`backend`]: the stores behind `--registry`, each turning its store's
 //!   listing and watch into that contract ([`backend::etcd`],
 //!   [`backend::zookeeper`]), and writing what the registrar publishes
@@ -31,7 +31,9 @@
 //!   credentials), single values, errors. [`secret`]: a password kept out
 //!   of logs, which both carry.
 //! - [`serve`]: wires it all together; [`http`] and [`metrics`] report on it;
-//!   [`error_text`] puts an error and its causes on one line for them.
+//!   [`error_text`] puts an error and its causes on one line for them, and
+//!   [`prometheus`] writes label values for `serve`'s `/metrics` and the
+//!   registrar's alike.
 //! - `fuzzing` (only with the test-only Cargo feature of that name): the
 //!   fuzz targets' bodies, which `cargo test` runs over `fuzz/seeds/`.
 //! - [`registrar`]: the `disco registrar` sidecar, beside `serve`: health
@@ -71,6 +73,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod metrics;
 pub mod model;
+pub mod prometheus;
 pub mod registrar;
 pub mod registry;
 pub mod secret;

@@ -2,7 +2,6 @@
 //! query path (no lock, no allocation) and rendered in the Prometheus text
 //! format by `/metrics`.
 
-use std::borrow::Cow;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, SystemTime};
@@ -13,6 +12,10 @@ mod limits;
 mod tcp;
 pub use limits::LimitMetrics;
 pub use tcp::{TcpClose, TcpMetrics, TcpRefusal};
+
+// Where the listeners and the Docker registrar's report still import it
+// from; the text format's escaping itself is `crate::prometheus`'s.
+pub use crate::prometheus::label_value;
 
 /// Query types counted by name; everything else is `other`.
 const QTYPES: [(u16, &str); 11] = [
@@ -407,25 +410,6 @@ fn render_liveness(out: &mut String, sources: &[SourceStatus], now: std::time::S
     }
 }
 
-/// A label value in the Prometheus text format: backslash, double quote
-/// and line feed escaped, as the format requires (a registry URL may hold
-/// any of them).
-pub fn label_value(value: &str) -> Cow<'_, str> {
-    if !value.contains(['\\', '"', '\n']) {
-        return Cow::Borrowed(value);
-    }
-    let mut escaped = String::with_capacity(value.len() + 8);
-    for c in value.chars() {
-        match c {
-            '\\' => escaped.push_str("\\\\"),
-            '"' => escaped.push_str("\\\""),
-            '\n' => escaped.push_str("\\n"),
-            c => escaped.push(c),
-        }
-    }
-    Cow::Owned(escaped)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -462,11 +446,5 @@ mod tests {
             "{text}"
         );
         assert_eq!(metrics.queries_total(), 3);
-    }
-
-    #[test]
-    fn label_values_are_escaped_as_the_text_format_requires() {
-        assert_eq!(label_value("etcd://h1:2379/disco"), "etcd://h1:2379/disco");
-        assert_eq!(label_value("zk://h/a\"b\\c\nd"), r#"zk://h/a\"b\\c\nd"#);
     }
 }

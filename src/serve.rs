@@ -149,6 +149,7 @@ pub async fn start(
     metrics.record_snapshot(0);
     let catalog = Arc::new(Catalog::new(
         backends.iter().map(|b| b.name()).collect(),
+        &config.domain,
         config.change_history,
     ));
 

@@ -71,7 +71,9 @@ pub async fn run(
             // After the snapshot is swapped in would be later than DNS;
             // before is a few microseconds earlier, and off the query path
             // either way.
-            catalog.apply(&changes.instances, |i| registry.source_of(i));
+            catalog.apply(&changes.instances, &changes.records, |i| {
+                registry.source_of(i)
+            });
             // Off the runtime's threads: a first listing of 100,000
             // instances takes a second to build (ten in a debug build), and
             // TCP, HTTP, forwards and the stores' keepalives run there.
@@ -241,7 +243,7 @@ mod tests {
             live.clone(),
             status,
             metrics.clone(),
-            Arc::new(Catalog::new(vec!["test".into()], 10)),
+            Arc::new(Catalog::new(vec!["test".into()], "disco.internal", 10)),
         ));
 
         events.send(put(0)).unwrap();

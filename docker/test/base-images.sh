@@ -25,6 +25,9 @@ declare -A includes=(
     # The DockStack scenario's ZooKeeper and MariaDB.
     [disco-test/zookeeper-base:1]=zookeeper,default-jre-headless
     [disco-test/mariadb-base:1]=mariadb-server
+    # The primary/replica demo's Redis (docker/redis): the server and
+    # redis-cli, which its role hook runs.
+    [disco-test/redis-base:1]=redis-server,redis-tools
 )
 
 die() { echo "base-images.sh: $*" >&2; exit 1; }

@@ -67,3 +67,23 @@ pub fn publisher_for(
         (false, _) => Ok(Box::new(zookeeper::publish::ZkPublisher::new(target, zk))),
     }
 }
+
+/// The publisher of a registration that campaigns (`--elect`,
+/// `disco.elect`): as [`publisher_for`], but in etcd on a lease of its
+/// own. etcd names a candidate's key after its lease, so two candidates of
+/// one service on a shared lease would be one key, and both would lead;
+/// and a candidate's key must go with its registration, not wait for the
+/// last registration on a shared lease. (A ZooKeeper publisher has a
+/// session of its own already.)
+pub fn elected_publisher_for(
+    target: &Target,
+    etcd: &EtcdSettings,
+    zk: &ZkSettings,
+) -> Result<Box<dyn Publisher>, ConfigError> {
+    if target.registry.is_etcd() && target.format != Format::Nerve {
+        return Ok(Box::new(etcd::publish::EtcdPublisher::with_own_lease(
+            target, etcd,
+        )));
+    }
+    publisher_for(target, etcd, zk)
+}

@@ -3,6 +3,12 @@
 //! seen ([`View`]), and the last changes, the registries' own among them
 //! ([`Timeline`]).
 //!
+//! Native, Nerve and ZooKeeper registrations are [`Instance`]s; SkyDNS
+//! entries are records at names, and appear here as the instances of the
+//! name above them ([`sky_place`]): `x1.web.disco.internal` is instance
+//! `x1` of service `web`, one instance per store key, its fields as stored
+//! ([`Registration::SkyDns`]).
+//!
 //! The updater is the only writer, after each batch it applies; the HTTP
 //! API and the web page read. Nothing here is on the query path: DNS
 //! answers come from the snapshot, which knows nothing of this module. A
@@ -18,29 +24,77 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 use imbl::OrdMap;
 
-use crate::model::Instance;
-use crate::registry::{InstanceChange, SourceId};
+use crate::model::{Instance, SkyEntry};
+use crate::registry::{InstanceChange, RecordChange, SourceId};
 
 pub use timeline::{ChangeEvent, ChangeKind, Timeline};
 
 /// Default `--change-history`: changes kept for `/v1/changes` and the page.
 pub const DEFAULT_HISTORY: usize = 1000;
 
+/// What an instance in the catalog was registered as.
+#[derive(Debug, Clone)]
+pub enum Registration {
+    /// A registration in disco's own format, or Nerve's.
+    Instance(Arc<Instance>),
+    /// A SkyDNS / CoreDNS `etcd` plugin entry, as stored.
+    SkyDns(Arc<SkyEntry>),
+}
+
 /// One instance in effect.
 #[derive(Debug, Clone)]
 pub struct Entry {
     /// The registration.
-    pub instance: Arc<Instance>,
+    pub registration: Registration,
     /// The registry it is answered from.
     pub registry: SourceId,
     /// When disco first saw it (since this process started).
     pub first_seen: SystemTime,
 }
 
-/// Every instance in effect, by service then instance id, both sorted.
+impl Entry {
+    /// Its tags (a SkyDNS entry has none).
+    pub fn tags(&self) -> &[Box<str>] {
+        match &self.registration {
+            Registration::Instance(instance) => &instance.tags,
+            Registration::SkyDns(_) => &[],
+        }
+    }
+
+    /// Its instance id: the registration's, or a SkyDNS entry's first label.
+    pub fn id(&self) -> &str {
+        match &self.registration {
+            Registration::Instance(instance) => instance.id.as_str(),
+            Registration::SkyDns(entry) => entry.name.split('.').next().unwrap_or_default(),
+        }
+    }
+}
+
+/// Where a SkyDNS entry named `name` appears in the catalog of `domain`:
+/// (service, instance id), both relative to the domain. The first label is
+/// the instance and the rest the service (`x1.web` is `x1` of `web`: what
+/// CoreDNS answers for `web.<domain>` is every entry at or below it). An
+/// entry one label below the domain (`/skydns/internal/disco/web`) is
+/// the lone instance `web` of service `web`. `None` for the domain itself
+/// and for names outside it (reverse entries): answered, but not services.
+pub fn sky_place<'a>(name: &'a str, domain: &str) -> Option<(&'a str, &'a str)> {
+    let domain = domain.trim_end_matches('.');
+    let relative = name.strip_suffix(domain)?.strip_suffix('.')?;
+    if relative.is_empty() {
+        return None;
+    }
+    Some(match relative.split_once('.') {
+        Some((id, service)) => (service, id),
+        None => (relative, relative),
+    })
+}
+
+/// Every instance in effect, by service then instance key, both sorted.
+/// The key is the instance id, or for a SkyDNS entry its store key (two
+/// keys may name one id: `/skydns/internal/disco/web` and `…/web/`).
 #[derive(Debug, Clone, Default)]
 pub struct View {
-    /// Service name to its instances by id.
+    /// Service name to its instances by key.
     pub services: OrdMap<String, OrdMap<String, Entry>>,
     /// Instances in all.
     pub instances: usize,
@@ -50,6 +104,9 @@ pub struct View {
 #[derive(Debug)]
 pub struct Catalog {
     registries: Vec<String>,
+    /// The served domain, without trailing dot: SkyDNS names are placed
+    /// relative to it.
+    domain: String,
     published: ArcSwap<View>,
     /// The writer's copy; only the updater locks it.
     working: Mutex<View>,
@@ -59,10 +116,11 @@ pub struct Catalog {
 impl Catalog {
     /// An empty catalog for registries with these names (credential-free,
     /// as [`crate::registry::Backend::name`] gives them), keeping the last
-    /// `history` changes.
-    pub fn new(registries: Vec<String>, history: usize) -> Self {
+    /// `history` changes; SkyDNS entries are placed under `domain`.
+    pub fn new(registries: Vec<String>, domain: &str, history: usize) -> Self {
         Catalog {
             registries,
+            domain: domain.trim_end_matches('.').to_ascii_lowercase(),
             published: ArcSwap::from_pointee(View::default()),
             working: Mutex::new(View::default()),
             timeline: Timeline::new(history),
@@ -89,14 +147,16 @@ impl Catalog {
         &self.timeline
     }
 
-    /// Takes one batch of changes to the instances in effect; `source_of`
-    /// tells which registry an instance now in effect comes from.
+    /// Takes one batch of changes to the instances in effect and to SkyDNS
+    /// entries; `source_of` tells which registry an instance now in effect
+    /// comes from.
     pub fn apply(
         &self,
         changes: &[InstanceChange],
+        records: &[RecordChange],
         source_of: impl Fn(&Instance) -> Option<SourceId>,
     ) {
-        if changes.is_empty() {
+        if changes.is_empty() && records.is_empty() {
             return;
         }
         let now = SystemTime::now();
@@ -120,7 +180,7 @@ impl Catalog {
                         .insert(
                             id.to_owned(),
                             Entry {
-                                instance: new.clone(),
+                                registration: Registration::Instance(new.clone()),
                                 registry: source,
                                 first_seen,
                             },
@@ -156,7 +216,58 @@ impl Catalog {
                 detail: None,
             });
         }
+        for change in records {
+            self.apply_record(&mut view, change, now);
+        }
         self.published.store(Arc::new(view.clone()));
+    }
+
+    fn apply_record(&self, view: &mut View, change: &RecordChange, now: SystemTime) {
+        let (kind, fields, entry) = match (&change.old, &change.new) {
+            (None, Some(new)) => (ChangeKind::Added, Vec::new(), new),
+            (Some(old), None) => (ChangeKind::Removed, Vec::new(), old),
+            (Some(old), Some(new)) => (ChangeKind::Changed, changed_sky_fields(old, new), new),
+            (None, None) => return,
+        };
+        let Some((service, id)) = sky_place(&entry.name, &self.domain) else {
+            return;
+        };
+        let key = entry.key.as_str();
+        match &change.new {
+            Some(new) => {
+                let instances = view.services.entry(service.to_owned()).or_default();
+                let first_seen = instances.get(key).map_or(now, |e| e.first_seen);
+                let entry = Entry {
+                    registration: Registration::SkyDns(new.clone()),
+                    registry: change.source,
+                    first_seen,
+                };
+                if instances.insert(key.to_owned(), entry).is_none() {
+                    view.instances += 1;
+                }
+            }
+            None => {
+                let Some(instances) = view.services.get_mut(service) else {
+                    return;
+                };
+                if instances.remove(key).is_some() {
+                    view.instances -= 1;
+                }
+                if instances.is_empty() {
+                    view.services.remove(service);
+                }
+            }
+        }
+        self.timeline.push(ChangeEvent {
+            seq: 0,
+            time: now,
+            registry: self.registry_name(change.source).to_owned(),
+            kind,
+            service: Some(service.to_owned()),
+            instance: Some(id.to_owned()),
+            fields,
+            detail: None,
+        });
     }
 
     /// Records a registry's own change of state (synced, stale, resynced,
@@ -195,6 +306,26 @@ pub fn changed_fields(old: &Instance, new: &Instance) -> Vec<&'static str> {
     fields
 }
 
+/// The fields that differ between two SkyDNS entries at one key, by the
+/// names the store gives them.
+pub fn changed_sky_fields(old: &SkyEntry, new: &SkyEntry) -> Vec<&'static str> {
+    let mut fields = Vec::new();
+    let mut differs = |name, differ: bool| {
+        if differ {
+            fields.push(name);
+        }
+    };
+    differs("host", old.host != new.host);
+    differs("port", old.port != new.port);
+    differs("priority", old.priority != new.priority);
+    differs("weight", old.weight != new.weight);
+    differs("text", old.text != new.text);
+    differs("ttl", old.ttl != new.ttl || old.lease_ttl != new.lease_ttl);
+    differs("targetstrip", old.target_strip != new.target_strip);
+    differs("group", old.group != new.group);
+    fields
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,13 +337,14 @@ mod tests {
 
     #[test]
     fn a_batch_updates_the_view_and_the_timeline_with_what_changed() {
-        let catalog = Catalog::new(vec!["etcd://a/disco".into()], 10);
+        let catalog = Catalog::new(vec!["etcd://a/disco".into()], "disco.internal", 10);
         let one = instance("web-1", r#"{"address":"10.0.0.1","port":80}"#);
         catalog.apply(
             &[InstanceChange {
                 old: None,
                 new: Some(one.clone()),
             }],
+            &[],
             |_| Some(0),
         );
         let first_seen = catalog.view().services["web"]["web-1"].first_seen;
@@ -222,18 +354,23 @@ mod tests {
                 old: Some(one),
                 new: Some(moved.clone()),
             }],
+            &[],
             |_| Some(0),
         );
         let view = catalog.view();
         assert_eq!(view.instances, 1);
         let entry = &view.services["web"]["web-1"];
-        assert_eq!(entry.instance.address.to_string(), "10.0.0.2");
+        let Registration::Instance(instance) = &entry.registration else {
+            panic!("a native registration");
+        };
+        assert_eq!(instance.address.to_string(), "10.0.0.2");
         assert_eq!(entry.first_seen, first_seen, "a change keeps first seen");
         catalog.apply(
             &[InstanceChange {
                 old: Some(moved),
                 new: None,
             }],
+            &[],
             |_| None,
         );
         assert!(catalog.view().services.is_empty());
@@ -250,5 +387,98 @@ mod tests {
             ]
         );
         assert!(events.iter().all(|e| e.registry == "etcd://a/disco"));
+    }
+
+    fn sky(key: &str, json: &str) -> Arc<SkyEntry> {
+        Arc::new(crate::model::parse_skydns("/skydns", key, json.as_bytes(), None).unwrap())
+    }
+
+    #[test]
+    fn skydns_entries_are_instances_of_the_name_above_them() {
+        assert_eq!(
+            sky_place("x1.web.disco.internal", "disco.internal"),
+            Some(("web", "x1"))
+        );
+        assert_eq!(
+            sky_place("x1.api.billing.disco.internal", "disco.internal."),
+            Some(("api.billing", "x1"))
+        );
+        assert_eq!(
+            sky_place("web.disco.internal", "disco.internal"),
+            Some(("web", "web"))
+        );
+        assert_eq!(sky_place("disco.internal", "disco.internal"), None);
+        assert_eq!(sky_place("5.0.0.10.in-addr.arpa", "disco.internal"), None);
+        assert_eq!(sky_place("xdisco.internal", "disco.internal"), None);
+
+        let catalog = Catalog::new(vec!["skydns+etcd://a/skydns".into()], "disco.internal", 10);
+        let x1 = sky(
+            "/skydns/internal/disco/web/x1",
+            r#"{"host":"10.0.0.1","port":80}"#,
+        );
+        let lone = sky("/skydns/internal/disco/web", r#"{"host":"db.example.org"}"#);
+        let reverse = sky(
+            "/skydns/arpa/in-addr/10/0/0/1",
+            r#"{"host":"x1.web.disco.internal"}"#,
+        );
+        let put = |entry: &Arc<SkyEntry>| RecordChange {
+            source: 0,
+            old: None,
+            new: Some(entry.clone()),
+        };
+        catalog.apply(&[], &[put(&x1), put(&lone), put(&reverse)], |_| None);
+        let view = catalog.view();
+        assert_eq!(view.instances, 2, "the reverse entry is no service");
+        let web = &view.services["web"];
+        let ids: Vec<&str> = web.values().map(Entry::id).collect();
+        assert_eq!(ids, ["web", "x1"], "keyed by store key, one per key");
+        let moved = sky(
+            "/skydns/internal/disco/web/x1",
+            r#"{"host":"10.0.0.2","port":80,"text":"t"}"#,
+        );
+        catalog.apply(
+            &[],
+            &[RecordChange {
+                source: 0,
+                old: Some(x1),
+                new: Some(moved.clone()),
+            }],
+            |_| None,
+        );
+        catalog.apply(
+            &[],
+            &[RecordChange {
+                source: 0,
+                old: Some(moved),
+                new: None,
+            }],
+            |_| None,
+        );
+        assert_eq!(catalog.view().instances, 1);
+        let (events, _) = catalog.timeline().since(0, 10);
+        let seen: Vec<_> = (events.iter())
+            .map(|e| {
+                (
+                    e.kind,
+                    e.service.clone().unwrap(),
+                    e.instance.clone().unwrap(),
+                    e.fields.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (ChangeKind::Added, "web".into(), "x1".into(), vec![]),
+                (ChangeKind::Added, "web".into(), "web".into(), vec![]),
+                (
+                    ChangeKind::Changed,
+                    "web".into(),
+                    "x1".into(),
+                    vec!["host", "text"]
+                ),
+                (ChangeKind::Removed, "web".into(), "x1".into(), vec![]),
+            ]
+        );
     }
 }

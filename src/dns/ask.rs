@@ -11,6 +11,8 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use tokio::net::UdpSocket;
 
+use super::NameError;
+
 /// What one name looked like when last asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seen {
@@ -133,42 +135,46 @@ pub async fn addresses(server: SocketAddr, name: &str, timeout: Duration) -> See
 }
 
 /// Whether `name` is a name DNS can ask for.
-pub fn valid_name(name: &str) -> Result<(), String> {
+pub fn valid_name(name: &str) -> Result<(), NameError> {
     let trimmed = name.trim_end_matches('.');
     if trimmed.is_empty() || trimmed.split('.').any(str::is_empty) {
-        return Err("an empty label".to_owned());
+        return Err(NameError::EmptyLabel);
     }
     Name::from_ascii(name)
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| NameError::Invalid(e.to_string()))
 }
 
 async fn ask(server: SocketAddr, name: &str, rtype: RecordType, timeout: Duration) -> Seen {
     match tokio::time::timeout(timeout, exchange(server, name, rtype)).await {
         Ok(Ok(seen)) => seen,
-        Ok(Err(error)) => Seen::NoReply(error),
+        Ok(Err(error)) => Seen::NoReply(error.to_string()),
         Err(_) => Seen::NoReply(format!("{server} did not answer within {timeout:?}")),
     }
 }
 
-async fn exchange(server: SocketAddr, name: &str, rtype: RecordType) -> Result<Seen, String> {
-    let qname = Name::from_ascii(format!("{name}.")).map_err(|e| format!("{name}: {e}"))?;
+/// One question over UDP: what came back, or the socket's error (a name
+/// that cannot be asked is an `InvalidInput` error naming it).
+async fn exchange(server: SocketAddr, name: &str, rtype: RecordType) -> std::io::Result<Seen> {
+    let qname = Name::from_ascii(format!("{name}.")).map_err(|e| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{name}: {e}"))
+    })?;
     let id: u16 = rand::random();
     let mut query = Message::new(id, MessageType::Query, OpCode::Query);
     query.metadata.recursion_desired = true;
     query.add_query(Query::query(qname.clone(), rtype));
-    let bytes = query.to_vec().map_err(|e| e.to_string())?;
+    let bytes = query.to_vec().map_err(std::io::Error::other)?;
     let bind: SocketAddr = if server.is_ipv4() {
         "0.0.0.0:0".parse().expect("an address")
     } else {
         "[::]:0".parse().expect("an address")
     };
-    let socket = UdpSocket::bind(bind).await.map_err(|e| e.to_string())?;
-    socket.connect(server).await.map_err(|e| e.to_string())?;
-    socket.send(&bytes).await.map_err(|e| e.to_string())?;
+    let socket = UdpSocket::bind(bind).await?;
+    socket.connect(server).await?;
+    socket.send(&bytes).await?;
     let mut buffer = vec![0u8; 65535];
     loop {
-        let n = socket.recv(&mut buffer).await.map_err(|e| e.to_string())?;
+        let n = socket.recv(&mut buffer).await?;
         // Anything but the answer to this question (a late reply to an
         // earlier one, garbage) is skipped.
         let Ok(response) = Message::from_vec(&buffer[..n]) else {

@@ -36,17 +36,35 @@ pub use handler::{RecursionAcl, Responder};
 pub use snapshot::{Snapshot, SnapshotBuilder};
 pub use zonefile::{ZoneFile, ZoneFileError};
 
+/// Why a name given on the command line (`--domain`, a `disco wait` name)
+/// is not one DNS can use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NameError {
+    /// `.` or nothing, given as the served domain.
+    #[error("the root cannot be served; name a zone such as disco.internal")]
+    Root,
+    /// `a..b`, `.a`, or nothing at all.
+    #[error("an empty label (two dots in a row, or a leading dot)")]
+    EmptyLabel,
+    /// hickory refuses it (a label over 63 bytes, a name over 255): its
+    /// reason.
+    #[error("not a DNS name: {0}")]
+    Invalid(String),
+}
+
 /// Checks that `domain` can be served: a valid, non-root DNS name.
-pub fn validate_domain(domain: &str) -> Result<(), String> {
+pub fn validate_domain(domain: &str) -> Result<(), NameError> {
     if domain.trim_end_matches('.').is_empty() {
-        return Err("the root cannot be served; name a zone such as disco.internal".to_owned());
+        return Err(NameError::Root);
     }
     if domain.trim_end_matches('.').split('.').any(str::is_empty) {
-        return Err("empty label (two dots in a row, or a leading dot)".to_owned());
+        return Err(NameError::EmptyLabel);
     }
-    let name = hickory_proto::rr::Name::from_ascii(domain).map_err(|err| err.to_string())?;
+    let name = hickory_proto::rr::Name::from_ascii(domain)
+        .map_err(|err| NameError::Invalid(err.to_string()))?;
     if name.is_root() {
-        return Err("the root cannot be served".to_owned());
+        return Err(NameError::Root);
     }
     Ok(())
 }

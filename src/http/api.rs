@@ -7,13 +7,19 @@
 use std::ops::Bound;
 use std::sync::Arc;
 
-use super::endpoints::registry_state;
+use super::ready::registry_state;
 use super::{Ask, Reply};
-use crate::catalog::{Catalog, ChangeEvent, Entry};
+use crate::catalog::{Catalog, ChangeEvent, Entry, Registration};
+use crate::model::SkyEntry;
 use crate::registry::StatusBoard;
 
 /// Page size when `?limit=` is not given.
 pub const DEFAULT_LIMIT: usize = 100;
+/// SRV priority of a SkyDNS entry without one (CoreDNS's default).
+const SKYDNS_PRIORITY: u16 = 10;
+/// SRV weight of a SkyDNS entry without one or with 0, before CoreDNS
+/// splits 100 among the entries of one priority.
+const SKYDNS_WEIGHT: u16 = 100;
 /// The largest `?limit=` accepted.
 pub const MAX_LIMIT: usize = 10_000;
 
@@ -80,7 +86,7 @@ impl Api {
             }
             let mut tags: Vec<&str> = instances
                 .values()
-                .flat_map(|e| e.instance.tags.iter().map(|t| &**t))
+                .flat_map(|e| e.tags().iter().map(|t| &**t))
                 .collect();
             tags.sort_unstable();
             tags.dedup();
@@ -127,12 +133,14 @@ impl Api {
         };
         let mut page = Vec::new();
         let mut next = None;
-        for (id, entry) in instances.range::<_, str>(after_bound(&after)) {
+        let mut last_key = None;
+        for (key, entry) in instances.range::<_, str>(after_bound(&after)) {
             if page.len() == limit {
-                next = page.last().map(|i: &serde_json::Value| i["id"].clone());
+                next = last_key;
                 break;
             }
-            page.push(self.instance_json(&name, id, entry));
+            page.push(self.instance_json(&name, entry));
+            last_key = Some(key.as_str());
         }
         let domain = &self.domain;
         Reply::json(
@@ -151,8 +159,12 @@ impl Api {
         )
     }
 
-    fn instance_json(&self, service: &str, id: &str, entry: &Entry) -> serde_json::Value {
-        let i = &entry.instance;
+    fn instance_json(&self, service: &str, entry: &Entry) -> serde_json::Value {
+        let i = match &entry.registration {
+            Registration::Instance(instance) => instance,
+            Registration::SkyDns(sky) => return self.sky_json(sky, entry),
+        };
+        let id = i.id.as_str();
         let ports: serde_json::Map<String, serde_json::Value> = (i.ports.iter())
             .map(|(name, port)| (name.to_owned(), (*port).into()))
             .collect();
@@ -177,6 +189,38 @@ impl Api {
             "registry": self.catalog.registry_name(entry.registry),
             "first_seen": humantime::format_rfc3339_millis(entry.first_seen).to_string(),
             "dns": format!("{id}.{service}.{}.", self.domain),
+            "skydns": null,
+        })
+    }
+
+    /// A SkyDNS entry in the instance shape: `host` as the address when it
+    /// is one (else null: a name, answered as CNAME or SRV target, or a
+    /// text-only entry), priority and weight as CoreDNS defaults them, the
+    /// entry's own fields under `skydns`.
+    fn sky_json(&self, sky: &SkyEntry, entry: &Entry) -> serde_json::Value {
+        let address = sky.host.parse::<std::net::IpAddr>().ok();
+        serde_json::json!({
+            "id": entry.id(),
+            "address": address.map(|a| a.to_string()),
+            "port": (sky.port != 0).then_some(sky.port),
+            "ports": {},
+            "protocol": "tcp",
+            "tags": [],
+            "priority": sky.priority.unwrap_or(SKYDNS_PRIORITY),
+            "weight": sky.weight.filter(|&w| w != 0).unwrap_or(SKYDNS_WEIGHT),
+            "ttl": sky.ttl.filter(|&t| t > 0),
+            "meta": {},
+            "registry": self.catalog.registry_name(entry.registry),
+            "first_seen": humantime::format_rfc3339_millis(entry.first_seen).to_string(),
+            "dns": format!("{}.", sky.name),
+            "skydns": {
+                "key": sky.key,
+                "host": sky.host,
+                "text": sky.text,
+                "group": sky.group,
+                "targetstrip": sky.target_strip,
+                "lease_ttl": sky.lease_ttl,
+            },
         })
     }
 

@@ -60,8 +60,17 @@ pub fn choose(
         .or_else(|| host_addresses.iter().copied().find(routable))
 }
 
+/// `--address auto` found nothing to register: no default route with an
+/// address, and no routable address for the host name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no default route with an address, and the host name {host:?} has no routable address")]
+pub struct NoAutoAddress {
+    /// The host name looked up.
+    pub host: String,
+}
+
 /// `--address auto` on this host.
-pub fn auto() -> Result<IpAddr, String> {
+pub fn auto() -> Result<IpAddr, NoAutoAddress> {
     let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
     let interfaces: Vec<(String, IpAddr)> = nix::ifaddrs::getifaddrs()
         .map(|addresses| {
@@ -92,11 +101,7 @@ pub fn auto() -> Result<IpAddr, String> {
         &interfaces,
         &host_addresses,
     )
-    .ok_or_else(|| {
-        format!(
-            "no default route with an address, and the host name {host:?} has no routable address"
-        )
-    })
+    .ok_or(NoAutoAddress { host })
 }
 
 #[cfg(test)]

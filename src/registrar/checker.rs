@@ -56,6 +56,9 @@ impl Checker {
                 let failure = self.round().await;
                 match health.record(failure.is_none()) {
                     Some(Transition::Healthy) => {
+                        let rise = self.thresholds.rise;
+                        self.status
+                            .set_health_reason(format!("every check passed {rise}× in a row"));
                         tracing::info!(
                             service = %self.status.name,
                             "healthy: every check passed {} times in a row",
@@ -63,6 +66,11 @@ impl Checker {
                         );
                     }
                     Some(Transition::Unhealthy) => {
+                        self.status.set_health_reason(format!(
+                            "check failed {}× ({})",
+                            self.thresholds.fall,
+                            failure.as_deref().unwrap_or_default()
+                        ));
                         tracing::warn!(
                             service = %self.status.name,
                             reason = failure.as_deref().unwrap_or_default(),
@@ -107,7 +115,8 @@ impl Checker {
             .map(|(check, status)| async move {
                 let started = Instant::now();
                 let result = check.run().await;
-                status.record(result.is_ok(), started.elapsed());
+                let error = result.as_ref().err().map(ToString::to_string);
+                status.record(error.as_deref(), started.elapsed());
                 result.map_err(|reason| format!("{}: {reason}", check.describe()))
             });
         let results = futures_util::future::join_all(runs).await;
@@ -120,7 +129,7 @@ impl Checker {
 mod tests {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
-    use super::super::check::CheckFuture;
+    use super::super::check::{CheckFailure, CheckFuture};
     use super::super::status::CheckStatus;
     use super::*;
 
@@ -138,7 +147,13 @@ mod tests {
         fn run(&self) -> CheckFuture<'_> {
             self.runs.fetch_add(1, Relaxed);
             let up = self.up.load(Relaxed);
-            Box::pin(async move { if up { Ok(()) } else { Err("down".to_owned()) } })
+            Box::pin(async move {
+                if up {
+                    Ok(())
+                } else {
+                    Err(CheckFailure::Connect("down".to_owned()))
+                }
+            })
         }
     }
 
@@ -223,7 +238,9 @@ mod tests {
                 let n = asked.fetch_add(1, Relaxed);
                 Box::pin(async move {
                     if n == 0 {
-                        Err("no engine".to_owned())
+                        Err(crate::registrar::docker::PortLookupError::NoAnswer(
+                            Duration::from_secs(3),
+                        ))
                     } else {
                         Ok(new)
                     }

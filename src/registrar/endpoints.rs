@@ -13,7 +13,7 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 use crate::http::{Reply, Router};
-use crate::metrics::label_value;
+use crate::prometheus::label_value;
 
 use super::role::Role;
 use super::status::ServiceStatus;
@@ -212,7 +212,7 @@ mod tests {
             "etcd://h/disco/services/web/web-1".into(),
             vec![CheckStatus::new("GET http://x/\"q\"")],
         ));
-        status.checks[0].record(true, std::time::Duration::from_millis(5));
+        status.checks[0].record(None, std::time::Duration::from_millis(5));
         status.set_healthy(true);
         status.set_published(true);
         let text = render(std::slice::from_ref(&status));

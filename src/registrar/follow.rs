@@ -13,12 +13,14 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::check::Check;
+use super::docker::PortLookupError;
 use super::dockstack::{self, DockStackCheck, Followed, PortFollow};
 use crate::model::Instance;
 
 /// Asks for the container's published port once per call; `Err` says why
 /// there is none.
-pub type PortLookup = Box<dyn Fn() -> BoxFuture<'static, Result<u16, String>> + Send + Sync>;
+pub type PortLookup =
+    Box<dyn Fn() -> BoxFuture<'static, Result<u16, PortLookupError>> + Send + Sync>;
 
 /// A registration whose port came from Docker, followed when it moves.
 pub struct Following {
@@ -48,7 +50,9 @@ impl Following {
             return None;
         }
         let answer = (self.lookup)().await;
-        let reason = answer.as_ref().err().cloned().unwrap_or_default();
+        let reason = (answer.as_ref().err())
+            .map(ToString::to_string)
+            .unwrap_or_default();
         match self.follow.answer(answer) {
             Followed::NoAnswer { first: true } => {
                 tracing::warn!(%service, container = %self.container, %reason, port = self.follow.port(), "Docker does not say the container's port; checking the last known one");

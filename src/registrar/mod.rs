@@ -182,16 +182,15 @@ fn refuse_twice_registered(services: &[ServiceConfig]) -> Result<(), RegistrarEr
     Ok(())
 }
 
-async fn resolve_host(host: &str) -> Result<IpAddr, String> {
+/// `host`'s first address (an IP is its own).
+async fn resolve_host(host: &str) -> std::io::Result<IpAddr> {
     if let Ok(ip) = host.parse() {
         return Ok(ip);
     }
-    tokio::net::lookup_host((host, 0))
-        .await
-        .map_err(|e| e.to_string())?
+    (tokio::net::lookup_host((host, 0)).await?)
         .map(|a| a.ip())
         .next()
-        .ok_or_else(|| "no address".to_owned())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "the name has no address"))
 }
 
 /// Starts checking and publishing every service, and the endpoints.
@@ -205,14 +204,18 @@ pub async fn start(mut config: RegistrarConfig) -> Result<Running, RegistrarErro
     refuse_twice_registered(&config.services)?;
     let mut prepared = Vec::new();
     for (service, from_docker) in config.services.into_iter().zip(from_docker) {
-        let publisher = crate::backend::publisher_for(&service.target, &config.etcd, &config.zk)
-            .map_err(|e| RegistrarError::Config(e.to_string()))?;
+        let publisher = if service.elect.is_some() {
+            crate::backend::elected_publisher_for(&service.target, &config.etcd, &config.zk)
+        } else {
+            crate::backend::publisher_for(&service.target, &config.etcd, &config.zk)
+        }
+        .map_err(|e| RegistrarError::Config(e.to_string()))?;
         let checks = service
             .checks
             .iter()
             .map(|spec| spec.build(service.timeout))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(RegistrarError::Config)?;
+            .map_err(|e| RegistrarError::Config(e.to_string()))?;
         prepared.push((service, publisher, checks, from_docker));
     }
     let shutdown = CancellationToken::new();

@@ -1,12 +1,15 @@
 //! The registrar's web page at `/ui/`: its services, each with where it is
 //! published, whether it is healthy, published and in maintenance, its
-//! store errors, and its checks with their last result, counts and run
-//! times. Rendered on the server with `disco serve`'s stylesheet
+//! role with `--elect`, its store errors, the last change and why it
+//! happened, and its checks with their last result (and last error),
+//! counts and run times. Rendered on the server with `disco serve`'s stylesheet
 //! ([`crate::http::ui`]); no script.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::time::SystemTime;
 
+use super::role::Role;
 use super::status::ServiceStatus;
 use crate::http::Reply;
 use crate::http::ui::{document, escape, html};
@@ -20,29 +23,78 @@ fn yes_no(value: bool, good_when: bool) -> &'static str {
     }
 }
 
+fn role(status: &ServiceStatus) -> String {
+    match status.role() {
+        None => String::new(),
+        Some(Role::Primary) => "<span class=\"ok\">primary</span>".to_owned(),
+        Some(role) => role.as_str().to_owned(),
+    }
+}
+
+/// The last change, why, and how long ago (the exact time in `title` and
+/// a `<time>` element).
+fn last_change(status: &ServiceStatus) -> String {
+    let Some(change) = status.last_change() else {
+        return "<span class=\"muted\">none yet</span>".to_owned();
+    };
+    let ago = SystemTime::now()
+        .duration_since(change.at)
+        .unwrap_or_default()
+        .as_secs();
+    let at = humantime::format_rfc3339_seconds(change.at);
+    format!(
+        "<strong>{}</strong>: <span class=\"why\">{}</span><br>\
+<time class=\"muted\" datetime=\"{at}\" title=\"{at}\">{ago}s ago</time>",
+        escape(&change.what),
+        escape(&change.why),
+    )
+}
+
+/// One cell: `label` is its column's heading, shown beside the value
+/// where a narrow screen stacks a row (`table.cards`); `class` may be
+/// empty; `html` is already escaped.
+fn cell(body: &mut String, label: &str, class: &str, html: &str) {
+    let class = if class.is_empty() {
+        String::new()
+    } else {
+        format!(" class=\"{class}\"")
+    };
+    let _ = write!(body, "<td data-label=\"{label}\"{class}>{html}</td>");
+}
+
 /// `/ui/`.
 pub fn page(services: &[Arc<ServiceStatus>]) -> Reply {
+    let roles = services.iter().any(|s| s.role().is_some());
     let mut body = String::from(
-        "<h2 id=\"services\">Services</h2><div class=\"table\"><table id=\"registered\"><thead><tr>\
+        "<h2 id=\"services\">Services</h2><div class=\"table\"><table id=\"registered\" class=\"cards\"><thead><tr>\
 <th scope=\"col\">Service</th><th scope=\"col\">Healthy</th><th scope=\"col\">Published</th>\
-<th scope=\"col\">Maintenance</th><th scope=\"col\" class=\"num wide\">Store errors</th>\
+<th scope=\"col\">Maintenance</th>",
+    );
+    if roles {
+        body.push_str("<th scope=\"col\">Role</th>");
+    }
+    body.push_str(
+        "<th scope=\"col\">Last change</th><th scope=\"col\" class=\"num wide\">Store errors</th>\
 <th scope=\"col\" class=\"wide\">Published to</th></tr></thead><tbody>",
     );
     for s in services {
-        let _ = write!(
-            body,
-            "<tr data-service=\"{name}\"><td>{name}</td><td>{}</td><td>{}</td><td>{}</td>\
-<td class=\"num wide\">{}</td><td class=\"wide\">{}</td></tr>",
-            yes_no(s.healthy(), true),
-            yes_no(s.published(), true),
-            yes_no(s.maintenance(), false),
-            s.store_errors(),
-            escape(&s.target),
-            name = escape(&s.name),
-        );
+        let name = escape(&s.name);
+        let _ = write!(body, "<tr data-service=\"{name}\">");
+        cell(&mut body, "Service", "", &name);
+        cell(&mut body, "Healthy", "", yes_no(s.healthy(), true));
+        cell(&mut body, "Published", "", yes_no(s.published(), true));
+        cell(&mut body, "Maintenance", "", yes_no(s.maintenance(), false));
+        if roles {
+            cell(&mut body, "Role", "role", &role(s));
+        }
+        cell(&mut body, "Last change", "change", &last_change(s));
+        let errors = s.store_errors().to_string();
+        cell(&mut body, "Store errors", "num wide", &errors);
+        cell(&mut body, "Published to", "wide", &escape(&s.target));
+        body.push_str("</tr>");
     }
     body.push_str(
-        "</tbody></table></div><h2 id=\"checks\">Checks</h2><div class=\"table\"><table><thead><tr>\
+        "</tbody></table></div><h2 id=\"checks\">Checks</h2><div class=\"table\"><table class=\"cards\"><thead><tr>\
 <th scope=\"col\">Service</th><th scope=\"col\">Check</th><th scope=\"col\">Last result</th>\
 <th scope=\"col\" class=\"num\">Last run</th><th scope=\"col\" class=\"num wide\">Mean run</th>\
 <th scope=\"col\" class=\"num wide\">Passed / failed</th></tr></thead><tbody>",
@@ -52,25 +104,30 @@ pub fn page(services: &[Arc<ServiceStatus>]) -> Reply {
             let (passed, failed) = check.counts();
             let (total, last) = check.durations();
             let runs = passed + failed;
-            let last_result = match (runs, check.last_passed()) {
-                (0, _) => "<span class=\"muted\">not run yet</span>",
-                (_, true) => "<span class=\"ok\">passed</span>",
-                (_, false) => "<span class=\"bad\">failed</span>",
+            let last_result = match (runs, check.last_passed(), check.last_error()) {
+                (0, ..) => "<span class=\"muted\">not run yet</span>".to_owned(),
+                (_, true, _) => "<span class=\"ok\">passed</span>".to_owned(),
+                (_, false, error) => format!(
+                    "<span class=\"bad\">failed</span> <span class=\"why\">{}</span>",
+                    escape(error.as_deref().map_or("", String::as_str))
+                ),
             };
             let mean = if runs == 0 {
                 "-".to_owned()
             } else {
                 format!("{:.1} ms", total.as_secs_f64() * 1e3 / runs as f64)
             };
-            let _ = write!(
-                body,
-                "<tr><td>{}</td><td><code>{}</code></td><td>{last_result}</td>\
-<td class=\"num\">{:.1} ms</td><td class=\"num wide\">{mean}</td>\
-<td class=\"num wide\">{passed} / {failed}</td></tr>",
-                escape(&s.name),
-                escape(&check.name),
-                last.as_secs_f64() * 1e3,
-            );
+            body.push_str("<tr>");
+            cell(&mut body, "Service", "", &escape(&s.name));
+            let check_name = format!("<code>{}</code>", escape(&check.name));
+            cell(&mut body, "Check", "", &check_name);
+            cell(&mut body, "Last result", "", &last_result);
+            let last = format!("{:.1} ms", last.as_secs_f64() * 1e3);
+            cell(&mut body, "Last run", "num", &last);
+            cell(&mut body, "Mean run", "num wide", &mean);
+            let counts = format!("{passed} / {failed}");
+            cell(&mut body, "Passed / failed", "num wide", &counts);
+            body.push_str("</tr>");
         }
     }
     body.push_str("</tbody></table></div><p><a href=\"/ui/\">Refresh</a></p>");

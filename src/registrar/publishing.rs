@@ -63,6 +63,9 @@ pub struct Electing {
     pub hooks: Option<mpsc::UnboundedSender<RoleChange>>,
 }
 
+/// The role told last, with the primary's address told with it.
+type Told = Option<(Role, Option<String>)>;
+
 /// Where a candidate stands in the election.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Standing {
@@ -110,7 +113,11 @@ impl Publishing {
         let mut moved = false;
         let mut standing = Standing::Out;
         let mut campaign: Option<Campaign> = None;
-        let mut role = None;
+        // The role told last, and the primary's address told with it.
+        let mut role: Told = None;
+        // Whether the last withdrawal was for maintenance, so that the next
+        // publish says the file went away.
+        let mut withdrawn_for_maintenance = false;
         if electing.is_some() {
             self.tell(&mut electing, &mut role, Role::None, None);
         }
@@ -122,6 +129,10 @@ impl Publishing {
                 && Instant::now() >= until
             {
                 tracing::warn!(service = %name, "no keep-alive acknowledged in time: no longer primary (fenced); the store may be electing another");
+                self.status.record_change(
+                    "not primary",
+                    "lost leadership: no keep-alive acknowledged in time (fenced)",
+                );
                 standing = Standing::Out;
                 self.tell(&mut electing, &mut role, Role::None, None);
                 // Written again as a replica, campaigning again, once the
@@ -134,8 +145,29 @@ impl Publishing {
                 registration = self.registration.borrow_and_update().clone();
                 tracing::info!(service = %name, instance = %registration.id, address = %registration.address, port = ?registration.port, "the registration moved");
             }
-            let want = !moved && *healthy.borrow_and_update() && !*maintenance.borrow_and_update();
+            let is_healthy = *healthy.borrow_and_update();
+            let in_maintenance = *maintenance.borrow_and_update();
+            let want = !moved && is_healthy && !in_maintenance;
+            if !in_maintenance && !is_healthy {
+                // Out of maintenance but failing: what publishes it next
+                // is the checks, not the file going away.
+                withdrawn_for_maintenance = false;
+            }
             if holds != Some(want) && retry_at.is_none() {
+                let why = if moved {
+                    "the registration moved".to_owned()
+                } else if want && outage {
+                    "store reachable again".to_owned()
+                } else if want && holds.is_none() {
+                    "republished: the store had lost it".to_owned()
+                } else if want && withdrawn_for_maintenance {
+                    "maintenance file removed".to_owned()
+                } else if in_maintenance {
+                    "maintenance file appeared".to_owned()
+                } else {
+                    (self.status.health_reason())
+                        .map_or_else(|| "checks".to_owned(), |r| r.to_string())
+                };
                 let result = if want {
                     let as_replica = self.tagged(&electing, &registration, false);
                     // Published again (as a replica): the campaign starts
@@ -181,7 +213,7 @@ impl Publishing {
                         self.status.set_published(want);
                         if want && electing.is_some() {
                             standing = Standing::Candidate;
-                            let primary = self.primary_address().await;
+                            let primary = self.primary_address(&registration).await;
                             self.tell(&mut electing, &mut role, Role::Replica, primary);
                         } else if electing.is_some() {
                             self.tell(&mut electing, &mut role, Role::None, None);
@@ -192,9 +224,17 @@ impl Publishing {
                         }
                         if want {
                             tracing::info!(service = %name, target = %self.publisher.describe(), "published");
+                            let what = if electing.is_some() {
+                                "published (replica)"
+                            } else {
+                                "published"
+                            };
+                            self.status.record_change(what, &why);
                         } else {
                             tracing::info!(service = %name, target = %self.publisher.describe(), "withdrawn");
+                            self.status.record_change("withdrawn", &why);
                         }
+                        withdrawn_for_maintenance = !want && in_maintenance;
                     }
                     Err(error) => {
                         holds = None;
@@ -206,6 +246,13 @@ impl Publishing {
                         }
                         if !outage {
                             outage = true;
+                            let why = format!("store unreachable ({error})");
+                            let what = if want {
+                                "not published"
+                            } else {
+                                "not withdrawn"
+                            };
+                            self.status.record_change(what, &why);
                             tracing::warn!(service = %name, target = %self.publisher.describe(), %error, "store request failed; checks go on, retrying with backoff");
                         } else {
                             tracing::debug!(service = %name, %error, "store request failed again");
@@ -253,14 +300,22 @@ impl Publishing {
                         {
                             standing = Standing::Leading(until);
                         }
+                        // A replica follows the primary: when another is
+                        // elected, its hook is run again with the new
+                        // address (Redis' `replicaof` must name it).
+                        if standing == Standing::Candidate
+                            && let Some(primary) = self.primary_address(&registration).await
+                        {
+                            self.tell(&mut electing, &mut role, Role::Replica, Some(primary));
+                        }
                     }
                     Err(error) => {
-                        self.step_down(&mut standing, &mut electing, &mut role);
+                        self.step_down(&mut standing, &mut electing, &mut role, &error);
                         self.lost(&mut holds, &mut outage, error)
                     }
                 },
                 Event::Lost(error) => {
-                    self.step_down(&mut standing, &mut electing, &mut role);
+                    self.step_down(&mut standing, &mut electing, &mut role, &error);
                     self.lost(&mut holds, &mut outage, error)
                 }
                 Event::Elected(Ok(leadership)) => {
@@ -276,6 +331,7 @@ impl Publishing {
                             standing = Standing::Leading(until);
                             let address = Some(registration.address.to_string());
                             self.tell(&mut electing, &mut role, Role::Primary, address);
+                            self.status.record_change("primary", "won the election");
                             tracing::info!(service = %name, "elected: published as primary");
                         }
                         (Ok(()), _) => {
@@ -343,10 +399,13 @@ impl Publishing {
         fence::primary_until(election.acknowledged(), election.expiry())
     }
 
-    /// The current primary's address, best effort, for a replica's hook.
-    async fn primary_address(&mut self) -> Option<String> {
+    /// The current primary's address, best effort, for a replica's hook;
+    /// `None` when it is this instance's own (about to be elected: a
+    /// replica of itself is no replica).
+    async fn primary_address(&mut self, registration: &Instance) -> Option<String> {
         let election = self.publisher.election()?;
-        election.leader().await.ok().flatten()
+        let leader = election.leader().await.ok().flatten()?;
+        (leader != registration.address.to_string()).then_some(leader)
     }
 
     /// The registration or its lease is gone: a leader is primary no more.
@@ -354,8 +413,13 @@ impl Publishing {
         &self,
         standing: &mut Standing,
         electing: &mut Option<Electing>,
-        role: &mut Option<Role>,
+        role: &mut Told,
+        error: &PublishError,
     ) {
+        if let Standing::Leading(_) = standing {
+            let why = format!("lost leadership: {error}");
+            self.status.record_change("not primary", &why);
+        }
         if *standing != Standing::Out {
             *standing = Standing::Out;
             if electing.is_some() {
@@ -364,22 +428,34 @@ impl Publishing {
         }
     }
 
-    /// Tells the service its role, if it changed: the role file at once,
-    /// the hook on its task, `/ready` and `/metrics`.
+    /// Tells the service its role, if it changed (or, for a replica, the
+    /// primary's address did): the role file at once, the hook on its
+    /// task, `/ready` and `/metrics`.
     fn tell(
         &self,
         electing: &mut Option<Electing>,
-        role: &mut Option<Role>,
+        role: &mut Told,
         now: Role,
         primary: Option<String>,
     ) {
         let Some(electing) = electing else {
             return;
         };
-        if *role == Some(now) {
+        let before = role.replace((now, primary.clone()));
+        let same_role = before.as_ref().is_some_and(|(r, _)| *r == now);
+        let same_primary = before.as_ref().is_some_and(|(_, p)| *p == primary);
+        if same_role && (now != Role::Replica || same_primary) {
+            // Nothing new to tell: keep what was told.
+            *role = before;
             return;
         }
-        *role = Some(now);
+        if same_role {
+            tracing::info!(service = %self.status.name, primary = primary.as_deref().unwrap_or(""), "the primary moved");
+            if let Some(hooks) = &electing.hooks {
+                let _ = hooks.send(RoleChange { role: now, primary });
+            }
+            return;
+        }
         self.status.set_role(now);
         tracing::info!(service = %self.status.name, role = now.as_str(), "role");
         if let Some(path) = &electing.config.role_file
@@ -404,14 +480,21 @@ impl Publishing {
     /// at once (the backoff applies if that fails too).
     fn lost(&self, holds: &mut Option<bool>, outage: &mut bool, error: PublishError) {
         *holds = None;
+        let was_published = self.status.published();
         self.status.set_published(false);
         self.status.record_store_error();
         match &error {
             PublishError::Lost(_) => {
+                let why = format!("store session or lease lost ({error})");
+                self.status.record_change("not published", &why);
                 tracing::warn!(service = %self.status.name, %error, "the store lost the registration; republishing")
             }
             _ if !*outage => {
                 *outage = true;
+                if was_published {
+                    let why = format!("store unreachable ({error})");
+                    self.status.record_change("not published", &why);
+                }
                 tracing::warn!(service = %self.status.name, %error, "store unreachable; checks go on, retrying with backoff");
             }
             _ => {}

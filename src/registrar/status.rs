@@ -1,8 +1,13 @@
-//! What each service's tasks report, read by `/ready` and `/metrics`:
-//! relaxed atomics written by the checker and the publisher, never a lock.
+//! What each service's tasks report, read by `/ready`, `/metrics` and the
+//! page: relaxed atomics written by the checker and the publisher, never a
+//! lock; the texts (a check's last error, why the last change happened)
+//! are swapped in whole (`arc-swap`), written only when they change.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwapOption;
 
 use super::role::Role;
 
@@ -17,6 +22,8 @@ pub struct CheckStatus {
     /// Sum of run times, microseconds (with the counts, a mean).
     duration_sum_us: AtomicU64,
     last_duration_us: AtomicU64,
+    /// Why the last failing run failed; kept after it passes again.
+    last_error: ArcSwapOption<String>,
 }
 
 impl CheckStatus {
@@ -29,11 +36,16 @@ impl CheckStatus {
             last_passed: AtomicBool::new(false),
             duration_sum_us: AtomicU64::new(0),
             last_duration_us: AtomicU64::new(0),
+            last_error: ArcSwapOption::empty(),
         }
     }
 
-    /// Records one run.
-    pub fn record(&self, passed: bool, took: Duration) {
+    /// Records one run: `error` is why it failed, `None` when it passed.
+    pub fn record(&self, error: Option<&str>, took: Duration) {
+        let passed = error.is_none();
+        if let Some(error) = error {
+            self.last_error.store(Some(Arc::new(error.to_owned())));
+        }
         let counter = if passed { &self.passed } else { &self.failed };
         counter.fetch_add(1, Relaxed);
         self.last_passed.store(passed, Relaxed);
@@ -52,6 +64,11 @@ impl CheckStatus {
         self.last_passed.load(Relaxed)
     }
 
+    /// Why the last failing run failed, if any run has failed.
+    pub fn last_error(&self) -> Option<Arc<String>> {
+        self.last_error.load_full()
+    }
+
     /// Total and last run time.
     pub fn durations(&self) -> (Duration, Duration) {
         (
@@ -59,6 +76,18 @@ impl CheckStatus {
             Duration::from_micros(self.last_duration_us.load(Relaxed)),
         )
     }
+}
+
+/// A change of what the store holds or of the role, and why it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastChange {
+    /// When.
+    pub at: SystemTime,
+    /// What changed (`published`, `withdrawn`, `primary`, …).
+    pub what: String,
+    /// Why (`check failed 3× (tcp 127.0.0.1:8080: connection refused)`,
+    /// `maintenance file appeared`, `lost leadership: …`).
+    pub why: String,
 }
 
 /// The state of one registered service.
@@ -77,6 +106,9 @@ pub struct ServiceStatus {
     publishes: AtomicU64,
     /// With `--elect`: 1 + the role's index in [`Role::ALL`]; 0 without.
     role: AtomicU8,
+    /// Why the checks say what they say, from their last transition.
+    health_reason: ArcSwapOption<String>,
+    last_change: ArcSwapOption<LastChange>,
 }
 
 impl ServiceStatus {
@@ -92,7 +124,36 @@ impl ServiceStatus {
             store_errors: AtomicU64::new(0),
             publishes: AtomicU64::new(0),
             role: AtomicU8::new(0),
+            health_reason: ArcSwapOption::empty(),
+            last_change: ArcSwapOption::empty(),
         }
+    }
+
+    /// Why the checks say healthy or not (set at each transition).
+    pub fn health_reason(&self) -> Option<Arc<String>> {
+        self.health_reason.load_full()
+    }
+
+    /// Sets why the checks say what they say; the checker calls this
+    /// before it tells the publisher, so the publisher reads the reason
+    /// of the transition it acts on.
+    pub fn set_health_reason(&self, reason: String) {
+        self.health_reason.store(Some(Arc::new(reason)));
+    }
+
+    /// The last change and why, if anything has changed yet.
+    pub fn last_change(&self) -> Option<Arc<LastChange>> {
+        self.last_change.load_full()
+    }
+
+    /// Records a change and why it happened (now).
+    pub fn record_change(&self, what: &str, why: &str) {
+        tracing::debug!(service = %self.name, what, why, "change");
+        self.last_change.store(Some(Arc::new(LastChange {
+            at: SystemTime::now(),
+            what: what.to_owned(),
+            why: why.to_owned(),
+        })));
     }
 
     /// Whether the checks say healthy.

@@ -1,13 +1,13 @@
 //! The backend contract and the merged registry.
 //!
-//! A backend (etcd, ZooKeeper, the in-process one used by tests) watches its
+//! A backend (etcd, ZooKeeper, or one given by an embedding program, as
+//! the tests give theirs in `tests/common/memory.rs`) watches its
 //! store and reports through a [`Sink`]: a full listing first, then batches
 //! of changes, and "I am stale" / a fresh full listing when it loses and
 //! regains the store. The [`Registry`] merges every source into one set of
 //! instances and tells the DNS side what changed. Nothing here knows about
 //! DNS or about any store.
 
-mod memory;
 mod state;
 mod status;
 
@@ -20,7 +20,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::model::{Instance, InstanceId, ServiceName, SkyEntry};
 
-pub use memory::{MemoryBackend, MemoryHandle};
 pub use state::{Changes, InstanceChange, RecordChange, Registry};
 pub use status::{SourceStatus, StatusBoard};
 

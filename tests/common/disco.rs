@@ -135,7 +135,21 @@ impl Disco {
         rtype: RecordType,
         expected: &Result<Vec<String>, ResponseCode>,
     ) -> usize {
-        let until = Instant::now() + Duration::from_secs(3);
+        self.answers_steadily_for(name, rtype, expected, Duration::from_secs(3))
+            .await
+    }
+
+    /// [`Disco::answers_steadily`] for `span` instead of 3 s: a registration
+    /// that drops and comes back within it fails, where a later
+    /// [`Disco::until_answers`] (which polls) would pass.
+    pub async fn answers_steadily_for(
+        &self,
+        name: &str,
+        rtype: RecordType,
+        expected: &Result<Vec<String>, ResponseCode>,
+        span: Duration,
+    ) -> usize {
+        let until = Instant::now() + span;
         let mut count = 0;
         while Instant::now() < until && count < 100_000 {
             let message = self
@@ -146,6 +160,57 @@ impl Disco {
             count += 1;
         }
         count
+    }
+
+    /// After a watch went silent at `dead`: how long until `/metrics`
+    /// counted a resync of the registry `label` (`registry="…"`) for any
+    /// cause, which cause, and how long until `name` `rtype` was answered
+    /// with `expected`, polling both every 10 ms for at most `limit`. The
+    /// figures the liveness tests print (and `bench/liveness.sh` collects).
+    pub async fn detection_and_answer(
+        &self,
+        dead: Instant,
+        label: &str,
+        name: &str,
+        rtype: RecordType,
+        expected: Result<Vec<String>, ResponseCode>,
+        limit: Duration,
+    ) -> (Duration, String, Duration) {
+        let prefix = format!("disco_registry_resyncs_total{{{label},cause=\"");
+        let (mut detection, mut answer) = (None, None);
+        while detection.is_none() || answer.is_none() {
+            if detection.is_none() {
+                let text = self.metrics().await;
+                let cause = text.lines().find_map(|line| {
+                    let (cause, count) = line.strip_prefix(&prefix)?.split_once("\"} ")?;
+                    (count != "0").then(|| cause.to_owned())
+                });
+                detection = cause.map(|cause| (dead.elapsed(), cause));
+            }
+            if answer.is_none() {
+                let got = (self.try_query(name, rtype).await).map(|m| message_answers(&m));
+                if got.as_ref() == Some(&expected) {
+                    answer = Some(dead.elapsed());
+                }
+            }
+            assert!(
+                dead.elapsed() < limit,
+                "within {limit:?}: detected {detection:?}, answered after {answer:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let (detected, cause) = detection.unwrap();
+        (detected, cause, answer.unwrap())
+    }
+
+    /// The proof interval the liveness tests use: 1 s, or
+    /// `DISCO_TEST_PROOF_INTERVAL` (`bench/liveness.sh` runs them at the
+    /// default 10 s too, where etcd's HTTP/2 keepalive may notice first).
+    pub fn test_proof_interval() -> Duration {
+        std::env::var("DISCO_TEST_PROOF_INTERVAL")
+            .ok()
+            .map(|text| humantime::parse_duration(&text).expect("a duration, like 10s"))
+            .unwrap_or(Duration::from_secs(1))
     }
 
     /// Polls until the answer for `name` `rtype` is `expected`.

@@ -25,6 +25,7 @@ mod ports;
 mod project;
 #[path = "../common/proxy.rs"]
 mod proxy;
+mod redis;
 mod registrar_docker;
 mod rrl;
 mod support;

@@ -713,3 +713,208 @@ async fn containers_are_registered_in_zookeeper_on_the_registrar_s_session() {
         started.elapsed()
     );
 }
+
+/// The ports `name` SRV answers (each instance's published port), sorted;
+/// empty for NXDOMAIN or NODATA.
+async fn srv_ports(disco: &Disco, name: &str) -> Vec<u16> {
+    let Some(message) = disco.try_query(name, RecordType::SRV).await else {
+        return Vec::new();
+    };
+    let mut ports: Vec<u16> = srv(&message)
+        .iter()
+        .filter_map(|line| line.split_whitespace().nth(2)?.parse().ok())
+        .collect();
+    ports.sort();
+    ports
+}
+
+/// Polls until `primary.db` and `replica.db` SRV answer these ports.
+async fn until_roles(disco: &Disco, primary: &[u16], replica: &[u16]) {
+    let deadline = Instant::now() + CONVERGE;
+    loop {
+        let now = (
+            srv_ports(disco, "primary.db.disco.internal.").await,
+            srv_ports(disco, "replica.db.disco.internal.").await,
+        );
+        if now.0 == primary && now.1 == replica {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "primary {primary:?} and replica {replica:?} wanted; DNS says {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disco_elect_labels_give_one_primary_that_moves_when_its_container_stops() {
+    let scope = Scope::open("registrar-docker-elect");
+    let (_etcd, disco, registry) = store().await;
+    let labels = [
+        "-p",
+        "127.0.0.1::8080",
+        "--label",
+        "disco.service=db",
+        "--label",
+        "disco.elect=",
+    ];
+    let first = service(&scope, "disco-rd-db-1", &labels);
+    // The first is elected before the second exists: which one leads is
+    // known.
+    let registrar = Registrar::start(&registry, &[], &[]);
+    let first_port = published(&first);
+    until_roles(&disco, &[first_port], &[]).await;
+    let second = service(&scope, "disco-rd-db-2", &labels);
+    let second_port = published(&second);
+    until_roles(&disco, &[first_port], &[second_port]).await;
+
+    // From here on, a prober asks `primary.db` every 10 ms: never two.
+    let prober = {
+        let dns = disco.dns;
+        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let (mut asked, mut two) = (0u32, Vec::new());
+            while stop_rx.try_recv().is_err() {
+                if let Ok(answer) = ask(dns, "primary.db.disco.internal.", RecordType::SRV).await {
+                    asked += 1;
+                    if answer.len() > 1 {
+                        two.push(answer);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            (asked, two)
+        });
+        (stop_tx, task)
+    };
+
+    // The primary's container stops: withdrawn at once, its candidacy with
+    // it (its lease is its own), and the other is elected.
+    let started = Instant::now();
+    let stopping = {
+        let first = first.clone();
+        std::thread::spawn(move || docker(&["stop", "--time", "10", &first]))
+    };
+    until_roles(&disco, &[second_port], &[]).await;
+    let moved = started.elapsed();
+    stopping.join().unwrap();
+
+    // Started again, it comes back as a replica: the leader keeps leading.
+    docker(&["start", &first]);
+    let first_port = published(&first);
+    until_roles(&disco, &[second_port], &[first_port]).await;
+    let (stop, task) = prober;
+    stop.send(()).unwrap();
+    let (asked, two) = task.await.unwrap();
+    eprintln!("primary moved {moved:?} after docker stop; {asked} probes, none saw two");
+    assert!(asked > 50, "the prober asked {asked} times");
+    assert_eq!(two, Vec::<Vec<String>>::new(), "two primaries answered");
+    assert!(
+        moved < Duration::from_secs(3),
+        "primary moved {moved:?} after docker stop (the lease is 3 s; it should not wait for it)"
+    );
+    let ready = registrar.get("/metrics").await.1;
+    assert!(ready.contains("role=\"primary\""), "{ready}");
+}
+
+/// A service container whose PID 1 drains `seconds` after SIGTERM before
+/// it exits.
+fn draining_service(scope: &Scope, name: &str, seconds: u32, args: &[&str]) -> String {
+    let script = format!(
+        "trap 'sleep {seconds}; exit 0' TERM; httpd -p 8080 -h /www; while :; do sleep 0.1; done"
+    );
+    let mut all = vec!["--name", name];
+    all.extend_from_slice(args);
+    all.push(image());
+    all.extend_from_slice(&["sh", "-c", &script]);
+    scope.run(&all);
+    name.to_owned()
+}
+
+/// Asserts `name` stays NXDOMAIN from now until `until` after `from`
+/// (reconciles run every second meanwhile).
+async fn stays_gone(disco: &Disco, name: &str, from: Instant, until: Duration) {
+    while from.elapsed() < until {
+        assert_eq!(
+            disco.answers(name, RecordType::A).await,
+            Err(ResponseCode::NXDomain),
+            "{name} answered again {:?} after it was stopped, while it drains",
+            from.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_container_stays_withdrawn_through_its_stop_timeout_and_disco_drain() {
+    let scope = Scope::open("registrar-docker-drain");
+    let (_etcd, disco, registry) = store().await;
+    // Drains 8 s after SIGTERM; `docker stop` lets it (stop timeout 20 s).
+    let stopped = draining_service(
+        &scope,
+        "disco-rd-drains",
+        8,
+        &[
+            "-p",
+            "127.0.0.1::8080",
+            "--stop-timeout",
+            "20",
+            "--label",
+            "disco.service=drains",
+        ],
+    );
+    // Drains 8 s after a `docker kill -s TERM`, which has no timeout:
+    // disco.drain keeps it withdrawn 6 s.
+    let killed = draining_service(
+        &scope,
+        "disco-rd-drain-label",
+        8,
+        &[
+            "-p",
+            "127.0.0.1::8080",
+            "--stop-timeout",
+            "1",
+            "--label",
+            "disco.service=drain-label",
+            "--label",
+            "disco.drain=6s",
+        ],
+    );
+    // A reconcile every second: each would publish a running container.
+    let _registrar = Registrar::start(&registry, &["--resync", "1s"], &[]);
+    until_answered(&disco, "drains.disco.internal.").await;
+    until_answered(&disco, "drain-label.disco.internal.").await;
+
+    let started = Instant::now();
+    let stopping = {
+        let stopped = stopped.clone();
+        std::thread::spawn(move || docker(&["stop", "--time", "20", &stopped]))
+    };
+    let withdrawn = time_to_nxdomain(&disco, "drains.disco.internal.", CONVERGE).await;
+    stays_gone(
+        &disco,
+        "drains.disco.internal.",
+        started,
+        Duration::from_secs(6),
+    )
+    .await;
+    assert!(running(&stopped), "it drains 8 s");
+    stopping.join().unwrap();
+    let exited = started.elapsed();
+    eprintln!("docker stop → NXDOMAIN {withdrawn:?}, → exit {exited:?} (drains 8 s)");
+    assert!(exited >= Duration::from_secs(8), "{exited:?}");
+
+    let started = Instant::now();
+    docker(&["kill", "--signal", "TERM", &killed]);
+    time_to_nxdomain(&disco, "drain-label.disco.internal.", CONVERGE).await;
+    // Past its stop timeout (1 s) and two reconciles: still withdrawn.
+    stays_gone(
+        &disco,
+        "drain-label.disco.internal.",
+        started,
+        Duration::from_millis(4500),
+    )
+    .await;
+    assert!(running(&killed));
+}

@@ -100,3 +100,118 @@ async fn the_api_shows_what_etcd_holds_and_streams_changes() {
     eprintln!("{report}");
     disco.stop().await;
 }
+
+/// SkyDNS entries are instances of the name above them, one per key, with
+/// their own fields under `skydns`; reverse entries are no service.
+#[tokio::test]
+async fn skydns_entries_appear_as_instances_of_the_name_above_them() {
+    let etcd = Etcd::start();
+    let mut client = etcd.client().await;
+    put(
+        &mut client,
+        "/skydns/internal/disco/web/x1",
+        r#"{"host":"10.0.0.1","port":8080,"text":"hello","ttl":30}"#,
+    )
+    .await;
+    put(
+        &mut client,
+        "/skydns/internal/disco/web/x2",
+        r#"{"host":"db.example.org","priority":20,"weight":5,"group":"g1"}"#,
+    )
+    .await;
+    put(
+        &mut client,
+        "/skydns/internal/disco/cache",
+        r#"{"host":"10.0.0.9"}"#,
+    )
+    .await;
+    put(
+        &mut client,
+        "/skydns/arpa/in-addr/10/0/0/1",
+        r#"{"host":"x1.web.disco.internal"}"#,
+    )
+    .await;
+    let sky = etcd.url("skydns+etcd", "/skydns");
+    let native = format!("etcd://{}/disco", etcd.endpoint(0));
+    register(&mut client, "web", "web-1", "10.0.0.5", 80).await;
+    let disco = Disco::start(&[native.clone(), sky.clone()]).await;
+
+    let (status, services) = get_json(disco.http, "/v1/services").await;
+    assert_eq!(status, 200, "{services}");
+    let names: Vec<&str> = (services["services"].as_array().unwrap().iter())
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["cache", "web"], "{services}");
+    assert_eq!(services["total_instances"], 4, "{services}");
+    assert_eq!(
+        services["services"][1]["registries"],
+        serde_json::json!([native, sky])
+    );
+
+    let (_, web) = get_json(disco.http, "/v1/services/web").await;
+    let by_id = |id: &str| {
+        (web["instances"].as_array().unwrap().iter())
+            .find(|i| i["id"] == id)
+            .unwrap_or_else(|| panic!("no {id} in {web}"))
+            .clone()
+    };
+    let x1 = by_id("x1");
+    assert_eq!(x1["address"], "10.0.0.1");
+    assert_eq!(x1["port"], 8080);
+    assert_eq!(x1["priority"], 10, "CoreDNS's default");
+    assert_eq!(x1["weight"], 100);
+    assert_eq!(x1["ttl"], 30);
+    assert_eq!(x1["dns"], "x1.web.disco.internal.");
+    assert_eq!(x1["registry"], sky.as_str());
+    assert_eq!(x1["skydns"]["key"], "/skydns/internal/disco/web/x1");
+    assert_eq!(x1["skydns"]["text"], "hello");
+    let x2 = by_id("x2");
+    assert_eq!(
+        x2["address"],
+        serde_json::Value::Null,
+        "a name, not an address"
+    );
+    assert_eq!(x2["skydns"]["host"], "db.example.org");
+    assert_eq!(
+        (x2["priority"].clone(), x2["weight"].clone()),
+        (20.into(), 5.into())
+    );
+    assert_eq!(x2["skydns"]["group"], "g1");
+    assert_eq!(by_id("web-1")["skydns"], serde_json::Value::Null);
+    let (_, cache) = get_json(disco.http, "/v1/services/cache").await;
+    assert_eq!(cache["instances"][0]["id"], "cache");
+    assert_eq!(cache["instances"][0]["dns"], "cache.disco.internal.");
+
+    // Paging by store key: the cursor is the key, opaque to the client.
+    let (_, first) = get_json(disco.http, "/v1/services/web?limit=1").await;
+    let after = first["next"].as_str().unwrap().to_owned();
+    let (_, rest) = get_json(
+        disco.http,
+        &format!("/v1/services/web?limit=10&after={after}"),
+    )
+    .await;
+    assert_eq!(rest["instances"].as_array().unwrap().len(), 2, "{rest}");
+
+    // A change arrives on the stream, with the entry's own field names.
+    let mut stream = EventStream::open(disco.http, "/v1/changes/stream").await;
+    put(
+        &mut client,
+        "/skydns/internal/disco/web/x1",
+        r#"{"host":"10.0.0.2","port":8080,"text":"hello","ttl":30}"#,
+    )
+    .await;
+    let seen = stream
+        .until(r#""fields":["host"]"#, Duration::from_secs(10))
+        .await;
+    assert!(seen.contains(r#""instance":"x1""#), "{seen}");
+
+    // The page shows the entry and its key.
+    let (status, page) = crate::support::http::get(disco.http, "/ui/services/web").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("db.example.org"), "{page}");
+    assert!(page.contains("key=/skydns/internal/disco/web/x2"), "{page}");
+
+    let report = openapi_check(disco.http, "web").await;
+    eprintln!("{report}");
+    disco.stop().await;
+}

@@ -13,6 +13,8 @@ mod api;
 mod auth;
 mod backend;
 mod certs;
+#[path = "../common/chromium.rs"]
+mod chromium;
 mod cluster;
 mod config;
 mod failover;

@@ -6,67 +6,11 @@
 //! and dark, go to
 //! `target/tmp/ui-screenshots/`.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::chromium::{dump_dom, screenshot};
 use crate::cluster::Etcd;
 use crate::support::{Disco, key, put, register};
-
-/// Chromium with a profile of its own, headless.
-fn chromium(profile: &tempfile::TempDir) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new("chromium");
-    command
-        .arg("--headless")
-        .arg("--no-sandbox")
-        .arg("--disable-gpu")
-        .arg("--no-first-run")
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .kill_on_drop(true);
-    command
-}
-
-async fn dump_dom(url: &str, extra: &[&str]) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let output = chromium(&profile)
-        .args(extra)
-        .arg("--dump-dom")
-        .arg(url)
-        .output()
-        .await
-        .expect("chromium runs (Debian package chromium)");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
-async fn screenshot(url: &str, name: &str, width: u32, height: u32, dark: bool) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    let profile = tempfile::tempdir().unwrap();
-    let output = chromium(&profile)
-        .arg(format!("--screenshot={}", path.display()))
-        .arg(format!("--window-size={width},{height}"))
-        .arg("--hide-scrollbars")
-        .args(dark.then_some("--force-dark-mode"))
-        .arg(url)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        std::fs::metadata(&path).unwrap().len() > 1000,
-        "{path:?} is empty"
-    );
-    path
-}
 
 #[tokio::test]
 async fn the_page_shows_services_instances_and_a_live_timeline() {

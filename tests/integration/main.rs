@@ -16,6 +16,8 @@ mod forwarding;
 mod hickory_parity;
 mod http;
 mod malformed;
+#[path = "../common/memory.rs"]
+mod memory;
 mod names;
 mod recursion_bits;
 mod rrl;

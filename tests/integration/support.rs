@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 
+use crate::memory::{MemoryBackend, MemoryHandle};
 use disco::cli::ServeArgs;
 use disco::config::ServeConfig;
 use disco::model::{Instance, parse_native};
-use disco::registry::{MemoryBackend, MemoryHandle};
 use disco::serve::{self, Running};
 use hickory_net::client::{Client, ClientHandle};
 use hickory_net::runtime::TokioRuntimeProvider;

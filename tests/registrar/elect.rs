@@ -280,6 +280,21 @@ pub async fn scenario(registry: &str, disco: &Disco) {
     eprintln!("kill -9 failover: {failover:?}");
     assert!(failover < failover_bound(), "failover took {failover:?}");
     let leader = index(&members, second);
+    // The replica left is told the new primary's address (its hook runs
+    // again), within a keep-alive: Redis' `replicaof` must follow it.
+    let other = (0..3)
+        .find(|&i| members[i].address != first && i != leader)
+        .unwrap();
+    until(
+        "the remaining replica's hook hears of the new primary",
+        TTL + Duration::from_secs(2),
+        || {
+            std::fs::read_to_string(&members[other].hook_log)
+                .unwrap_or_default()
+                .contains(&format!("replica db {second}\n"))
+        },
+    )
+    .await;
 
     // SIGSTOP past the TTL: replaced; after SIGCONT never primary again.
     members[leader].registrar.signal(Signal::SIGSTOP);

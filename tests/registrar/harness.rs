@@ -105,9 +105,73 @@ impl Registrar {
         }
     }
 
+    /// Whether the registrar has not exited yet.
+    pub fn still_running(&mut self) -> bool {
+        let child = self.child.as_mut().expect("not waited for");
+        child.try_wait().unwrap().is_none()
+    }
+
     /// What the registrar logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Where its endpoints listen (started with `--http-listen
+    /// 127.0.0.1:0`), read from its log once it says.
+    pub async fn endpoints(&self) -> SocketAddr {
+        let deadline = Instant::now() + CONVERGE;
+        loop {
+            let log = self.log();
+            let found = (log.lines())
+                .find_map(|l| l.split("endpoints on ").nth(1))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|a| a.parse().ok());
+            if let Some(addr) = found {
+                return addr;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no endpoints address in the log:\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The value of the `/metrics` sample `sample` (its name and labels as
+    /// exported, e.g. `disco_registrar_published{service="web/web-1"}`).
+    pub async fn metric(&self, sample: &str) -> Option<f64> {
+        let (_, text) = crate::support::http::get(self.endpoints().await, "/metrics").await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    /// Waits until `service`'s checks (`/metrics`'s `service` label, e.g.
+    /// `web/web-1`) have run `runs` more times than when this was called:
+    /// the registrar's own sign that rounds of checks went by, where a sleep
+    /// only hopes so.
+    pub async fn until_checked(&self, service: &str, runs: u64) {
+        let prefix = format!("disco_registrar_checks_total{{service=\"{service}\",");
+        let count = || async {
+            let (_, text) = crate::support::http::get(self.endpoints().await, "/metrics").await;
+            (text.lines())
+                .filter(|l| l.starts_with(&prefix))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+                .sum::<u64>()
+        };
+        let start = count().await;
+        let deadline = Instant::now() + CONVERGE;
+        loop {
+            let now = count().await;
+            if now >= start + runs {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{service}: {now} check runs, waited for {}",
+                start + runs
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
@@ -237,6 +301,15 @@ pub async fn until_answered(disco: &Disco, name: &str) {
 pub async fn until_gone(disco: &Disco, name: &str) {
     disco
         .until_answers(name, RecordType::A, Err(ResponseCode::NXDomain))
+        .await;
+}
+
+/// Asserts that disco answers `name` A with 127.0.0.1 at every query, asked
+/// without pause, for `span`: "and it stays", which a sleep followed by
+/// [`until_answered`] cannot tell from "it dropped and came back".
+pub async fn stays_answered(disco: &Disco, name: &str, span: Duration) {
+    disco
+        .answers_steadily_for(name, RecordType::A, &ok(&["127.0.0.1"]), span)
         .await;
 }
 

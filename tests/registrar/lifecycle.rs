@@ -34,9 +34,11 @@ async fn published_after_rise_withdrawn_after_fall_and_back_again() {
     web.stop();
     let stopped = Instant::now();
     until_gone(&disco, NAME).await;
-    // fall (2) × interval (200 ms), plus the check and the watch.
+    // fall (2) × interval (200 ms), plus the check and the watch: well
+    // under a second, bounded by what a loaded 2-core machine meets, and
+    // still far below a lease running out (the default --ttl, 10 s).
     assert!(
-        stopped.elapsed() < Duration::from_secs(2),
+        stopped.elapsed() < Duration::from_secs(5),
         "{:?}",
         stopped.elapsed()
     );
@@ -58,22 +60,28 @@ async fn published_after_rise_withdrawn_after_fall_and_back_again() {
 
 #[tokio::test]
 async fn sigterm_withdraws_at_once_then_drains_and_exits_0() {
-    let (_etcd, disco, _web, mut registrar) = setup(&["--drain", "1s"]).await;
+    // A drain long enough that "withdrawn before it ends" leaves seconds of
+    // margin on a loaded machine (the withdrawal itself takes milliseconds).
+    let drain = Duration::from_secs(4);
+    let (_etcd, disco, _web, mut registrar) = setup(&["--drain", "4s"]).await;
     until_answered(&disco, NAME).await;
     let sent = Instant::now();
     registrar.signal(Signal::SIGTERM);
     until_gone(&disco, NAME).await;
     let withdrawn = sent.elapsed();
     assert!(
-        withdrawn < Duration::from_millis(900),
-        "withdrawn after {withdrawn:?}"
+        withdrawn < drain - Duration::from_secs(1),
+        "withdrawn after {withdrawn:?}, not before the {drain:?} drain"
     );
-    let status = registrar.wait_exit(Duration::from_secs(10));
-    assert!(status.success(), "{status}:\n{}", registrar.log());
+    // Not exited yet: withdrawn first, then drained.
     assert!(
-        sent.elapsed() >= Duration::from_secs(1),
-        "exited before --drain"
+        registrar.still_running(),
+        "exited before --drain:\n{}",
+        registrar.log()
     );
+    let status = registrar.wait_exit(Duration::from_secs(15));
+    assert!(status.success(), "{status}:\n{}", registrar.log());
+    assert!(sent.elapsed() >= drain, "exited before --drain");
 }
 
 #[tokio::test]
@@ -88,9 +96,11 @@ async fn sigkill_leaves_the_registration_to_expire_with_its_lease() {
         "gone before the lease expired"
     );
     until_gone(&disco, NAME).await;
+    // Gone with the lease: about the TTL after the kill (etcd checks for
+    // expired leases every 500 ms), with a margin for a loaded machine.
     let took = killed.elapsed();
     assert!(
-        took <= Duration::from_secs(3),
+        took <= Duration::from_secs(6),
         "gone {took:?} after SIGKILL, TTL 2 s"
     );
 }

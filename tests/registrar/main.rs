@@ -9,6 +9,8 @@
 #[allow(dead_code)]
 #[path = "../etcd/certs.rs"]
 mod certs;
+#[path = "../common/chromium.rs"]
+mod chromium;
 #[allow(dead_code)]
 #[path = "../etcd/cluster.rs"]
 mod cluster;
@@ -25,6 +27,7 @@ mod formats;
 mod harness;
 mod lifecycle;
 mod maintenance;
+mod page;
 #[path = "../common/ports.rs"]
 mod ports;
 #[path = "../common/promtool.rs"]

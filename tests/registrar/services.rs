@@ -1,8 +1,6 @@
 //! Several services from one config file, each with its own checks: one
 //! failing does not touch the others. The endpoints say which is which.
 
-use std::time::Duration;
-
 use crate::cluster::Etcd;
 use crate::harness::{Registrar, TestService, answered, until_answered};
 use crate::support::{CONVERGE, Disco, eventually, http, key};
@@ -86,8 +84,15 @@ timeout = "50ms"
         )
         .await;
     assert_eq!(txt, Ok(vec!["version=1.4.2".to_owned()]));
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Absent after the registrar's own sign that cache's checks have run
+    // (fall is 2: four runs leave no doubt), never after a mere sleep.
+    registrar.until_checked("cache/cache-1", 4).await;
     assert!(!answered(&disco, "cache-1.cache.disco.internal.").await);
+    assert_eq!(
+        (registrar.metric(r#"disco_registrar_publishes_total{service="cache/cache-1"}"#)).await,
+        Some(0.0),
+        "cache-1 was never written"
+    );
     drop(db);
 
     // The endpoints: not ready (one service is not published), and why.
@@ -134,5 +139,20 @@ timeout = "50ms"
         .next()
         .unwrap();
     assert!(cache.contains(r#"<span class="bad">no</span>"#), "{cache}");
+    assert!(cache.contains("none yet"), "never published: {cache}");
     assert!(page.contains("passed"), "{page}");
+    // Why db is out: its check, with the error, and when.
+    let db = page
+        .split(r#"<tr data-service="db/db-1">"#)
+        .nth(1)
+        .unwrap()
+        .split("</tr>")
+        .next()
+        .unwrap();
+    assert!(
+        db.contains("<strong>withdrawn</strong>: <span class=\"why\">check failed 2× (tcp"),
+        "{db}"
+    );
+    assert!(db.contains("refused"), "{db}");
+    assert!(db.contains("<time "), "{db}");
 }

@@ -14,7 +14,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use zookeeper_client::CreateMode;
 
-use crate::harness::{FAST, Registrar, TestService, until_answered, until_gone, web_registrar};
+use crate::harness::{
+    FAST, Registrar, TestService, stays_answered, until_answered, until_gone, web_registrar,
+};
 use crate::server::{SHORT_SESSION, ZooKeeper};
 use crate::support::{
     CONVERGE, Disco, client, create, delete, eventually, node, ok, registration, srv,
@@ -88,10 +90,23 @@ async fn a_lingering_node_of_an_older_session_is_taken_over() {
     let web = TestService::start().await;
     let _registrar = web_registrar(&registry, &web.port(), &["--check", "tcp"]);
     until_answered(&disco, NAME).await;
-    // The old session ending no longer takes the registration with it.
+    // Taken over: the node now belongs to the registrar's session, not
+    // merely rewritten under the old one (which would take it along).
+    let observer = client(&zk).await;
+    let owner = || async {
+        let (_, stat) = observer.get_data(&node("web", "web-1")).await.unwrap();
+        stat.ephemeral_owner
+    };
+    let taken = owner().await;
+    assert!(
+        taken != 0 && taken != old.session_id().0,
+        "the node's owner {taken:#x} is still the old session"
+    );
+    // The old session ending no longer takes the registration with it: the
+    // name answers at every query meanwhile, from the same node.
     drop(old);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    until_answered(&disco, NAME).await;
+    stays_answered(&disco, NAME, Duration::from_secs(2)).await;
+    assert_eq!(owner().await, taken, "the node was written again");
     disco.stop().await;
 }
 

@@ -81,6 +81,14 @@ pub async fn register(client: &Client, service: &str, id: &str, address: &str, p
     .await;
 }
 
+/// Sets `path`'s data to `value` (the node stays: a data-only change).
+pub async fn set_data(client: &Client, path: &str, value: &str) {
+    client
+        .set_data(path, value.as_bytes(), None)
+        .await
+        .unwrap_or_else(|e| panic!("set data of {path}: {e}"));
+}
+
 /// Deletes `path`.
 pub async fn delete(client: &Client, path: &str) {
     client

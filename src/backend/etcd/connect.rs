@@ -65,14 +65,46 @@ impl Connector {
 
     /// A client for every endpoint; requests go to whichever member
     /// answers. Authenticates first when credentials are set.
-    pub async fn connect(&self) -> Result<Client, String> {
+    pub async fn connect(&self) -> Result<Client, ConnectError> {
         let connect = Client::connect(&self.endpoints, Some(self.options.clone()));
+        let endpoints = || self.endpoints.join(",");
         match tokio::time::timeout(REQUEST_TIMEOUT, connect).await {
             Ok(Ok(client)) => Ok(client),
-            Ok(Err(e)) => Err(describe(&e)),
-            Err(_) => Err(format!("no answer within {}s", REQUEST_TIMEOUT.as_secs())),
+            Ok(Err(e)) => Err(ConnectError::Failed {
+                endpoints: endpoints(),
+                reason: describe(&e),
+            }),
+            Err(_) => Err(ConnectError::NoAnswer {
+                endpoints: endpoints(),
+                limit: REQUEST_TIMEOUT,
+            }),
         }
     }
+}
+
+/// No client for an etcd cluster: the callers retry with backoff and
+/// report the registry stale (or the registration unpublished) meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub(super) enum ConnectError {
+    /// The connection, TLS or authentication failed: the etcd-client
+    /// error and its causes (a refused connection, a certificate, a wrong
+    /// password).
+    #[error("cannot reach etcd at {endpoints}: {reason}")]
+    Failed {
+        /// The endpoints tried, comma-separated.
+        endpoints: String,
+        /// What failed, on one line.
+        reason: String,
+    },
+    /// Connected, but no member completed the handshake in time.
+    #[error("cannot reach etcd at {endpoints}: no answer within {limit:?}")]
+    NoAnswer {
+        /// The endpoints tried, comma-separated.
+        endpoints: String,
+        /// How long it waited.
+        limit: Duration,
+    },
 }
 
 /// An etcd-client error as one line for `/ready` and the log.

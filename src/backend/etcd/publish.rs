@@ -38,10 +38,22 @@ pub struct EtcdPublisher {
 }
 
 impl EtcdPublisher {
-    /// A publisher for `target`; connects at the first publish.
+    /// A publisher for `target`, on the lease its registry's publishers
+    /// share; connects at the first publish.
     pub fn new(target: &Target, settings: &EtcdSettings) -> Self {
         let ttl = target.ttl.as_secs().max(1) as i64;
-        let session = Session::shared(&target.registry, settings, ttl);
+        Self::on(Session::shared(&target.registry, settings, ttl), target)
+    }
+
+    /// A publisher for `target` on a connection and lease of its own: a
+    /// candidate's (`super::election`), whose key etcd names after the
+    /// lease.
+    pub fn with_own_lease(target: &Target, settings: &EtcdSettings) -> Self {
+        let ttl = target.ttl.as_secs().max(1) as i64;
+        Self::on(Session::own(&target.registry, settings, ttl), target)
+    }
+
+    fn on(session: Arc<Session>, target: &Target) -> Self {
         session.join();
         EtcdPublisher {
             session,

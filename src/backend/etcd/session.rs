@@ -69,7 +69,6 @@ type Sessions = StdMutex<HashMap<(String, i64), Weak<Session>>>;
 /// The connection and lease of one registry and TTL.
 pub(super) struct Session {
     connector: Connector,
-    endpoints: String,
     ttl: i64,
     state: Mutex<State>,
     /// Publishers using the lease: only the last one to close revokes it
@@ -100,16 +99,20 @@ impl Session {
         if let Some(session) = sessions.get(&key).and_then(Weak::upgrade) {
             return session;
         }
-        let session = Arc::new(Session {
+        let session = Session::own(registry, settings, ttl);
+        sessions.insert(key, Arc::downgrade(&session));
+        session
+    }
+
+    /// A session for one publisher alone: its own connection and lease.
+    pub fn own(registry: &RegistryUrl, settings: &EtcdSettings, ttl: i64) -> Arc<Session> {
+        Arc::new(Session {
             connector: Connector::new(registry, settings),
-            endpoints: registry.endpoints.join(","),
             ttl,
             state: Mutex::new(State::default()),
             users: AtomicUsize::new(0),
             acknowledged: StdMutex::new(None),
-        });
-        sessions.insert(key, Arc::downgrade(&session));
-        session
+        })
     }
 
     /// A publisher starts using the session.
@@ -137,9 +140,8 @@ impl Session {
         if let Some(client) = &state.client {
             return Ok(client.clone());
         }
-        let client = self.connector.connect().await.map_err(|e| {
-            PublishError::Unavailable(format!("cannot reach etcd at {}: {e}", self.endpoints))
-        })?;
+        let client = (self.connector.connect().await)
+            .map_err(|e| PublishError::Unavailable(e.to_string()))?;
         state.client = Some(client.clone());
         Ok(client)
     }

@@ -118,12 +118,7 @@ impl<'b> Watcher<'b> {
     async fn round(&mut self) -> End {
         let client = match self.backend.connector.connect().await {
             Ok(client) => client,
-            Err(e) => {
-                return End::Unreachable(format!(
-                    "cannot reach etcd at {}: {e}",
-                    self.backend.endpoints
-                ));
-            }
+            Err(e) => return End::Unreachable(e.to_string()),
         };
         let revision = match self.resync(&client).await {
             Ok(revision) => revision,

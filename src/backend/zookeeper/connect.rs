@@ -52,7 +52,7 @@ impl Connector {
     }
 
     /// Opens a new session with any host that answers.
-    pub async fn connect(&self) -> Result<Client, String> {
+    pub async fn connect(&self) -> Result<Client, ConnectError> {
         // Fail once every host has been tried, rather than wait out the
         // session timeout: the watch loop retries with its own backoff and
         // reports the registry stale meanwhile.
@@ -64,12 +64,38 @@ impl Connector {
         }
         match tokio::time::timeout(REQUEST_TIMEOUT, connector.connect(&self.hosts)).await {
             Ok(Ok(client)) => Ok(client),
-            Ok(Err(e)) => Err(format!("cannot reach ZooKeeper at {}: {e}", self.hosts)),
-            Err(_) => Err(format!(
-                "cannot reach ZooKeeper at {}: no session within {}s",
-                self.hosts,
-                REQUEST_TIMEOUT.as_secs()
-            )),
+            Ok(Err(e)) => Err(ConnectError::Failed {
+                hosts: self.hosts.clone(),
+                reason: e.to_string(),
+            }),
+            Err(_) => Err(ConnectError::NoSession {
+                hosts: self.hosts.clone(),
+                limit: REQUEST_TIMEOUT,
+            }),
         }
     }
+}
+
+/// No session with a ZooKeeper ensemble: the callers retry with backoff
+/// and report the registry stale (or the registration unpublished)
+/// meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub(super) enum ConnectError {
+    /// Every host refused or failed, or the credentials were refused.
+    #[error("cannot reach ZooKeeper at {hosts}: {reason}")]
+    Failed {
+        /// The hosts tried, comma-separated.
+        hosts: String,
+        /// zookeeper-client's error.
+        reason: String,
+    },
+    /// No host granted a session in time.
+    #[error("cannot reach ZooKeeper at {hosts}: no session within {limit:?}")]
+    NoSession {
+        /// The hosts tried, comma-separated.
+        hosts: String,
+        /// How long it waited.
+        limit: Duration,
+    },
 }

@@ -29,8 +29,9 @@ const IN_FLIGHT: usize = 8;
 
 /// What reading a node found.
 pub(super) enum Read {
-    /// Its data, and how many children it has.
-    Data(Vec<u8>, i32),
+    /// Its data, how many children it has, and the zxid of its last data
+    /// change (`mzxid`).
+    Data(Vec<u8>, i32, i64),
     /// It was deleted between the listing of its parent and the read: not
     /// an error, the watch reports the deletion.
     Gone,
@@ -70,7 +71,9 @@ pub(super) async fn read_all(
         .await?
         .into_iter()
         .map(|(path, read)| match read {
-            MultiReadResult::Data { data, stat } => Ok((path, Read::Data(data, stat.num_children))),
+            MultiReadResult::Data { data, stat } => {
+                Ok((path, Read::Data(data, stat.num_children, stat.mzxid)))
+            }
             MultiReadResult::Error { err: Error::NoNode } => Ok((path, Read::Gone)),
             MultiReadResult::Error { err } => Err(err),
             other => Err(unexpected(other)),

@@ -21,6 +21,7 @@
 //! - [`publish`]: the other direction, what `disco registrar` writes.
 //! - [`crate::backend`]'s `skips` and `backoff`, shared with etcd.
 
+mod audit;
 mod connect;
 mod election;
 mod events;

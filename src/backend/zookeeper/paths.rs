@@ -6,6 +6,25 @@ use crate::model::{self, Instance, InstanceId, ServiceName};
 /// Node data larger than this is skipped: no registration needs more.
 pub(super) const MAX_VALUE: usize = 64 * 1024;
 
+/// Why a leaf's node registers nothing: skipped with a warning and
+/// counted, never fatal (DESIGN §3).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub(super) enum LeafError {
+    /// A node with children sits where a registration (a leaf) belongs.
+    #[error("the node has {0} children, where a registration is a leaf")]
+    HasChildren(i32),
+    /// More data than any registration needs.
+    #[error("the data is {0} bytes, over the {limit} KiB limit", limit = MAX_VALUE / 1024)]
+    TooLarge(usize),
+    /// Not a native registration.
+    #[error(transparent)]
+    Native(#[from] model::NativeError),
+    /// Not a Nerve registration.
+    #[error(transparent)]
+    Nerve(#[from] model::NerveError),
+}
+
 /// How nodes below the root are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Layout {
@@ -123,23 +142,17 @@ impl Paths {
         name: &str,
         value: &[u8],
         children: i32,
-    ) -> Result<Instance, String> {
+    ) -> Result<Instance, LeafError> {
         if children > 0 {
-            return Err(format!(
-                "the node has {children} children, where a registration is a leaf"
-            ));
+            return Err(LeafError::HasChildren(children));
         }
         if value.len() > MAX_VALUE {
-            return Err(format!(
-                "the data is {} bytes, over the {} KiB limit",
-                value.len(),
-                MAX_VALUE / 1024
-            ));
+            return Err(LeafError::TooLarge(value.len()));
         }
-        match self.layout {
-            Layout::Native => model::parse_native(service, name, value).map_err(|e| e.to_string()),
-            Layout::Nerve => model::parse_nerve(service, name, value).map_err(|e| e.to_string()),
-        }
+        Ok(match self.layout {
+            Layout::Native => model::parse_native(service, name, value)?,
+            Layout::Nerve => model::parse_nerve(service, name, value)?,
+        })
     }
 
     /// The native instance a leaf's path names, to withdraw when it goes.
@@ -221,6 +234,7 @@ mod tests {
             paths
                 .parse("web", "w", WEB, 1)
                 .unwrap_err()
+                .to_string()
                 .contains("children")
         );
         let big = vec![b' '; MAX_VALUE + 1];
@@ -228,6 +242,7 @@ mod tests {
             paths
                 .parse("web", "w", &big, 0)
                 .unwrap_err()
+                .to_string()
                 .contains("64 KiB")
         );
         assert!(paths.parse("web", "w", b"{", 0).is_err());

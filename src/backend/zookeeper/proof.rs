@@ -4,11 +4,15 @@
 //! connection, so when the count has changed between proofs, node events
 //! must have arrived in between; none means the server holds no watch for
 //! disco, or its connection stopped delivering. The judgement is pure
-//! ([`Window`]); the reads are [`prove`].
+//! ([`Window`]); the reads are [`prove`]. The count cannot see a change of
+//! a node's data: the same proof reads a slice of the nodes for that
+//! (`super::audit`).
 
 use std::time::Duration;
 
 use zookeeper_client::{Client, Error};
+
+use super::listing::{self, Read};
 
 /// What one proof read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,8 +32,17 @@ pub(super) enum Failed {
     Error(Error),
 }
 
-/// Syncs `root` and reads its node count and stat, within `bound`.
-pub(super) async fn prove(client: &Client, root: &str, bound: Duration) -> Result<Reading, Failed> {
+/// What a proof's slice read: each node's `mzxid`, `None` when it is gone.
+pub(super) type Slice = Vec<(String, Option<i64>)>;
+
+/// Syncs `root`, reads its node count and stat, then the nodes of `slice`,
+/// all within `bound`.
+pub(super) async fn prove(
+    client: &Client,
+    root: &str,
+    bound: Duration,
+    slice: Vec<String>,
+) -> Result<(Reading, Slice), Failed> {
     let read = async {
         client.sync(root).await?;
         let nodes = match client.count_descendants_number(root).await {
@@ -38,10 +51,18 @@ pub(super) async fn prove(client: &Client, root: &str, bound: Duration) -> Resul
             Err(e) => return Err(e),
         };
         let zxid = (client.check_stat(root).await?).map_or(0, |stat| stat.mzxid.max(stat.pzxid));
-        Ok(Reading { nodes, zxid })
+        // After the sync too: the answers follow every event of a change
+        // they show.
+        let slice = (listing::read_all(client, slice).await?.into_iter())
+            .map(|(path, read)| match read {
+                Read::Data(_, _, mzxid) => (path, Some(mzxid)),
+                Read::Gone => (path, None),
+            })
+            .collect();
+        Ok((Reading { nodes, zxid }, slice))
     };
     match tokio::time::timeout(bound, read).await {
-        Ok(Ok(reading)) => Ok(reading),
+        Ok(Ok(read)) => Ok(read),
         Ok(Err(e)) => Err(Failed::Error(e)),
         Err(_) => Err(Failed::TimedOut),
     }

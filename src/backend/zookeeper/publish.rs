@@ -84,7 +84,7 @@ impl ZkPublisher {
             .connector
             .connect()
             .await
-            .map_err(PublishError::Unavailable)?;
+            .map_err(|e| PublishError::Unavailable(e.to_string()))?;
         self.client = Some(client.clone());
         Ok(client)
     }

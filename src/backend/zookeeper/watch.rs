@@ -11,6 +11,7 @@ use zookeeper_client::{
 };
 
 use super::ZkBackend;
+use super::audit::Audit;
 use super::connect::REQUEST_TIMEOUT;
 use super::events;
 use super::listing::{self, Read};
@@ -59,6 +60,8 @@ pub(super) struct Watcher<'b> {
     sink: Sink,
     skips: SkipLog,
     nerve: NerveNodes,
+    /// The `mzxid` of every leaf read, for the proofs' slices.
+    audit: Audit,
     backoff: Backoff,
     /// Whether `Stale` has been sent since the last listing.
     stale: bool,
@@ -74,6 +77,7 @@ impl<'b> Watcher<'b> {
             sink,
             skips: SkipLog::new(backend.name.clone()),
             nerve: NerveNodes::default(),
+            audit: Audit::default(),
             backoff: Backoff::new(),
             stale: false,
             behind_at: None,
@@ -132,7 +136,7 @@ impl<'b> Watcher<'b> {
     async fn session(&mut self) -> End {
         let client = match self.backend.connector.connect().await {
             Ok(client) => client,
-            Err(reason) => return End::Unreachable(reason),
+            Err(error) => return End::Unreachable(error.to_string()),
         };
         let mut state = client.state_watcher();
         let mut listed_once = false;
@@ -209,9 +213,10 @@ impl<'b> Watcher<'b> {
         if interval.is_zero() {
             return None;
         }
-        proof::prove(client, self.backend.paths.root(), interval)
+        proof::prove(client, self.backend.paths.root(), interval, Vec::new())
             .await
             .ok()
+            .map(|(reading, _)| reading)
     }
 
     /// Adds the persistent recursive watch on the root.
@@ -266,22 +271,24 @@ impl<'b> Watcher<'b> {
         let paths = &self.backend.paths;
         let listed = listing::list(client, paths).await?;
         self.skips.restart();
+        self.audit.clear();
         let mut native = Vec::new();
         let mut nerve = Vec::new();
         let mut skipped = 0u64;
         for (path, read) in listed {
-            let Read::Data(data, children) = read else {
+            let Read::Data(data, children, mzxid) = read else {
                 continue;
             };
             let Node::Leaf { service, name } = paths.node(&path) else {
                 continue;
             };
+            self.audit.read(&path, mzxid);
             match paths.parse(service, name, &data, children) {
                 Ok(instance) if paths.layout() == Layout::Native => native.push(instance),
                 Ok(instance) => nerve.push((path, instance)),
                 Err(reason) => {
                     skipped += 1;
-                    self.skips.skipped(&path, &reason);
+                    self.skips.skipped(&path, &reason.to_string());
                 }
             }
         }
@@ -333,10 +340,11 @@ impl<'b> Watcher<'b> {
                 event = watch.changed() => (Some(event), None),
                 _ = async { timer.as_mut().expect("only polled when set").tick().await }, if timer.is_some() => {
                     let root = self.backend.paths.root();
-                    match proof::prove(client, root, interval).await {
+                    let slice = self.audit.next_slice();
+                    match proof::prove(client, root, interval, slice).await {
                         // Every event sent before the answer is in the
                         // watcher by now.
-                        Ok(reading) => (now_or_never(watch).await, Some(reading)),
+                        Ok(read) => (now_or_never(watch).await, Some(read)),
                         Err(Failed::TimedOut) => {
                             return Follow::Behind(format!(
                                 "sync and stat of {root} not answered within {interval:?}"
@@ -371,6 +379,9 @@ impl<'b> Watcher<'b> {
                 }
             }
             window.events(events.len());
+            // A full batch may leave events of the proof's window unread:
+            // its slice is not judged.
+            let all_applied = events.len() < MAX_BATCH;
             match self.apply(client, events).await {
                 Ok(true) => {}
                 Ok(false) => return Follow::SinkClosed,
@@ -384,8 +395,21 @@ impl<'b> Watcher<'b> {
                     };
                 }
             }
-            let Some(reading) = reading else { continue };
-            tracing::trace!(registry = %self.backend.name, ?reading, ?window, "watch proof read");
+            let Some((reading, slice)) = reading else {
+                continue;
+            };
+            tracing::trace!(registry = %self.backend.name, ?reading, ?window, nodes = slice.len(), "watch proof read");
+            if all_applied && let Err(missed) = self.audit.judge(&slice) {
+                self.behind_at = Some(missed.seen);
+                let store = match missed.store {
+                    Some(mzxid) => format!("changed at zxid {mzxid}"),
+                    None => "gone".to_owned(),
+                };
+                return Follow::Behind(format!(
+                    "{} {store} in the store, but disco last read it at zxid {}, and no watch event came for it",
+                    missed.path, missed.seen,
+                ));
+            }
             if let Err(behind) = window.proved(reading) {
                 self.behind_at = Some(behind.seen.zxid);
                 return Follow::Behind(format!(
@@ -435,8 +459,14 @@ impl<'b> Watcher<'b> {
                 continue;
             };
             let parsed = match read {
-                Read::Data(data, children) => Some(paths.parse(service, name, &data, children)),
-                Read::Gone => None,
+                Read::Data(data, children, mzxid) => {
+                    self.audit.read(&path, mzxid);
+                    Some(paths.parse(service, name, &data, children))
+                }
+                Read::Gone => {
+                    self.audit.gone(&path);
+                    None
+                }
             };
             let instance: Option<Instance> = match parsed {
                 Some(Ok(instance)) => Some(instance),
@@ -444,7 +474,7 @@ impl<'b> Watcher<'b> {
                     // A node that held a registration and now holds
                     // garbage registers nothing: withdrawn below.
                     skipped += 1;
-                    self.skips.skipped(&path, &reason);
+                    self.skips.skipped(&path, &reason.to_string());
                     None
                 }
                 None => None,

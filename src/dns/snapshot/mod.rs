@@ -17,6 +17,9 @@
 //! NXDOMAIN, for the types none of them answers.
 
 mod builder;
+// Test-only: the snapshot as RRsets, for the reference server the
+// differential fuzz target and the parity test compare disco with.
+#[cfg(feature = "fuzzing")]
 mod listing;
 mod nodes;
 mod service;
@@ -35,6 +38,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use ipnet::IpNet;
 
 pub use builder::SnapshotBuilder;
+#[cfg(feature = "fuzzing")]
 pub use listing::RrSet;
 pub use statics::Apex;
 

@@ -90,6 +90,7 @@ impl ServiceNode {
 
     /// Every subset: the whole service, its tags and pairs of tags, its
     /// named ports, its RFC 2782 names.
+    #[cfg(feature = "fuzzing")] // for the RRset listing only
     pub(crate) fn subsets(&self) -> impl Iterator<Item = &Arc<Subset>> {
         let tags = self.tags.iter().map(|(_, subset)| subset);
         let pairs = self.pairs.iter().map(|(_, subset)| subset);

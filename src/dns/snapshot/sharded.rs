@@ -51,6 +51,7 @@ impl<K: Hash + Ord + Clone, V: Clone> ShardedMap<K, V> {
     }
 
     /// Every entry, in no particular order.
+    #[cfg(feature = "fuzzing")] // for the RRset listing only
     pub(crate) fn iter(&self) -> impl Iterator<Item = &(K, V)> {
         self.shards.iter().flat_map(|shard| shard.iter())
     }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::{Ask, Reply};
-use crate::catalog::{Catalog, ChangeEvent};
+use crate::catalog::{Catalog, ChangeEvent, Entry, Registration};
 use crate::registry::StatusBoard;
 
 const HTML: &str = "text/html; charset=utf-8";
@@ -157,7 +157,7 @@ impl Ui {
             }
             shown += 1;
             let mut tags: Vec<&str> = (instances.values())
-                .flat_map(|e| e.instance.tags.iter().map(|t| &**t))
+                .flat_map(|e| e.tags().iter().map(|t| &**t))
                 .collect();
             tags.sort_unstable();
             tags.dedup();
@@ -287,41 +287,71 @@ impl Ui {
 <th scope=\"col\">Tags</th><th scope=\"col\" class=\"wide\">Metadata</th>\
 <th scope=\"col\" class=\"wide\">Registry</th><th scope=\"col\" class=\"wide\">First seen</th></tr></thead><tbody>",
         );
-        for (id, entry) in instances.iter() {
-            let i = &entry.instance;
-            let mut ports = i.port.map(|p| p.to_string()).unwrap_or_default();
-            for (port_name, port) in i.ports.iter() {
-                let _ = write!(ports, " {}={port}", escape(port_name));
-            }
-            let _ = write!(
-                body,
-                "<tr data-id=\"{id}\"><td>{id}<br><code class=\"muted\">{id}.{svc}.{domain}.</code></td>\
-<td>{}</td><td>{}</td><td>",
-                i.address,
-                ports.trim(),
-                id = escape(id),
-                svc = escape(&name),
-            );
-            for tag in i.tags.iter() {
-                let _ = write!(body, "<span class=\"tag\">{}</span>", escape(tag));
-            }
-            body.push_str("</td><td class=\"wide\">");
-            for (key, value) in i.meta.iter() {
-                let _ = write!(body, "<code>{}={}</code><br>", escape(key), escape(value));
-            }
-            let _ = write!(
-                body,
-                "</td><td class=\"wide\">{}</td><td class=\"wide\">{}</td></tr>",
-                escape(self.catalog.registry_name(entry.registry)),
-                humantime::format_rfc3339_seconds(entry.first_seen)
-            );
+        for entry in instances.values() {
+            self.instance_row(&mut body, &name, entry);
         }
         body.push_str("</tbody></table></div><h3>One instance</h3>");
-        if let Some((id, _)) = instances.iter().next() {
-            let line = format!("dig {server}{id}.{name}.{domain}. TXT");
+        if let Some(entry) = instances.values().next() {
+            let line = format!("dig {server}{}. TXT", self.instance_name(&name, entry));
             dig_line(&mut body, "dig-instance", &line);
         }
         html(200, page(&name, &body))
+    }
+
+    /// The instance's own DNS name, without the final dot.
+    fn instance_name(&self, service: &str, entry: &Entry) -> String {
+        match &entry.registration {
+            Registration::Instance(i) => format!("{}.{service}.{}", i.id, self.domain),
+            Registration::SkyDns(sky) => sky.name.clone(),
+        }
+    }
+
+    /// One row of a service's instance table. A SkyDNS entry shows its
+    /// host (an address or a name), port, and text and group as metadata,
+    /// with its store key.
+    fn instance_row(&self, body: &mut String, service: &str, entry: &Entry) {
+        let id = escape(entry.id());
+        let own_name = escape(&self.instance_name(service, entry));
+        let (address, ports, tags, meta) = match &entry.registration {
+            Registration::Instance(i) => {
+                let mut ports = i.port.map(|p| p.to_string()).unwrap_or_default();
+                for (port_name, port) in i.ports.iter() {
+                    let _ = write!(ports, " {}={port}", escape(port_name));
+                }
+                let mut tags = String::new();
+                for tag in i.tags.iter() {
+                    let _ = write!(tags, "<span class=\"tag\">{}</span>", escape(tag));
+                }
+                let mut meta = String::new();
+                for (key, value) in i.meta.iter() {
+                    let _ = write!(meta, "<code>{}={}</code><br>", escape(key), escape(value));
+                }
+                (i.address.to_string(), ports, tags, meta)
+            }
+            Registration::SkyDns(sky) => {
+                let ports = if sky.port == 0 {
+                    String::new()
+                } else {
+                    sky.port.to_string()
+                };
+                let mut meta = format!("<code>key={}</code><br>", escape(&sky.key));
+                for (key, value) in [("text", &sky.text), ("group", &sky.group)] {
+                    if !value.is_empty() {
+                        let _ = write!(meta, "<code>{key}={}</code><br>", escape(value));
+                    }
+                }
+                (escape(&sky.host), ports, String::new(), meta)
+            }
+        };
+        let _ = write!(
+            body,
+            "<tr data-id=\"{id}\"><td>{id}<br><code class=\"muted\">{own_name}.</code></td>\
+<td>{address}</td><td>{}</td><td>{tags}</td><td class=\"wide\">{meta}</td>\
+<td class=\"wide\">{}</td><td class=\"wide\">{}</td></tr>",
+            ports.trim(),
+            escape(self.catalog.registry_name(entry.registry)),
+            humantime::format_rfc3339_seconds(entry.first_seen)
+        );
     }
 }
 

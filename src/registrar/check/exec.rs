@@ -9,7 +9,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::io::AsyncReadExt;
 
-use super::{Check, CheckFuture, shorten};
+use super::{Check, CheckFailure, CheckFuture, shorten};
 
 /// Output kept for the log.
 const MAX_OUTPUT: usize = 200;
@@ -29,7 +29,7 @@ impl ExecCheck {
         }
     }
 
-    async fn execute(&self) -> Result<(), String> {
+    async fn execute(&self) -> Result<(), CheckFailure> {
         let mut child = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(&self.command)
@@ -41,7 +41,7 @@ impl ExecCheck {
             .process_group(0)
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| format!("cannot run sh: {e}"))?;
+            .map_err(|e| CheckFailure::Shell(format!("run sh: {e}")))?;
         let pid = child.id();
         let mut stdout = child.stdout.take();
         let mut stderr = child.stderr.take();
@@ -57,18 +57,18 @@ impl ExecCheck {
         };
         match tokio::time::timeout(self.timeout, run).await {
             Ok((_, Ok(status))) if status.success() => Ok(()),
-            Ok((output, Ok(status))) => Err(format!(
-                "{status}: {}",
-                shorten(&String::from_utf8_lossy(&output), MAX_OUTPUT)
-            )),
-            Ok((_, Err(e))) => Err(format!("cannot wait for sh: {e}")),
+            Ok((output, Ok(status))) => Err(CheckFailure::Exit {
+                status,
+                output: shorten(&String::from_utf8_lossy(&output), MAX_OUTPUT),
+            }),
+            Ok((_, Err(e))) => Err(CheckFailure::Shell(format!("wait for sh: {e}"))),
             Err(_) => {
                 if let Some(pid) = pid {
                     let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
                 }
                 // Reap it, so no zombie stays behind.
                 let _ = child.wait().await;
-                Err(format!("killed after {:?}", self.timeout))
+                Err(CheckFailure::Killed(self.timeout))
             }
         }
     }
@@ -104,7 +104,8 @@ mod tests {
         let failed = ExecCheck::new("echo not ready; exit 3", timeout)
             .execute()
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(
             failed.contains("3") && failed.contains("not ready"),
             "{failed}"
@@ -121,7 +122,7 @@ mod tests {
             .execute()
             .await
             .unwrap_err();
-        assert!(failed.contains("killed"), "{failed}");
+        assert_eq!(failed, CheckFailure::Killed(Duration::from_millis(200)));
         assert!(started.elapsed() < Duration::from_secs(5));
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert!(!marker.exists(), "the shell's child outlived the timeout");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use reqwest::header::{HOST, HeaderValue};
 
-use super::{Check, CheckFuture, shorten};
+use super::{Check, CheckFailure, CheckFuture, CheckSpecError, shorten};
 
 /// How much of the body is searched for the expected text: health pages are
 /// small, and a check must not read a stream forever.
@@ -29,12 +29,10 @@ impl HttpCheck {
         body: Option<String>,
         host: Option<String>,
         timeout: Duration,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, CheckSpecError> {
         let client = shared_client()?;
         let host = host
-            .map(|h| {
-                HeaderValue::from_str(&h).map_err(|_| format!("{h:?} is not a valid Host header"))
-            })
+            .map(|h| HeaderValue::from_str(&h).map_err(|_| CheckSpecError::HostHeader(h)))
             .transpose()?;
         let mut described = format!("GET {url}");
         if let Some(host) = &host {
@@ -50,7 +48,7 @@ impl HttpCheck {
         })
     }
 
-    async fn get(&self) -> Result<(), String> {
+    async fn get(&self) -> Result<(), CheckFailure> {
         let mut request = self.client.get(&self.url).timeout(self.timeout);
         if let Some(host) = &self.host {
             request = request.header(HOST, host.clone());
@@ -58,7 +56,7 @@ impl HttpCheck {
         let mut response = request.send().await.map_err(|e| describe(&e))?;
         let status = response.status();
         if !(status.is_success() || status.is_redirection()) {
-            return Err(format!("answered {status}"));
+            return Err(CheckFailure::Status(status.to_string()));
         }
         let Some(expected) = &self.body else {
             return Ok(());
@@ -73,10 +71,11 @@ impl HttpCheck {
         if String::from_utf8_lossy(&body).contains(expected.as_str()) {
             Ok(())
         } else {
-            Err(format!(
-                "answered {status} without {expected:?} in the body: {}",
-                shorten(&String::from_utf8_lossy(&body), 80)
-            ))
+            Err(CheckFailure::Body {
+                status: status.to_string(),
+                expected: expected.clone(),
+                body: shorten(&String::from_utf8_lossy(&body), 80),
+            })
         }
     }
 }
@@ -92,16 +91,16 @@ impl Check for HttpCheck {
 }
 
 /// The error and its causes on one line ("error sending request: … connection refused").
-fn describe(error: &reqwest::Error) -> String {
-    shorten(&crate::error_text::one_line(error), 200)
+fn describe(error: &reqwest::Error) -> CheckFailure {
+    CheckFailure::Request(shorten(&crate::error_text::one_line(error), 200))
 }
 
 /// One client for every HTTP check: the system's CA certificates are read
 /// once, not once per service. Connections are not kept between checks:
 /// each check opens its own, as HAProxy's do, so a check never passes on a
 /// connection its service accepted before it stopped listening.
-fn shared_client() -> Result<reqwest::Client, String> {
-    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+fn shared_client() -> Result<reqwest::Client, CheckSpecError> {
+    static CLIENT: OnceLock<Result<reqwest::Client, CheckSpecError>> = OnceLock::new();
     CLIENT
         .get_or_init(|| {
             install_crypto_provider();
@@ -113,7 +112,7 @@ fn shared_client() -> Result<reqwest::Client, String> {
                 .no_proxy()
                 .user_agent(concat!("disco-registrar/", env!("CARGO_PKG_VERSION")))
                 .build()
-                .map_err(|e| format!("cannot build an HTTP client: {e}"))
+                .map_err(|e| CheckSpecError::HttpClient(e.to_string()))
         })
         .clone()
 }
@@ -170,7 +169,7 @@ mod tests {
         let head = requests.recv().await.unwrap().to_ascii_lowercase();
         assert!(head.contains("host: web.internal\r\n"), "{head}");
         let wrong_body = HttpCheck::new(&url, Some("ready".into()), None, timeout).unwrap();
-        let failed = wrong_body.get().await.unwrap_err();
+        let failed = wrong_body.get().await.unwrap_err().to_string();
         assert!(failed.contains("without \"ready\""), "{failed}");
     }
 
@@ -191,7 +190,10 @@ mod tests {
             .get()
             .await
             .unwrap_err();
-        assert!(failed.contains("500"), "{failed}");
+        assert_eq!(
+            failed,
+            CheckFailure::Status("500 Internal Server Error".into())
+        );
         let closed = {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             format!("http://{}/", listener.local_addr().unwrap())
@@ -200,7 +202,8 @@ mod tests {
             .unwrap()
             .get()
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(refused.to_lowercase().contains("refused"), "{refused}");
     }
 }

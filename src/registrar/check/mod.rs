@@ -9,16 +9,19 @@
 //! A check is parsed once, at startup ([`CheckSpec::parse`], so a bad one
 //! exits 64), and built into a [`Check`] run every interval.
 
+mod error;
 mod exec;
 mod http;
 mod tcp;
+
+pub use error::{CheckFailure, CheckSpecError};
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
 /// What a check run returns: `Err` says why it failed, in one short line.
-pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Result<(), CheckFailure>> + Send + 'a>>;
 
 /// One health check of a service.
 pub trait Check: Send + Sync {
@@ -58,7 +61,7 @@ impl CheckSpec {
     /// Parses a `--check` value. `address` and `port` are the service's own
     /// (what `tcp`, `http` and `https` alone check); `address` is an IP or a
     /// host name, IPv6 without brackets.
-    pub fn parse(text: &str, address: &str, port: u16) -> Result<CheckSpec, String> {
+    pub fn parse(text: &str, address: &str, port: u16) -> Result<CheckSpec, CheckSpecError> {
         let text = text.trim();
         let own = if address.contains(':') {
             format!("[{address}]:{port}")
@@ -67,7 +70,7 @@ impl CheckSpec {
         };
         if let Some(command) = text.strip_prefix("exec:") {
             if command.trim().is_empty() {
-                return Err("exec: names no command to run, e.g. exec:/bin/check-db".to_owned());
+                return Err(CheckSpecError::NoCommand);
             }
             return Ok(CheckSpec::Exec {
                 command: command.to_owned(),
@@ -90,16 +93,17 @@ impl CheckSpec {
                 !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
             });
             if !valid {
-                return Err(format!("{target:?} is not HOST:PORT"));
+                return Err(CheckSpecError::NotHostPort(target.to_owned()));
             }
             return Ok(CheckSpec::Tcp {
                 target: target.to_owned(),
             });
         }
         if text.starts_with("http://") || text.starts_with("https://") {
-            let url = reqwest::Url::parse(text).map_err(|e| format!("not a URL: {e}"))?;
+            let url =
+                reqwest::Url::parse(text).map_err(|e| CheckSpecError::NotUrl(e.to_string()))?;
             if url.host_str().is_none_or(str::is_empty) {
-                return Err("the URL has no host".to_owned());
+                return Err(CheckSpecError::NoHost);
             }
             return Ok(CheckSpec::Http {
                 url: text.to_owned(),
@@ -107,14 +111,11 @@ impl CheckSpec {
                 host: None,
             });
         }
-        Err(
-            "unknown check; expected tcp, tcp://HOST:PORT, http://…, https://… or exec:CMD"
-                .to_owned(),
-        )
+        Err(CheckSpecError::Unknown)
     }
 
     /// Builds the check, to finish within `timeout`.
-    pub fn build(&self, timeout: Duration) -> Result<Box<dyn Check>, String> {
+    pub fn build(&self, timeout: Duration) -> Result<Box<dyn Check>, CheckSpecError> {
         Ok(match self {
             CheckSpec::Tcp { target } => Box::new(tcp::TcpCheck::new(target, timeout)),
             CheckSpec::Http { url, body, host } => Box::new(http::HttpCheck::new(
@@ -192,7 +193,7 @@ mod tests {
             ("http://", "URL"),
         ] {
             let error = CheckSpec::parse(text, "10.0.0.5", 80).unwrap_err();
-            assert!(error.contains(says), "{text}: {error}");
+            assert!(error.to_string().contains(says), "{text}: {error}");
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{Check, CheckFuture};
+use super::{Check, CheckFailure, CheckFuture};
 
 /// Connects to `host:port` and closes the connection at once.
 pub(super) struct TcpCheck {
@@ -32,8 +32,8 @@ impl Check for TcpCheck {
                 .await
             {
                 Ok(Ok(_stream)) => Ok(()),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err(format!("no connection within {:?}", self.timeout)),
+                Ok(Err(e)) => Err(CheckFailure::Connect(e.to_string())),
+                Err(_) => Err(CheckFailure::NoConnection(self.timeout)),
             }
         })
     }

@@ -17,6 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::address::NoAutoAddress;
 use super::check::CheckSpec;
 use super::dockstack::DockStackSpec;
 use super::health::Thresholds;
@@ -149,7 +150,7 @@ impl RegistrarConfig {
     /// their own).
     pub fn from_args(
         args: RegistrarArgs,
-        address_auto: &dyn Fn() -> Result<IpAddr, String>,
+        address_auto: &dyn Fn() -> Result<IpAddr, NoAutoAddress>,
     ) -> Result<Self, RegistrarConfigError> {
         let docker_args = args.docker_args();
         let (file, file_services) = match &args.config {
@@ -189,6 +190,13 @@ impl RegistrarConfig {
             || args.instance.is_some()
             || !args.check.is_empty()
             || !args.tag.is_empty();
+        let role_flag = [
+            ("elect", args.elect.is_some()),
+            ("role-file", args.role_file.is_some()),
+            ("on-role-change", args.on_role_change.is_some()),
+        ]
+        .into_iter()
+        .find(|(_, given)| *given);
         if flag_service_given {
             let meta = args
                 .meta
@@ -232,6 +240,16 @@ impl RegistrarConfig {
             services.push(dockstack_service(&origin, parsed, &shared)?);
         }
         let docker = docker_config(&docker_args, &shared, args.address.as_deref(), address_auto)?;
+        if let (Some(_), Some((flag, _))) = (&docker, role_flag)
+            && !flag_service_given
+        {
+            return Err(Origin::Flags.invalid(
+                flag,
+                "",
+                "a --docker registrar elects per container: label it disco.elect \
+                 (the role is told through DNS, /ready and /metrics)",
+            ));
+        }
         if docker.is_some() && !services.is_empty() {
             return Err(RegistrarConfigError::Invalid {
                 setting: "--docker".to_owned(),
@@ -332,7 +350,7 @@ fn docker_config(
     args: &DockerArgs,
     shared: &Shared,
     address: Option<&str>,
-    address_auto: &dyn Fn() -> Result<IpAddr, String>,
+    address_auto: &dyn Fn() -> Result<IpAddr, NoAutoAddress>,
 ) -> Result<Option<crate::registrar::containers::DockerConfig>, RegistrarConfigError> {
     let origin = Origin::Flags;
     if !args.docker {
@@ -387,6 +405,7 @@ fn docker_config(
             interval: common.interval,
             timeout: common.timeout,
             thresholds: common.thresholds,
+            format: common.target.format,
         },
         resync,
         target: common.target,

@@ -12,6 +12,7 @@ use super::{
 use crate::backend::publish::{Format, Target};
 use crate::config::RegistryUrl;
 use crate::model::{Instance, InstanceId, ServiceName, SmallMap};
+use crate::registrar::address::NoAutoAddress;
 use crate::registrar::check::CheckSpec;
 use crate::registrar::dockstack::{self, DockStackSpec};
 use crate::registrar::health::Thresholds;
@@ -205,7 +206,7 @@ pub(super) fn service(
     origin: &Origin,
     settings: Settings,
     shared: &Shared,
-    address_auto: &dyn Fn() -> Result<IpAddr, String>,
+    address_auto: &dyn Fn() -> Result<IpAddr, NoAutoAddress>,
 ) -> Result<ServiceConfig, RegistrarConfigError> {
     let shared_settings = settings.shared.clone().or(shared);
     let name_text = settings.service.as_deref().ok_or_else(|| {

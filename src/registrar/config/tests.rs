@@ -5,7 +5,7 @@ use crate::backend::publish::Format;
 use crate::registrar::check::CheckSpec;
 use crate::registrar::health::Thresholds;
 
-fn auto() -> Result<IpAddr, String> {
+fn auto() -> Result<IpAddr, NoAutoAddress> {
     Ok("10.0.0.5".parse().unwrap())
 }
 
@@ -142,7 +142,11 @@ fn a_bare_url_takes_the_root_disco_serve_reads() {
 
 #[test]
 fn without_an_address_auto_cannot_find_it_says_what_to_do() {
-    let none = || Err("no default route".to_owned());
+    let none = || {
+        Err(NoAutoAddress {
+            host: "web-host".to_owned(),
+        })
+    };
     let error = RegistrarConfig::from_args(flags(&["--service", "web", "--port", "80"]), &none)
         .unwrap_err()
         .to_string();
@@ -261,4 +265,7 @@ fn docker_flags_without_docker_or_beside_a_service_are_refused() {
     assert!(refused(&["--docker", "--service", "web", "--port", "80"]).contains("--docker"));
     assert!(refused(&["--docker", "--resync", "soon"]).contains("--resync"));
     assert!(refused(&["--docker", "--resync", "500ms"]).contains("at least 1s"));
+    // Roles come from each container's disco.elect label.
+    assert!(refused(&["--docker", "--elect"]).contains("disco.elect"));
+    assert!(refused(&["--docker", "--role-file", "/run/x"]).contains("--role-file"));
 }

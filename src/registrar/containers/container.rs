@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use crate::model::Protocol;
 
@@ -57,6 +58,10 @@ pub struct Container {
     pub host_network: bool,
     /// The swarm service it is a task of, if any.
     pub swarm_service: Option<String>,
+    /// Its own stop timeout (`docker run --stop-timeout`, compose's
+    /// `stop_grace_period`), when an inspection gave one: what `docker
+    /// stop` waits before SIGKILL, the container's drain.
+    pub stop_timeout: Option<Duration>,
 }
 
 impl Container {

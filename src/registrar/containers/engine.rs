@@ -346,6 +346,10 @@ fn from_inspect(inspected: models::ContainerInspectResponse) -> Container {
             .host_config
             .and_then(|h| h.network_mode)
             .is_some_and(|mode| mode == "host"),
+        stop_timeout: config
+            .stop_timeout
+            .and_then(|s| u64::try_from(s).ok())
+            .map(Duration::from_secs),
     }
 }
 
@@ -399,5 +403,6 @@ fn from_summary(summary: models::ContainerSummary) -> Container {
             .host_config
             .and_then(|h| h.network_mode)
             .is_some_and(|mode| mode == "host"),
+        stop_timeout: None,
     }
 }

@@ -4,7 +4,10 @@
 //! disco's own labels, container-wide or per port (`disco.<port>.<key>`,
 //! which makes that port a service of its own): `service`, `port`,
 //! `port-name`, `tags`, `meta.<key>`, `check` and `check.<n>`,
-//! `interval`, `timeout`, `rise`, `fall`, `network`.
+//! `interval`, `timeout`, `rise`, `fall`, `network`, `elect` (the
+//! leader's tag, empty for `primary`: the container campaigns as
+//! `--elect` does), `drain` (how long a stopping container that still
+//! runs stays withdrawn, beyond its own stop timeout).
 //!
 //! Without a `disco.service` label anywhere, registrator's `SERVICE_*`
 //! labels and environment variables are read as registrator read them
@@ -22,6 +25,7 @@ use std::time::Duration;
 
 use super::container::{Container, Port};
 use crate::model::{InstanceId, Protocol, ServiceName};
+use crate::registrar::role;
 
 /// The prefix of disco's own labels.
 pub const PREFIX: &str = "disco.";
@@ -68,6 +72,12 @@ pub struct ServiceLabels {
     pub network: Option<String>,
     /// The instance id asked for (registrator's `SERVICE_ID`).
     pub id: Option<String>,
+    /// `disco.elect`: the leader's tag (`primary` when the label is
+    /// empty); the instance campaigns while healthy.
+    pub elect: Option<InstanceId>,
+    /// `disco.drain`: once stopping, withdrawn at least this long while
+    /// it still runs.
+    pub drain: Option<Duration>,
 }
 
 /// A label that cannot be used: the container is skipped and counted.
@@ -126,6 +136,8 @@ struct Fields {
     rise: Option<(String, String)>,
     fall: Option<(String, String)>,
     network: Option<(String, String)>,
+    elect: Option<(String, String)>,
+    drain: Option<(String, String)>,
 }
 
 impl Fields {
@@ -144,6 +156,8 @@ impl Fields {
         pick(&mut self.rise, &common.rise);
         pick(&mut self.fall, &common.fall);
         pick(&mut self.network, &common.network);
+        pick(&mut self.elect, &common.elect);
+        pick(&mut self.drain, &common.drain);
         for (k, v) in &common.meta {
             self.meta.entry(k.clone()).or_insert_with(|| v.clone());
         }
@@ -202,9 +216,8 @@ fn disco(labels: &[(&String, &String)]) -> Result<Vec<ServiceLabels>, LabelError
                     .checks
                     .insert(String::new(), ((*key).clone(), (*value).clone()));
             }
-            "elect" => {
-                return Err(error(key, "roles (--elect) are not in this build"));
-            }
+            "elect" => fields.elect = entry,
+            "drain" => fields.drain = entry,
             other => {
                 if let Some(n) = other.strip_prefix("check.") {
                     fields
@@ -218,7 +231,7 @@ fn disco(labels: &[(&String, &String)]) -> Result<Vec<ServiceLabels>, LabelError
                     return Err(error(
                         key,
                         "unknown key; disco reads service, port, port-name, tags, meta.<key>, \
-                         check[.<n>], interval, timeout, rise, fall, network, and \
+                         check[.<n>], interval, timeout, rise, fall, network, elect, drain, and \
                          disco.<port>.<key>",
                     ));
                 }
@@ -291,6 +304,10 @@ fn service(
             _ => Err(error(label, "expected a whole number from 1 to 1000")),
         }
     };
+    let elect = match &fields.elect {
+        Some((label, text)) => Some(elect(label, text, &tags)?),
+        None => None,
+    };
     Ok(ServiceLabels {
         service,
         port,
@@ -316,7 +333,44 @@ fn service(
             .map(|(_, n)| n.trim().to_owned())
             .filter(|n| !n.is_empty()),
         id: None,
+        elect,
+        drain: match &fields.drain {
+            Some((label, text)) => Some(parse_drain(text).map_err(|reason| error(label, reason))?),
+            None => None,
+        },
     })
+}
+
+/// `disco.elect`'s tag, checked as `--elect [TAG]` is: a DNS label, not
+/// `replica`, neither tag among the service's own (the election sets
+/// them). The instance id is checked once it is known
+/// ([`super::select`]).
+fn elect(label: &str, text: &str, tags: &[InstanceId]) -> Result<InstanceId, LabelError> {
+    let text = text.trim();
+    let text = if text.is_empty() || text.eq_ignore_ascii_case("true") {
+        role::DEFAULT_TAG
+    } else {
+        text
+    };
+    let tag = InstanceId::new(text).map_err(|e| error(label, e))?;
+    if tag.as_str() == role::REPLICA_TAG {
+        return Err(error(
+            label,
+            "names the replicas; give the leader's tag, e.g. primary (or leave it empty)",
+        ));
+    }
+    if let Some(taken) = tags
+        .iter()
+        .find(|t| **t == tag || t.as_str() == role::REPLICA_TAG)
+    {
+        return Err(error(
+            label,
+            format!(
+                "disco.tags has {taken}: the election sets the primary and replica tags itself"
+            ),
+        ));
+    }
+    Ok(tag)
 }
 
 fn tags(label: &str, text: &str) -> Result<Vec<InstanceId>, LabelError> {
@@ -328,6 +382,17 @@ fn tags(label: &str, text: &str) -> Result<Vec<InstanceId>, LabelError> {
         }
     }
     Ok(tags)
+}
+
+/// `disco.drain`: a duration as the others, zero allowed (the default).
+fn parse_drain(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    match text.parse::<u64>() {
+        Ok(seconds) => Ok(Duration::from_secs(seconds)),
+        Err(_) => {
+            humantime::parse_duration(text).map_err(|e| format!("{e}; expected e.g. 30s, or 0"))
+        }
+    }
 }
 
 /// `2s`, `500ms`, or plain seconds (registrator's intervals are `15s`).
@@ -460,6 +525,8 @@ fn registrator(
             fall: None,
             network: None,
             id,
+            elect: None,
+            drain: None,
         });
     }
     Ok(services)
@@ -532,6 +599,17 @@ mod tests {
         );
         assert_eq!(web.interval, Some(Duration::from_millis(500)));
         assert_eq!((web.rise, web.fall), (Some(1), None));
+        assert_eq!(web.drain, None);
+        let drained = |value: &str| {
+            let c = container(
+                &[("disco.service", "web"), ("disco.drain", value)],
+                &[],
+                &[(8080, Some(1))],
+            );
+            read(&c, false, false).unwrap()[0].drain
+        };
+        assert_eq!(drained("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(drained("0"), Some(Duration::ZERO));
     }
 
     #[test]
@@ -588,8 +666,70 @@ mod tests {
             bad(&[("disco.service", "web"), ("disco.colour", "red")]),
             "disco.colour"
         );
+        assert_eq!(
+            bad(&[("disco.service", "web"), ("disco.drain", "soon")]),
+            "disco.drain"
+        );
         assert_eq!(bad(&[("disco.port", "80")]), "disco.port");
         assert_eq!(bad(&[("disco.80.tags", "x")]), "disco.80.tags");
+    }
+
+    /// Each row: the `disco.elect` label (and the tags beside it); the
+    /// tag, or the label an error names.
+    #[test]
+    fn disco_elect_takes_an_optional_tag_checked_as_the_flag_checks_it() {
+        let elect = |value: &str, tags: &str| {
+            let mut labels = vec![("disco.service", "db"), ("disco.elect", value)];
+            if !tags.is_empty() {
+                labels.push(("disco.tags", tags));
+            }
+            read(&container(&labels, &[], &[(6379, Some(1))]), false, false)
+                .map(|s| s[0].elect.as_ref().map(|t| t.as_str().to_owned()))
+                .map_err(|e| e.label)
+        };
+        // (label value, disco.tags, the tag elected or the label refused)
+        type Row<'a> = (&'a str, &'a str, Result<Option<&'a str>, &'a str>);
+        let rows: [Row; 9] = [
+            ("", "", Ok(Some("primary"))),
+            (" ", "", Ok(Some("primary"))),
+            ("true", "", Ok(Some("primary"))),
+            ("leader", "", Ok(Some("leader"))),
+            ("Leader", "v2", Ok(Some("leader"))),
+            ("replica", "", Err("disco.elect")),
+            ("two words", "", Err("disco.elect")),
+            ("", "primary", Err("disco.elect")),
+            ("", "replica,v2", Err("disco.elect")),
+        ];
+        for (value, tags, expected) in rows {
+            let expected = expected
+                .map(|t| t.map(str::to_owned))
+                .map_err(str::to_owned);
+            assert_eq!(
+                elect(value, tags),
+                expected,
+                "disco.elect={value:?} tags={tags:?}"
+            );
+        }
+        // Without the label: no election.
+        let c = container(&[("disco.service", "db")], &[], &[(6379, Some(1))]);
+        assert_eq!(read(&c, false, false).unwrap()[0].elect, None);
+        // A port block inherits the container-wide label, or gives its own.
+        let c = container(
+            &[
+                ("disco.elect", ""),
+                ("disco.6379.service", "db"),
+                ("disco.9121.service", "db-metrics"),
+                ("disco.9121.elect", "scraped"),
+            ],
+            &[],
+            &[(6379, Some(1)), (9121, Some(2))],
+        );
+        let tags: Vec<_> = read(&c, false, false)
+            .unwrap()
+            .iter()
+            .map(|s| s.elect.as_ref().unwrap().as_str().to_owned())
+            .collect();
+        assert_eq!(tags, ["primary", "scraped"]);
     }
 
     #[test]

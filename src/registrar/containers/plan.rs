@@ -6,6 +6,7 @@
 
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use super::select::{Key, Wanted};
 
@@ -26,7 +27,8 @@ pub struct Changes {
     /// Registrations that moved (address, port, tags, metadata): the
     /// running loop withdraws the old and publishes the new.
     pub update: Vec<Wanted>,
-    /// Registrations whose checks changed: stopped, then started anew.
+    /// Registrations whose checks or election changed: stopped, then
+    /// started anew.
     pub restart: Vec<Wanted>,
     /// A HEALTHCHECK's new verdict.
     pub health: Vec<(Key, bool)>,
@@ -57,7 +59,8 @@ pub fn plan<R: Borrow<Wanted>>(
             && now.interval == want.interval
             && now.timeout == want.timeout
             && now.thresholds == want.thresholds
-            && now.docker_health.is_some() == want.docker_health.is_some();
+            && now.docker_health.is_some() == want.docker_health.is_some()
+            && now.elect == want.elect;
         if !checked_alike {
             changes.restart.push(want.clone());
             continue;
@@ -81,6 +84,29 @@ pub fn plan<R: Borrow<Wanted>>(
         }
     }
     changes
+}
+
+/// Docker's stop timeout when the container sets none.
+pub const DOCKER_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// After `docker stop` has run out its timeout: the SIGKILL, and the
+/// `die` event reaching the registrar.
+const AFTER_SIGKILL: Duration = Duration::from_secs(2);
+
+/// How long a container withdrawn at `kill`/`stop` stays withdrawn while
+/// it still runs (a reconcile meanwhile does not publish it again), unless
+/// it dies or starts again first. The registrar waits for nothing: the
+/// container's own stop timeout is its drain, so it stays out of DNS as
+/// long as `docker stop` lets it drain, however long that is; a
+/// `disco.drain` label lengthens it (for `docker kill -s TERM`, which has
+/// no timeout); never shorter than two reconciles.
+pub fn stopping_window(
+    resync: Duration,
+    stop_timeout: Option<Duration>,
+    drain: Option<Duration>,
+) -> Duration {
+    let stop = stop_timeout.unwrap_or(DOCKER_STOP_TIMEOUT) + AFTER_SIGKILL;
+    (resync * 2).max(stop).max(drain.unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -112,6 +138,8 @@ mod tests {
             timeout: Duration::from_secs(1),
             thresholds: Thresholds { rise: 2, fall: 3 },
             docker_health: health,
+            elect: None,
+            drain: None,
         }
     }
 
@@ -121,6 +149,33 @@ mod tests {
 
     fn keys(items: &[Wanted]) -> Vec<&str> {
         items.iter().map(|w| w.key.container.as_str()).collect()
+    }
+
+    /// Each row: `--resync`, the container's stop timeout and
+    /// `disco.drain`; how long it stays withdrawn while stopping.
+    #[test]
+    fn a_stopping_container_stays_withdrawn_for_its_stop_timeout() {
+        let s = Duration::from_secs;
+        let rows = [
+            // Docker's default stop timeout, and the SIGKILL's die event.
+            (s(1), None, None, s(12)),
+            // compose's stop_grace_period: 2m: out of DNS all along.
+            (s(30), Some(s(120)), None, s(122)),
+            // A short stop timeout: never shorter than two reconciles.
+            (s(30), Some(s(1)), None, s(60)),
+            (s(1), Some(s(0)), None, s(2)),
+            // disco.drain lengthens it (docker kill -s TERM), never shortens.
+            (s(1), Some(s(1)), Some(s(8)), s(8)),
+            (s(1), Some(s(30)), Some(s(8)), s(32)),
+            (s(1), Some(s(1)), Some(s(0)), s(3)),
+        ];
+        for (resync, stop_timeout, drain, window) in rows {
+            assert_eq!(
+                stopping_window(resync, stop_timeout, drain),
+                window,
+                "resync {resync:?}, stop timeout {stop_timeout:?}, disco.drain {drain:?}"
+            );
+        }
     }
 
     /// Each row: what the engine wants, what runs, the scope; what to
@@ -167,5 +222,16 @@ mod tests {
         // A HEALTHCHECK appeared (image changed under the same key): restarted.
         let c = plan(&[b], &running(&[wanted("b", "web", 80, None)]), Scope::All);
         assert_eq!(keys(&c.restart), ["b"]);
+        // disco.elect given, or its tag changed: restarted (a new candidacy).
+        let mut a_elected = a.clone();
+        a_elected.elect = Some("primary".into());
+        let c = plan(&[a_elected.clone()], &running(&[a.clone()]), Scope::All);
+        assert_eq!(keys(&c.restart), ["a"]);
+        let mut a_leader = a.clone();
+        a_leader.elect = Some("leader".into());
+        let c = plan(&[a_leader], &running(&[a_elected.clone()]), Scope::All);
+        assert_eq!(keys(&c.restart), ["a"]);
+        let c = plan(&[a_elected.clone()], &running(&[a_elected]), Scope::All);
+        assert!(c.is_empty());
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::container::{Container, Health};
 use super::labels::{self, LabelCheck, ServiceLabels};
+use crate::backend::publish::Format;
 use crate::model::{Instance, InstanceId, Protocol, SmallMap};
 use crate::registrar::check::CheckSpec;
 use crate::registrar::health::Thresholds;
@@ -38,6 +39,9 @@ pub struct Options {
     pub timeout: Duration,
     /// Default rise and fall.
     pub thresholds: Thresholds,
+    /// The format written (`--format`): `disco.elect` needs disco's own,
+    /// the only one with tags.
+    pub format: Format,
 }
 
 /// Which registration of which container: the reconcile's key.
@@ -71,6 +75,11 @@ pub struct Wanted {
     /// The HEALTHCHECK's verdict: `None` without one, else whether it
     /// says healthy.
     pub docker_health: Option<bool>,
+    /// `disco.elect`: the leader's tag; the registration campaigns.
+    pub elect: Option<String>,
+    /// `disco.drain`: once the container is stopping, withdrawn at least
+    /// this long while it still runs.
+    pub drain: Option<Duration>,
 }
 
 /// Why a container that asked to be registered is not.
@@ -291,6 +300,23 @@ fn one(
             service.service
         )));
     }
+    if let Some(tag) = &service.elect {
+        if *tag == id {
+            return Err(label_skip(format!(
+                "label disco.elect: service {}: the tag {tag} is the instance id; give another, \
+                 e.g. primary",
+                service.service
+            )));
+        }
+        if options.format != Format::Native {
+            return Err(label_skip(format!(
+                "label disco.elect: service {}: roles are tags, which only disco's own format \
+                 carries (this registrar writes {})",
+                service.service,
+                options.format.as_str()
+            )));
+        }
+    }
     let mut registration = Instance::new(service.service.clone(), id.clone(), address);
     registration.port = Some(registered_port);
     registration.protocol = protocol;
@@ -341,6 +367,8 @@ fn one(
             fall: service.fall.unwrap_or(options.thresholds.fall),
         },
         docker_health: container.health.map(|h| h == Health::Healthy),
+        elect: service.elect.as_ref().map(|t| t.as_str().to_owned()),
+        drain: service.drain,
     })
 }
 
@@ -394,6 +422,7 @@ mod tests {
             interval: Duration::from_secs(2),
             timeout: Duration::from_secs(1),
             thresholds: Thresholds { rise: 2, fall: 3 },
+            format: Format::Native,
         }
     }
 
@@ -520,6 +549,33 @@ mod tests {
             }]
         );
         assert_eq!(wanted[0].docker_health, Some(false));
+    }
+
+    #[test]
+    fn disco_elect_is_carried_to_the_registration_in_disco_s_format_only() {
+        let mut c = web(&[("bridge", "172.17.0.2")]);
+        c.labels.insert("disco.elect".into(), String::new());
+        let wanted = registrations(&c, &options()).unwrap();
+        assert_eq!(wanted[0].elect.as_deref(), Some("primary"));
+        // The tags stay the service's own: the loop adds the role's.
+        assert!(wanted[0].registration.tags.is_empty());
+        for format in [Format::SkyDns, Format::Nerve] {
+            let other = Options {
+                format,
+                ..options()
+            };
+            let skip = registrations(&c, &other).unwrap_err();
+            assert_eq!(skip.reason, "label");
+            assert!(
+                skip.message.contains("disco.elect") && skip.message.contains(format.as_str()),
+                "{}",
+                skip.message
+            );
+        }
+        // The leader's tag may not be the instance id.
+        c.labels.insert("disco.elect".into(), "app-web-1".into());
+        let skip = registrations(&c, &options()).unwrap_err();
+        assert!(skip.message.contains("instance id"), "{}", skip.message);
     }
 
     #[test]

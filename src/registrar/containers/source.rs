@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::engine::{Engine, Event};
-use super::plan::{Changes, Scope, plan};
+use super::plan::{Changes, Scope, plan, stopping_window};
 use super::report::Report;
 use super::select::{Key, Options, Wanted, registrations};
 use crate::backend::publish::Target;
@@ -33,10 +33,11 @@ use crate::backoff::Backoff;
 use crate::config::{EtcdSettings, ZkSettings};
 use crate::model::Instance;
 use crate::registrar::checker::Checker;
-use crate::registrar::publishing::Publishing;
+use crate::registrar::publishing::{Electing, Publishing};
+use crate::registrar::role::ElectConfig;
 use crate::registrar::status::{CheckStatus, ServiceStatus};
 
-/// Everything the source needs, built by [`super::spawn`].
+/// Everything the source needs, built by [`crate::registrar::start`].
 pub struct Source {
     /// How containers are read.
     pub options: Options,
@@ -83,7 +84,9 @@ struct State {
     /// Registrations stopped and still withdrawing.
     closing: HashMap<Key, JoinHandle<()>>,
     /// Containers withdrawn at `kill`/`stop`, until they die (or start
-    /// again): a reconcile meanwhile does not publish them again.
+    /// again), at most until the instant given
+    /// ([`super::plan::stopping_window`]): a reconcile meanwhile does not
+    /// publish them again.
     stopping: HashMap<String, Instant>,
 }
 
@@ -179,8 +182,8 @@ impl State {
             .list(self.source.options.swarm)
             .await
             .map_err(|e| Broken(format!("cannot list containers: {e}")))?;
-        let resync = self.source.resync;
-        self.stopping.retain(|_, at| at.elapsed() < resync * 2);
+        let now = Instant::now();
+        self.stopping.retain(|_, until| now < *until);
         let mut wanted = Vec::new();
         let mut names = Vec::new();
         for container in &containers {
@@ -252,11 +255,28 @@ impl State {
                 self.apply(changes);
             }
             Event::Withdraw { id, stopping } => {
+                // Withdrawn first; how long it stays so is asked after.
+                let drain = self
+                    .running
+                    .values()
+                    .filter(|entry| entry.wanted.key.container == id)
+                    .filter_map(|entry| entry.wanted.drain)
+                    .max();
+                let resync = self.source.resync;
+                let window = |stop_timeout| stopping_window(resync, stop_timeout, drain);
                 if stopping {
-                    self.stopping.insert(id.clone(), Instant::now());
+                    self.stopping
+                        .insert(id.clone(), Instant::now() + window(None));
                 }
                 let changes = plan(&[], &self.running, Scope::Container(&id));
                 self.apply(changes);
+                if stopping
+                    && let Ok(Some(container)) = engine.inspect(&id, false).await
+                    && container.stop_timeout.is_some()
+                    && let Some(until) = self.stopping.get_mut(&id)
+                {
+                    *until = Instant::now() + window(container.stop_timeout);
+                }
             }
             Event::Gone(id) => {
                 self.stopping.remove(&id);
@@ -312,15 +332,19 @@ impl State {
 
     fn start(&mut self, wanted: Wanted) {
         let source = &self.source;
-        let publisher =
-            match crate::backend::publisher_for(&source.target, &source.etcd, &source.zk) {
-                Ok(publisher) => publisher,
-                Err(error) => {
-                    // The target was checked at startup.
-                    tracing::error!(%error, "cannot publish");
-                    return;
-                }
-            };
+        let publisher = if wanted.elect.is_some() {
+            crate::backend::elected_publisher_for(&source.target, &source.etcd, &source.zk)
+        } else {
+            crate::backend::publisher_for(&source.target, &source.etcd, &source.zk)
+        };
+        let publisher = match publisher {
+            Ok(publisher) => publisher,
+            Err(error) => {
+                // The target was checked at startup.
+                tracing::error!(%error, "cannot publish");
+                return;
+            }
+        };
         let checks = match wanted
             .checks
             .iter()
@@ -379,6 +403,19 @@ impl State {
             registration: registration_rx,
             status: status.clone(),
         };
+        // `disco.elect`: the role is told through DNS (and `/ready`,
+        // `/metrics`) only; a label runs no command in the registrar.
+        let electing = wanted.elect.clone().map(|tag| {
+            tracing::info!(service = %status.name, container = %wanted.container_name, %tag, "campaigning while healthy (disco.elect)");
+            Electing {
+                config: ElectConfig {
+                    tag,
+                    role_file: None,
+                    on_role_change: None,
+                },
+                hooks: None,
+            }
+        });
         let earlier = self.closing.remove(&wanted.key);
         let maintenance = source.maintenance.clone();
         let shutdown = cancel.clone();
@@ -386,7 +423,9 @@ impl State {
             if let Some(earlier) = earlier {
                 let _ = earlier.await;
             }
-            publishing.run(healthy_rx, maintenance, shutdown).await;
+            publishing
+                .run_with_roles(healthy_rx, maintenance, shutdown, electing)
+                .await;
         });
         tracing::info!(service = %status.name, container = %wanted.container_name, address = %registration.address, port = ?registration.port, healthcheck = wanted.docker_health.is_some(), "registering");
         self.running.insert(

@@ -1,6 +1,7 @@
-//! An in-process backend: the store is a handle held by the test (or
-//! embedding program) that registers and withdraws instances and SkyDNS
-//! entries directly.
+//! An in-process backend for the tests: the store is a handle held by the
+//! test, which registers and withdraws instances and SkyDNS entries
+//! directly. It is given to `disco::serve::start` as an extra backend, as
+//! an embedding program would give its own.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,8 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Backend, Change, Sink, Update};
-use crate::model::{Instance, SkyEntry};
+use disco::model::{Instance, SkyEntry};
+use disco::registry::{Backend, Change, Sink, Update};
 
 /// A backend whose store lives in memory.
 #[derive(Debug, Default)]
