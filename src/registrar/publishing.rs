@@ -216,7 +216,6 @@ impl Publishing {
                         holds = Some(want);
                         backoff.reset();
                         keep_alive_at = self.next_keep_alive(want);
-                        self.status.set_published(want);
                         if want && electing.is_some() {
                             standing = Standing::Candidate;
                             let primary = self.primary_address(&registration).await;
@@ -228,6 +227,9 @@ impl Publishing {
                             outage = false;
                             tracing::info!(service = %name, target = %self.publisher.describe(), "store reachable again");
                         }
+                        // After the role: the page never shows a published
+                        // candidate with no role while the primary is asked.
+                        self.status.set_published(want);
                         if want {
                             tracing::info!(service = %name, target = %self.publisher.describe(), "published");
                             let what = if electing.is_some() {
