@@ -4,6 +4,8 @@
 #
 # Usage: bench/forward.sh [SECONDS]     (default 10 s per measurement)
 #   ROUNDS=3 NAMES=2000 COLD_NAMES=200000 FORWARDERS="disco unbound dnsmasq"
+#   DISCO_REF=PATH: another build of disco (e.g. main's, before a change),
+#   run as forwarder "disco-ref" when FORWARDERS names it
 #
 # Each forwarder is pinned to core 0 with one worker (disco: one UDP socket
 # and one runtime thread); Knot and dnsperf share the other cores. Two
@@ -27,7 +29,7 @@ COLD_NAMES=${COLD_NAMES:-200000}
 FORWARDERS=${FORWARDERS:-"disco unbound dnsmasq"}
 
 ensure_packages dnsperf=dnsperf knotd=knot unbound=unbound dnsmasq=dnsmasq-base dig=dnsutils
-(cd "$REPO" && cargo build --release --locked --bin disco >/dev/null)
+build_disco_only
 
 DIR="$BENCH_SCRATCH/forward"
 rm -rf "$DIR" && mkdir -p "$DIR"
@@ -76,6 +78,10 @@ wait_for_dns "$KNOT_PORT" h0.fwd.bench
 start_disco() { # port
     TOKIO_WORKER_THREADS=1 taskset -c 0 "$DISCO" serve --listen "127.0.0.1:$1" --zones-dir "$DIR/empty" \
         --udp-sockets 1 --http-listen off --upstream "127.0.0.1:$KNOT_PORT" --log-level warn &
+}
+
+start_disco-ref() { # port
+    DISCO=$DISCO_REF start_disco "$1"
 }
 
 start_unbound() { # port

@@ -45,12 +45,45 @@ ensure_hickory() {
         --target-dir "$BENCH_SCRATCH/hickory-target" >/dev/null
 }
 
-# Builds disco and the benchmark tools in release mode.
-DISCO="$REPO/target/release/disco"
-TOOLS="$REPO/bench/tools/target/release/disco-bench"
+# Builds disco and the benchmark tools in release mode (into
+# CARGO_TARGET_DIR when it is set, as cargo does).
+# DISCO_BIN=PATH runs that build of disco instead, and builds none.
+DISCO="${DISCO_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/release/disco}"
+TOOLS="${CARGO_TARGET_DIR:-$REPO/bench/tools/target}/release/disco-bench"
+build_disco_only() {
+    [[ -n ${DISCO_BIN:-} ]] || (cd "$REPO" && cargo build --release --locked --bin disco >/dev/null)
+}
 build_disco() {
-    (cd "$REPO" && cargo build --release --locked --bin disco >/dev/null)
-    (cd "$REPO/bench/tools" && cargo build --release >/dev/null)
+    build_disco_only
+    # With DISCO_BIN, tools already built are used as they are too.
+    [[ -n ${DISCO_BIN:-} && -x $TOOLS ]] || (cd "$REPO/bench/tools" && cargo build --release >/dev/null)
+}
+
+# Starts Knot DNS serving DIR/disco.internal.zone on PORT with WORKERS UDP
+# workers, pinned to as many cores; the caller records the pid ($!).
+start_knot() { # dir port workers
+    cat >"$1/knot.conf" <<CONF
+server:
+    listen: 127.0.0.1@$2
+    udp-workers: $3
+    tcp-workers: 1
+    background-workers: 1
+    rundir: $1
+database:
+    storage: $1/knot-db
+template:
+  - id: default
+    storage: $1
+    journal-content: none
+    zonefile-sync: -1
+zone:
+  - domain: disco.internal
+    file: $1/disco.internal.zone
+log:
+  - target: stderr
+    any: error
+CONF
+    taskset -c "$(cores "$3")" knotd -c "$1/knot.conf" 2>"$1/knot.log" &
 }
 
 # A free TCP+UDP port on 127.0.0.1.
@@ -126,6 +159,34 @@ start_etcd() {
         sleep 0.1
     done
     log "etcd did not become healthy; see $dir/etcd.log"
+    return 1
+}
+
+# Starts a one-server ZooKeeper (Debian's package, run with java) with its
+# data in DIR/zk (on ZK_CORES if set), its defaults kept (fsync of the
+# transaction log included, as etcd's are); sets ZK_CLIENT to its client
+# address and waits until it serves.
+start_zookeeper() { # dir
+    local dir=$1
+    mkdir -p "$dir/zk"
+    ZK_CLIENT="127.0.0.1:$(free_port)"
+    cat >"$dir/zoo.cfg" <<CFG
+tickTime=2000
+dataDir=$dir/zk
+clientPort=${ZK_CLIENT#*:}
+clientPortAddress=127.0.0.1
+admin.enableServer=false
+4lw.commands.whitelist=ruok,srvr
+maxClientCnxns=0
+CFG
+    ${ZK_CORES:+taskset -c "$ZK_CORES"} java -Xmx${ZK_HEAP:-2g} -cp /usr/share/java/zookeeper.jar \
+        org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" >"$dir/zk.log" 2>&1 &
+    STARTED_PIDS+=($!)
+    for _ in $(seq 300); do
+        python3 -c "import socket,sys; s=socket.create_connection(('127.0.0.1', ${ZK_CLIENT#*:})); s.send(b'srvr'); sys.exit(0 if b'Mode' in s.recv(4096) else 1)" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    log "ZooKeeper did not start; see $dir/zk.log"
     return 1
 }
 

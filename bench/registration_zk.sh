@@ -19,26 +19,10 @@ ensure_packages dnsperf=dnsperf dig=dnsutils /usr/share/zookeeper/bin/zkServer.s
 build_disco
 
 dir="$BENCH_SCRATCH/registration-zk"
-rm -rf "$dir" && mkdir -p "$dir/zk"
+rm -rf "$dir" && mkdir -p "$dir"
 python3 "$REPO/bench/gen_records.py" $((INSTANCES / 10)) 10 "$dir" 50000
 
-ZK_CLIENT="127.0.0.1:$(free_port)"
-cat >"$dir/zoo.cfg" <<CFG
-tickTime=2000
-dataDir=$dir/zk
-clientPort=${ZK_CLIENT#*:}
-clientPortAddress=127.0.0.1
-admin.enableServer=false
-4lw.commands.whitelist=ruok,srvr
-maxClientCnxns=0
-CFG
-taskset -c "$STORE_CORES" java -Xmx2g -cp /usr/share/java/zookeeper.jar \
-    org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" >"$dir/zk.log" 2>&1 &
-STARTED_PIDS+=($!)
-for _ in $(seq 300); do
-    python3 -c "import socket,sys; s=socket.create_connection(('127.0.0.1', ${ZK_CLIENT#*:})); s.send(b'srvr'); sys.exit(0 if b'Mode' in s.recv(4096) else 1)" 2>/dev/null && break
-    sleep 0.1
-done
+ZK_CORES=$STORE_CORES start_zookeeper "$dir"
 
 registry_url() { echo "zk://$ZK_CLIENT/disco"; }
 load() { on_store_cores "$TOOLS" load --zk "$ZK_CLIENT" --prefix /disco --file "$1"; }

@@ -34,36 +34,11 @@ ensure_packages dnsperf=dnsperf knotd=knot nsd=nsd dig=dnsutils etcd=etcd-server
 if [[ " $SERVERS " == *" disco-etcd "* ]]; then
     build_disco
 else
-    (cd "$REPO" && cargo build --release --locked --bin disco >/dev/null)
+    build_disco_only
 fi
 
 # name:services:instances-per-service
 declare -A SET_SHAPE=([services]=1000:3 [large]=10000:10)
-
-start_knot() { # dir port workers
-    cat >"$1/knot.conf" <<CONF
-server:
-    listen: 127.0.0.1@$2
-    udp-workers: $3
-    tcp-workers: 1
-    background-workers: 1
-    rundir: $1
-database:
-    storage: $1/knot-db
-template:
-  - id: default
-    storage: $1
-    journal-content: none
-    zonefile-sync: -1
-zone:
-  - domain: disco.internal
-    file: $1/disco.internal.zone
-log:
-  - target: stderr
-    any: error
-CONF
-    taskset -c "$(cores "$3")" knotd -c "$1/knot.conf" 2>"$1/knot.log" &
-}
 
 start_nsd() {
     mkdir -p "$1/nsd"

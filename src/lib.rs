@@ -44,7 +44,14 @@
 //!
 //! The query path never touches a backend: a query is parsed, looked up in
 //! the current snapshot with a few hash probes, and answered from bytes
-//! encoded when the data last changed.
+//! encoded the first time that name and type was asked since its data last
+//! changed, and kept while the data stays. Encoding lazily is a memory
+//! trade-off: most of a million instances' names are never asked, and
+//! encoding every answer when the snapshot is built would cost more memory
+//! than the instances themselves (`BENCHMARKS.md`, "A million instances").
+//! A first query is encoded on the thread that reads it, a few
+//! microseconds for a service of ten instances; other names wait for no
+//! lock.
 //!
 //! The layers run one way: no two of these modules import each other, nor
 //! do any two parts of [`dns`] or of [`backend`]. What both sides of a

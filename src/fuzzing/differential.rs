@@ -39,8 +39,9 @@
 //!
 //! [`Snapshot::rrsets`]: crate::dns::Snapshot::rrsets
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use arbitrary::{Arbitrary, Unstructured};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query as Question, ResponseCode};
@@ -49,7 +50,7 @@ use hickory_server::zone_handler::Catalog;
 
 use super::{ask, fixture, reference};
 use crate::dns::Responder;
-use crate::dns::handler::{Outcome, Transport};
+use crate::dns::responder::{Outcome, Transport};
 
 /// At most this many questions per input.
 const MAX_QUESTIONS: usize = 8;
@@ -81,6 +82,9 @@ const TYPES: [RecordType; 22] = [
     RecordType::Unknown(254),
 ];
 
+/// At most this many of hickory's responses are remembered.
+const REMEMBERED: usize = 100_000;
+
 /// Labels put on the front of names, beside the data set's own.
 const EXTRA_LABELS: [&str; 8] = ["*", "any", "_tcp", "_udp", "nope", "0", "-", "xn--a"];
 
@@ -94,6 +98,27 @@ struct World {
     labels: Vec<Vec<u8>>,
     /// `in-addr.arpa.` and `ip6.arpa.`.
     reverse: [Name; 2],
+    /// hickory's response to each packet asked before. Its lookups are
+    /// most of an input's cost (instrumented comparisons of names in its
+    /// B-tree), the same questions come back often, and the reference's
+    /// answer to a packet never changes; disco is asked every time.
+    remembered: Mutex<HashMap<Vec<u8>, Option<Vec<u8>>>>,
+}
+
+impl World {
+    /// hickory's response to `packet`, asked once.
+    fn reference(&self, packet: &[u8]) -> Option<Vec<u8>> {
+        let mut remembered = self.remembered.lock().expect("not poisoned");
+        if let Some(response) = remembered.get(packet) {
+            return response.clone();
+        }
+        if remembered.len() >= REMEMBERED {
+            remembered.clear();
+        }
+        let response = reference::respond(&self.hickory, packet);
+        remembered.insert(packet.to_vec(), response.clone());
+        response
+    }
 }
 
 fn world() -> &'static World {
@@ -126,6 +151,7 @@ fn world() -> &'static World {
             names,
             labels,
             reverse: ["in-addr.arpa.", "ip6.arpa."].map(|n| Name::from_ascii(n).expect("a name")),
+            remembered: Mutex::default(),
         }
     })
 }
@@ -253,7 +279,7 @@ fn compare(world: &World, asked: &Asked) {
         // Not a registered address: not disco's name.
         return;
     }
-    let Some(theirs) = reference::respond(&world.hickory, &packet) else {
+    let Some(theirs) = world.reference(&packet) else {
         return;
     };
     let theirs = Message::from_vec(&theirs).expect("hickory's reply parses");

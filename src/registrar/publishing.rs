@@ -118,6 +118,9 @@ impl Publishing {
         // Whether the last withdrawal was for maintenance, so that the next
         // publish says the file went away.
         let mut withdrawn_for_maintenance = false;
+        // Why the next publish happens, when the loop itself took the
+        // registration down (a leader fenced) rather than the store.
+        let mut republish_why: Option<&str> = None;
         if electing.is_some() {
             self.tell(&mut electing, &mut role, Role::None, None);
         }
@@ -139,6 +142,7 @@ impl Publishing {
                 // store answers: if the lease survived, it leads again.
                 holds = None;
                 self.status.set_published(false);
+                republish_why = Some("stepped down as primary (fenced); campaigning again");
             }
             if moved && holds == Some(false) {
                 moved = false;
@@ -159,7 +163,9 @@ impl Publishing {
                 } else if want && outage {
                     "store reachable again".to_owned()
                 } else if want && holds.is_none() {
-                    "republished: the store had lost it".to_owned()
+                    (republish_why.take())
+                        .unwrap_or("republished: the store had lost it")
+                        .to_owned()
                 } else if want && withdrawn_for_maintenance {
                     "maintenance file removed".to_owned()
                 } else if in_maintenance {

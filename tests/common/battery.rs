@@ -309,6 +309,105 @@ pub async fn a_hundred_thousand_instances_are_listed_without_loss<S: Store>() {
     disco.stop().await;
 }
 
+/// Replicas: five `disco serve` processes watch one store; a burst of
+/// registrations, changes and withdrawals (whole services among them) goes
+/// in; every replica ends holding exactly what the store holds: each
+/// service's SRV set, NXDOMAIN for the services withdrawn, the instance
+/// count. (Twenty replicas on a store cluster: `bench/`.)
+pub async fn five_replicas_converge_to_the_store_after_a_burst<S: Store>() {
+    use std::collections::BTreeMap;
+
+    const REPLICAS: usize = 5;
+    let value = |s: usize, i: usize, port: u16| native(&format!("10.{}.{s}.{i}", port % 256), port);
+    let mut store = S::start().await;
+    // Before the replicas: 40 services of 10.
+    let mut holds: BTreeMap<usize, BTreeMap<usize, u16>> = BTreeMap::new();
+    let mut items = Vec::new();
+    for s in 0..40 {
+        for i in 0..10 {
+            items.push((format!("svc{s}"), format!("i{i}"), value(s, i, 8080)));
+            holds.entry(s).or_default().insert(i, 8080);
+        }
+    }
+    store.put_many(items).await;
+    let ports = crate::ports::free_ports(2 * REPLICAS);
+    let url = store.url();
+    let replicas: Vec<crate::support::Replica> = ports
+        .chunks(2)
+        .map(|pair| crate::support::Replica::spawn(&url, pair[0], pair[1]))
+        .collect();
+    for replica in &replicas {
+        replica.wait_ready().await;
+    }
+
+    // The burst: five services withdrawn whole, five changed (a new port),
+    // thirty grown to 20 instances, ten new ones of 15.
+    for s in 0..5 {
+        for i in 0..10 {
+            store.delete(&format!("svc{s}"), &format!("i{i}")).await;
+        }
+        holds.remove(&s);
+    }
+    let mut items = Vec::new();
+    for s in 5..10 {
+        for i in 0..10 {
+            // Withdrawn and registered again on another port (as a
+            // ZooKeeper registrar does: its nodes are created, never set).
+            store.delete(&format!("svc{s}"), &format!("i{i}")).await;
+            items.push((format!("svc{s}"), format!("i{i}"), value(s, i, 9090)));
+            holds.entry(s).or_default().insert(i, 9090);
+        }
+    }
+    for s in 10..40 {
+        for i in 10..20 {
+            items.push((format!("svc{s}"), format!("i{i}"), value(s, i, 8080)));
+            holds.entry(s).or_default().insert(i, 8080);
+        }
+    }
+    for s in 40..50 {
+        for i in 0..15 {
+            items.push((format!("svc{s}"), format!("i{i}"), value(s, i, 7070)));
+            holds.entry(s).or_default().insert(i, 7070);
+        }
+    }
+    store.put_many(items).await;
+
+    let total: usize = holds.values().map(BTreeMap::len).sum();
+    for replica in &replicas {
+        replica
+            .until_metric(&format!("disco_instances {total}"))
+            .await;
+        for s in 0..50 {
+            let name = format!("svc{s}.disco.internal.");
+            let expected = match holds.get(&s) {
+                None => Err(ResponseCode::NXDomain),
+                Some(instances) => {
+                    let mut set: Vec<String> = instances
+                        .iter()
+                        .map(|(i, port)| format!("0 100 {port} i{i}.svc{s}.disco.internal."))
+                        .collect();
+                    set.sort();
+                    Ok(set)
+                }
+            };
+            // The count can be right before the last change is: poll.
+            let deadline = std::time::Instant::now() + crate::support::CONVERGE;
+            loop {
+                let got = replica.srv(&name).await;
+                if got == expected {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{} {name}: expected {expected:?}, still {got:?}",
+                    replica.dns
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
 /// Instantiates the battery for a [`Store`]: one `#[tokio::test]` per
 /// behaviour, in a module `battery_for_store`.
 macro_rules! battery {
@@ -329,6 +428,7 @@ macro_rules! battery {
             run!(an_unreachable_store_at_startup_is_not_fatal);
             run!(malformed_values_are_skipped_counted_and_hide_nothing);
             run!(a_hundred_thousand_instances_are_listed_without_loss);
+            run!(five_replicas_converge_to_the_store_after_a_burst);
         }
     };
 }

@@ -106,16 +106,7 @@ impl Disco {
 
     /// Asks over UDP; `None` if no answer came (a failed query).
     pub async fn try_query(&self, name: &str, rtype: RecordType) -> Option<Message> {
-        let stream = UdpClientStream::builder(self.dns, TokioRuntimeProvider::default())
-            .with_timeout(Some(Duration::from_secs(2)))
-            .build();
-        let (mut client, bg) = DnsClient::<TokioRuntimeProvider>::from_sender(stream);
-        tokio::spawn(bg);
-        client
-            .query(Name::from_str(name).unwrap(), DNSClass::IN, rtype)
-            .await
-            .ok()
-            .map(|r| r.into_message())
+        query_at(self.dns, name, rtype).await
     }
 
     /// Asks over UDP.
@@ -294,6 +285,108 @@ impl Disco {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+/// Asks the DNS server at `dns` over UDP; `None` if no answer came.
+pub async fn query_at(dns: SocketAddr, name: &str, rtype: RecordType) -> Option<Message> {
+    let stream = UdpClientStream::builder(dns, TokioRuntimeProvider::default())
+        .with_timeout(Some(Duration::from_secs(2)))
+        .build();
+    let (mut client, bg) = DnsClient::<TokioRuntimeProvider>::from_sender(stream);
+    tokio::spawn(bg);
+    client
+        .query(Name::from_str(name).unwrap(), DNSClass::IN, rtype)
+        .await
+        .ok()
+        .map(|r| r.into_message())
+}
+
+/// A `disco serve` process (the binary this test run built), as a replica
+/// beside others on one store: its own store connection, its own memory.
+/// Killed when dropped.
+pub struct Replica {
+    pub dns: SocketAddr,
+    pub http: SocketAddr,
+    child: std::process::Child,
+    _zones: tempfile::TempDir,
+}
+
+impl Replica {
+    /// Starts `disco serve` on free loopback ports watching `registry`,
+    /// without waiting for it.
+    pub fn spawn(registry: &str, dns_port: u16, http_port: u16) -> Replica {
+        let zones = tempfile::tempdir().unwrap();
+        let dns = SocketAddr::from(([127, 0, 0, 1], dns_port));
+        let http = SocketAddr::from(([127, 0, 0, 1], http_port));
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_disco"))
+            .arg("serve")
+            .args(["--listen", &dns.to_string()])
+            .args(["--http-listen", &http.to_string()])
+            .arg("--zones-dir")
+            .arg(zones.path())
+            .args([
+                "--upstream",
+                "off",
+                "--udp-sockets",
+                "1",
+                "--log-level",
+                "warn",
+            ])
+            .args(["--registry", registry])
+            .env("TOKIO_WORKER_THREADS", "1")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("disco serve starts");
+        Replica {
+            dns,
+            http,
+            child,
+            _zones: zones,
+        }
+    }
+
+    /// Waits until `/ready` says 200.
+    pub async fn wait_ready(&self) {
+        eventually("the replica is ready", READY, || async {
+            // Not listening yet: `http::get` would panic.
+            tokio::net::TcpStream::connect(self.http).await.is_ok()
+                && http::get(self.http, "/ready").await.0 == 200
+        })
+        .await;
+    }
+
+    /// Polls until `/metrics` has the line `line`.
+    pub async fn until_metric(&self, line: &str) {
+        eventually(&format!("{} has {line:?}", self.dns), CONVERGE, || async {
+            http::get(self.http, "/metrics")
+                .await
+                .1
+                .lines()
+                .any(|l| l == line)
+        })
+        .await;
+    }
+
+    /// The SRV answers of `name` (as [`srv`] gives them), or the rcode;
+    /// a query lost on a loaded machine is asked again.
+    pub async fn srv(&self, name: &str) -> Result<Vec<String>, ResponseCode> {
+        for _ in 0..5 {
+            if let Some(message) = query_at(self.dns, name, RecordType::SRV).await {
+                return match message.metadata.response_code {
+                    ResponseCode::NoError => Ok(srv(&message)),
+                    code => Err(code),
+                };
+            }
+        }
+        panic!("{}: no answer to {name} SRV", self.dns);
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

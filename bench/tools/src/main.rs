@@ -29,14 +29,19 @@ enum Command {
         file: String,
     },
     /// Registers instances one at a time and times each from the put's
-    /// acknowledgement to the first DNS answer that contains it.
+    /// acknowledgement to the first DNS answer that contains it; with
+    /// several `--dns`, to the moment the last of them answers it (the
+    /// slowest replica).
     Latency {
         #[command(flatten)]
         store: StoreArgs,
         #[arg(long, default_value = "/disco")]
         prefix: String,
-        #[arg(long)]
-        dns: SocketAddr,
+        #[arg(long, required = true)]
+        dns: Vec<SocketAddr>,
+        /// The service the instances are registered in (fresh names each run).
+        #[arg(long, default_value = "latency")]
+        service: String,
         #[arg(long, default_value_t = 200)]
         count: usize,
     },
@@ -48,6 +53,19 @@ enum Command {
         name: String,
         #[arg(long, default_value_t = 200)]
         count: usize,
+    },
+    /// Opens TCP connections to a DNS server and holds them: a query on
+    /// each every `keepalive` seconds (0: none, truly idle), for `seconds`;
+    /// prints how many were opened and how many the server closed.
+    TcpHold {
+        #[arg(long)]
+        dns: SocketAddr,
+        #[arg(long, default_value_t = 10000)]
+        count: usize,
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        #[arg(long, default_value_t = 0)]
+        keepalive: u64,
     },
     /// Puts and deletes registrations at a fixed rate for a fixed time.
     Churn {
@@ -121,13 +139,14 @@ impl Store {
 async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Load { store, prefix, file } => load(&Store::connect(&store).await?, &prefix, &file).await,
-        Command::Latency { store, prefix, dns, count } => {
-            latency(&Store::connect(&store).await?, &prefix, dns, count).await
+        Command::Latency { store, prefix, dns, service, count } => {
+            latency(&Store::connect(&store).await?, &prefix, &dns, &service, count).await
         }
         Command::Churn { store, prefix, rate, seconds } => {
             churn(&Store::connect(&store).await?, &prefix, rate, seconds).await
         }
         Command::TcpSrv { dns, name, count } => tcp_srv(dns, &name, count).await,
+        Command::TcpHold { dns, count, seconds, keepalive } => tcp_hold(dns, count, seconds, keepalive).await,
     }
 }
 
@@ -239,39 +258,114 @@ async fn tcp_srv(dns: SocketAddr, name: &str, count: usize) -> Result<()> {
     Ok(())
 }
 
+async fn tcp_hold(dns: SocketAddr, count: usize, seconds: u64, keepalive: u64) -> Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let opened = Arc::new(AtomicUsize::new(0));
+    let closed = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let until = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = tokio::task::JoinSet::new();
+    let started = Instant::now();
+    for n in 0..count {
+        // Batches of 256, so that the listen backlog is not overrun.
+        if n % 256 == 255 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (opened, closed, failed) = (opened.clone(), closed.clone(), failed.clone());
+        tasks.spawn(async move {
+            let Ok(mut stream) = tokio::net::TcpStream::connect(dns).await else {
+                failed.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            opened.fetch_add(1, Ordering::Relaxed);
+            let mut buf = [0u8; 512];
+            let mut id = n as u16;
+            loop {
+                let wake = if keepalive > 0 {
+                    (tokio::time::Instant::now() + Duration::from_secs(keepalive)).min(until)
+                } else {
+                    until
+                };
+                tokio::select! {
+                    read = stream.read(&mut buf) => {
+                        // Only answers to our own queries come: a read of
+                        // 0 or an error is the server closing.
+                        if matches!(read, Ok(0) | Err(_)) {
+                            closed.fetch_add(1, Ordering::Relaxed);
+                            return;
+                        }
+                    }
+                    _ = tokio::time::sleep_until(wake) => {
+                        if tokio::time::Instant::now() >= until {
+                            return;
+                        }
+                        id = id.wrapping_add(1);
+                        let packet = query(id, "svc0.disco.internal");
+                        let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
+                        framed.extend_from_slice(&packet);
+                        if stream.write_all(&framed).await.is_err() {
+                            closed.fetch_add(1, Ordering::Relaxed);
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+    eprintln!("tcp-hold: {} connections opened in {:.1?}", opened.load(Ordering::Relaxed), started.elapsed());
+    while tasks.join_next().await.is_some() {}
+    println!(
+        "tcp-hold: {count} asked, {} opened, {} failed to connect, {} closed by the server within {seconds} s",
+        opened.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed),
+        closed.load(Ordering::Relaxed)
+    );
+    Ok(())
+}
+
 /// Whether a response to `id` answers with at least one record.
 fn answered(response: &[u8], id: u16) -> bool {
     response.len() > 12 && response[..2] == id.to_be_bytes() && response[3] & 0x0f == 0 && response[7] > 0
 }
 
-async fn latency(store: &Store, prefix: &str, dns: SocketAddr, count: usize) -> Result<()> {
-    store.prepare(prefix, "latency").await?;
+async fn latency(store: &Store, prefix: &str, servers: &[SocketAddr], service: &str, count: usize) -> Result<()> {
+    store.prepare(prefix, service).await?;
     let socket = UdpSocket::bind("127.0.0.1:0").await?;
     let mut samples = Vec::with_capacity(count);
     let mut buf = [0u8; 1500];
+    let mut id = 0u16;
     for i in 0..count {
         let instance = format!("lat-{i}");
-        let name = format!("{instance}.latency.disco.internal");
+        let name = format!("{instance}.{service}.disco.internal");
         let value = format!(r#"{{"address":"10.250.{}.{}","port":80}}"#, i / 256, i % 256);
-        store.put(key(prefix, "latency", &instance), value).await?;
+        store.put(key(prefix, service, &instance), value).await?;
         let acknowledged = Instant::now();
         let deadline = acknowledged + Duration::from_secs(5);
-        let mut id = 0u16;
-        loop {
-            id = id.wrapping_add(1);
-            socket.send_to(&query(id, &name), dns).await?;
-            match tokio::time::timeout(Duration::from_millis(50), socket.recv_from(&mut buf)).await {
-                Ok(Ok((len, _))) if answered(&buf[..len], id) => break,
-                _ if Instant::now() > deadline => bail!("{name} not answered within 5 s"),
-                _ => {}
+        // Each server is polled until it answers; the sample is when the
+        // last one did.
+        for &dns in servers {
+            loop {
+                id = id.wrapping_add(1);
+                socket.send_to(&query(id, &name), dns).await?;
+                match tokio::time::timeout(Duration::from_millis(50), socket.recv_from(&mut buf)).await {
+                    Ok(Ok((len, _))) if answered(&buf[..len], id) => break,
+                    _ if Instant::now() > deadline => bail!("{name} not answered by {dns} within 5 s"),
+                    _ => {}
+                }
             }
         }
         samples.push(acknowledged.elapsed());
     }
     samples.sort();
     let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    let servers = match servers.len() {
+        1 => String::new(),
+        n => format!(", the last of {n} servers"),
+    };
     println!(
-        "registration to answer, {count} registrations: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        "registration to answer{servers}, {count} registrations: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         at(0.50).as_secs_f64() * 1e3,
         at(0.90).as_secs_f64() * 1e3,
         at(0.99).as_secs_f64() * 1e3,

@@ -9,6 +9,8 @@
 //! - [`inflight`]: identical questions in flight go upstream once.
 //! - [`upstream`]: the upstreams (`IP[:PORT]`, `tls://`, `https://`) and
 //!   hickory-resolver's name-server pool that talks to them.
+//! - [`datagram`]: plain upstreams asked directly over UDP first, the pool
+//!   taking over whatever that cannot settle.
 //! - [`cname`]: completing zone CNAMEs whose target lies outside disco.
 //!
 //! The order of things for one query: a live cache entry is answered at
@@ -20,6 +22,7 @@
 pub mod acl;
 pub mod cache;
 pub mod cname;
+pub mod datagram;
 pub mod inflight;
 pub mod upstream;
 pub mod wire;
@@ -29,7 +32,7 @@ use std::time::{Duration, Instant};
 
 pub use acl::RecursionAcl;
 pub use cache::{CacheLimits, Hit};
-pub use upstream::Upstream;
+pub use upstream::{Upstream, UpstreamError};
 
 use cache::WireCache;
 use inflight::InFlight;

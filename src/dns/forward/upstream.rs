@@ -21,8 +21,15 @@ use hickory_resolver::proto::serialize::binary::{BinDecodable, BinDecoder};
 use hickory_resolver::{NameServerPool, PoolContext, TlsConfig};
 use tracing::debug;
 
+use super::datagram::Datagram;
 use super::wire::{ClientQuery, Prepared};
 use crate::dns::packet::EDNS_UDP_PAYLOAD;
+
+/// The longest the direct UDP path waits for a plain upstream before the
+/// pool asks (a quarter of the forward timeout when that is shorter;
+/// four smoothed round trips when that is shorter still): unbound starts
+/// its own retry timer at 376 ms.
+const DIRECT_WAIT: Duration = Duration::from_millis(500);
 
 /// One upstream resolver, as `--upstream` names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +58,7 @@ pub enum Upstream {
 impl Upstream {
     /// Parses `IP[:PORT]`, `tls://IP[:PORT]#NAME` or
     /// `https://IP[:PORT][/PATH]#NAME`; the error says what is expected.
-    pub fn parse(value: &str) -> Result<Self, String> {
+    pub fn parse(value: &str) -> Result<Self, UpstreamError> {
         if let Some(rest) = value.strip_prefix("tls://") {
             let (addr, name) = split_name(rest, "tls://9.9.9.9#dns.quad9.net")?;
             return Ok(Upstream::Tls {
@@ -72,14 +79,11 @@ impl Upstream {
             });
         }
         if value.contains("://") {
-            return Err(
-                "expected IP[:PORT], tls://IP[:PORT]#NAME or https://IP[:PORT][/PATH]#NAME"
-                    .to_owned(),
-            );
+            return Err(UpstreamError::Scheme);
         }
         address(value, 53)
             .map(Upstream::Plain)
-            .map_err(|_| "expected IP or IP:PORT (port defaults to 53), e.g. 10.0.0.2 or [::1]:5353, or tls://…, https://…".to_owned())
+            .map_err(|_| UpstreamError::Plain)
     }
 
     /// Where it is.
@@ -137,32 +141,76 @@ impl fmt::Display for Upstream {
     }
 }
 
+/// Why an `--upstream` value was refused; the message says what is
+/// expected instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpstreamError {
+    /// A scheme other than `tls://` or `https://`.
+    #[error("expected IP[:PORT], tls://IP[:PORT]#NAME or https://IP[:PORT][/PATH]#NAME")]
+    Scheme,
+    /// Neither a scheme nor an address.
+    #[error(
+        "expected IP or IP:PORT (port defaults to 53), e.g. 10.0.0.2 or [::1]:5353, or tls://…, https://…"
+    )]
+    Plain,
+    /// `tls://` or `https://` without `#NAME`.
+    #[error("name the server's certificate after '#', e.g. {example}")]
+    NoServerName {
+        /// A correct value of the same kind.
+        example: &'static str,
+    },
+    /// `#NAME` is not a name a certificate can carry.
+    #[error("{name:?} is not a certificate name: {reason}")]
+    ServerName {
+        /// The name given.
+        name: String,
+        /// What rustls objects to.
+        reason: String,
+    },
+    /// The part before `#` (or the path) is not an address.
+    #[error("{value:?} is not IP or IP:PORT (a name would need a resolver)")]
+    Address {
+        /// The part given.
+        value: String,
+    },
+}
+
 /// `ADDR#NAME`, NAME a valid certificate name.
-fn split_name<'a>(value: &'a str, example: &str) -> Result<(&'a str, String), String> {
+fn split_name<'a>(
+    value: &'a str,
+    example: &'static str,
+) -> Result<(&'a str, String), UpstreamError> {
     let Some((location, name)) = value.split_once('#') else {
-        return Err(format!(
-            "name the server's certificate after '#', e.g. {example}"
-        ));
+        return Err(UpstreamError::NoServerName { example });
     };
-    rustls_pki_types::ServerName::try_from(name)
-        .map_err(|e| format!("{name:?} is not a certificate name: {e}"))?;
+    rustls_pki_types::ServerName::try_from(name).map_err(|e| UpstreamError::ServerName {
+        name: name.to_owned(),
+        reason: e.to_string(),
+    })?;
     Ok((location, name.to_owned()))
 }
 
 /// `IP` or `IP:PORT` (IPv6 in brackets with a port).
-fn address(value: &str, default_port: u16) -> Result<SocketAddr, String> {
+fn address(value: &str, default_port: u16) -> Result<SocketAddr, UpstreamError> {
     if let Ok(addr) = value.parse::<SocketAddr>() {
         return Ok(addr);
     }
     let bare = value.trim_start_matches('[').trim_end_matches(']');
     bare.parse::<IpAddr>()
         .map(|ip| SocketAddr::new(ip, default_port))
-        .map_err(|_| format!("{value:?} is not IP or IP:PORT (a name would need a resolver)"))
+        .map_err(|_| UpstreamError::Address {
+            value: value.to_owned(),
+        })
 }
 
 /// The configured upstreams, behind hickory's pool.
 pub struct Upstreams {
     pool: NameServerPool<TokioRuntimeProvider>,
+    /// Plain upstreams asked directly first: see [`super::datagram`].
+    direct: Option<Datagram>,
+    /// How long the direct path waits before the pool asks instead.
+    direct_wait: Duration,
     list: Vec<Upstream>,
 }
 
@@ -191,7 +239,12 @@ impl Upstreams {
             Arc::new(cx),
             TokioRuntimeProvider::new(),
         );
-        Upstreams { pool, list }
+        Upstreams {
+            pool,
+            direct: Datagram::new(&list),
+            direct_wait: (timeout / 4).min(DIRECT_WAIT),
+            list,
+        }
     }
 
     /// The upstreams, in the order given.
@@ -203,6 +256,12 @@ impl Upstreams {
     /// bits; the answer prepared, or None when no upstream gave one.
     pub async fn ask(&self, client: &ClientQuery<'_>, max_ttl: u32) -> Option<Prepared> {
         let question = client.lowercase_question();
+        if let Some(direct) = &self.direct
+            && let Some(response) = direct.ask(client, self.direct_wait).await
+            && let Some(prepared) = Prepared::new(&response, question, max_ttl)
+        {
+            return Some(prepared);
+        }
         let query = Query::read(&mut BinDecoder::new(question))
             .inspect_err(|error| debug!(%error, "forward: question does not decode"))
             .ok()?;
@@ -320,6 +379,7 @@ mod tests {
         assert!(
             Upstream::parse("tls://9.9.9.9")
                 .unwrap_err()
+                .to_string()
                 .contains("after '#'")
         );
     }

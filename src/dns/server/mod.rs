@@ -2,8 +2,8 @@
 //! (SO_REUSEPORT lets the kernel spread clients over them), and a TCP
 //! listener. Both hand each query to the [`Responder`].
 //!
-//! `udp` and `tcp` hold each transport's loop, `dispatch` the forwarded
-//! queries both share. Nothing a client sends stops a listener: `guard`
+//! `udp` and `tcp` hold each transport's loop, `dispatch` forwarded
+//! queries: what both transports share, and UDP's hand-off to the runtime. Nothing a client sends stops a listener: `guard`
 //! catches a panic while answering one packet, `supervise` restarts a
 //! listener that ends anyway, `listeners` says which are serving, and
 //! `faults` holds the fault points only tests can trigger.

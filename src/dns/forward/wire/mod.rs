@@ -304,7 +304,7 @@ impl Prepared {
 /// Whether two wire questions (name, type, class) are equal, the name
 /// compared without regard to ASCII case. Type and class are compared
 /// exactly: their bytes may happen to look like letters.
-fn same_question(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn same_question(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() || a.len() < 5 {
         return false;
     }

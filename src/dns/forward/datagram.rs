@@ -1,0 +1,337 @@
+//! Plain upstreams (`IP[:PORT]`) over UDP, asked directly: the common case
+//! of a cold miss, without hickory's pool in the way.
+//!
+//! The pool binds a fresh socket for every query and decodes every answer
+//! into a `Message`; `bench/forward.sh` put that at 0.69× unbound's rate
+//! of cold misses. Here a query borrows a connected socket from a small
+//! set kept per upstream, sends the question as the client asked it
+//! (lowercased, RD, its CD and DO bits), and reads the datagram whose ID
+//! and question match; the bytes go to [`Prepared`](super::wire::Prepared)
+//! as they are. As CoreDNS's `forward` does, a socket is reused for at most
+//! [`SOCKET_LIFETIME`] and then closed, so source ports keep changing; with
+//! a random ID per query and the question checked, a spoofed answer must
+//! guess the port among those open, the ID and the question.
+//!
+//! Whatever this path cannot settle goes to the pool, which keeps every
+//! other duty (TCP when truncated, SERVFAIL or REFUSED from one upstream,
+//! DoT, DoH, failover): a truncated answer, an error rcode, a timeout or an
+//! ICMP error. How long to wait follows the upstream's smoothed round trip
+//! (as unbound's retry timer does: four times it, at least [`MIN_WAIT`]),
+//! so a lost datagram costs a short wait, not the whole timeout. An
+//! upstream that refuses, sends an ICMP error, misses [`MAX_MISSES`]
+//! answers in a row or has never answered is left to the pool for [`DOWN_FOR`], so only the first
+//! queries after it fails pay the wait; a SERVFAIL is one name's trouble
+//! and leaves it up.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+
+use super::upstream::Upstream;
+use super::wire::{ClientQuery, HEADER_LEN, same_question};
+use crate::dns::packet::EDNS_UDP_PAYLOAD;
+
+/// How long one socket is reused before it is closed (CoreDNS's `forward`
+/// expires its connections after 10 s).
+pub const SOCKET_LIFETIME: Duration = Duration::from_secs(10);
+/// How long an upstream that timed out or refused is left to the pool.
+pub const DOWN_FOR: Duration = Duration::from_secs(5);
+/// The shortest wait for an answer before the pool asks instead.
+pub const MIN_WAIT: Duration = Duration::from_millis(100);
+/// Answers missed in a row before an upstream is left to the pool.
+pub const MAX_MISSES: u32 = 3;
+/// Idle sockets kept per upstream; more in use at once are closed after.
+const MAX_IDLE: usize = 256;
+/// The largest datagram read; an answer longer than the 1232 bytes asked
+/// for is not one disco asked for.
+const RECEIVE_BUFFER: usize = 4096;
+
+const FLAG_QR: u8 = 0x80;
+const FLAG_TC: u8 = 0x02;
+const FLAG_RD: u8 = 0x01;
+const FLAG_CD: u8 = 0x10;
+const RCODE_NOERROR: u8 = 0;
+const RCODE_NXDOMAIN: u8 = 3;
+const RCODE_REFUSED: u8 = 5;
+
+/// The plain upstreams, in the order given, each with its idle sockets.
+#[derive(Debug)]
+pub struct Datagram {
+    targets: Vec<Target>,
+    epoch: Instant,
+}
+
+#[derive(Debug)]
+struct Target {
+    addr: SocketAddr,
+    idle: Mutex<VecDeque<Idle>>,
+    /// Milliseconds since `epoch` until which it is left to the pool.
+    down_until: AtomicU64,
+    /// Smoothed round trip, microseconds (0 until the first answer).
+    srtt_us: AtomicU64,
+    /// Answers missed in a row.
+    misses: std::sync::atomic::AtomicU32,
+}
+
+#[derive(Debug)]
+struct Idle {
+    socket: UdpSocket,
+    born: Instant,
+}
+
+impl Datagram {
+    /// The direct path to the plain upstreams in `list`, or None when
+    /// there is none (DoT and DoH only go through the pool).
+    pub fn new(list: &[Upstream]) -> Option<Self> {
+        let targets: Vec<Target> = list
+            .iter()
+            .filter_map(|upstream| match upstream {
+                Upstream::Plain(addr) => Some(Target {
+                    addr: *addr,
+                    idle: Mutex::new(VecDeque::new()),
+                    down_until: AtomicU64::new(0),
+                    srtt_us: AtomicU64::new(0),
+                    misses: std::sync::atomic::AtomicU32::new(0),
+                }),
+                _ => None,
+            })
+            .collect();
+        (!targets.is_empty()).then(|| Datagram {
+            targets,
+            epoch: Instant::now(),
+        })
+    }
+
+    /// Asks `client`'s question of the first upstream not left to the pool
+    /// and waits for it, at most `max_wait`. The response's bytes when it
+    /// is a usable answer (NOERROR or NXDOMAIN, not truncated, ID and
+    /// question matching); None when the pool must ask instead.
+    pub async fn ask(&self, client: &ClientQuery<'_>, max_wait: Duration) -> Option<Vec<u8>> {
+        let now = self.millis();
+        let target = self
+            .targets
+            .iter()
+            .find(|target| target.down_until.load(Ordering::Relaxed) <= now)?;
+        let idle = match target.take() {
+            Some(idle) => idle,
+            None => Idle {
+                socket: connect(target.addr)
+                    .inspect_err(|error| tracing::debug!(%error, "forward: no UDP socket"))
+                    .ok()?,
+                born: Instant::now(),
+            },
+        };
+        let id: u16 = rand::random();
+        let question = client.lowercase_question();
+        let query = query(id, question, client.dnssec_ok, client.checking_disabled);
+        let sent = Instant::now();
+        let wait = target.wait(max_wait);
+        match self
+            .exchange(&idle.socket, id, question, &query, wait)
+            .await
+        {
+            Ok(response) => {
+                target.answered(sent.elapsed());
+                target.give_back(idle);
+                let rcode = response[3] & 0x0f;
+                if rcode == RCODE_REFUSED {
+                    // Refused for everyone: let the pool ask the others.
+                    self.set_down(target);
+                }
+                let usable =
+                    response[2] & FLAG_TC == 0 && matches!(rcode, RCODE_NOERROR | RCODE_NXDOMAIN);
+                usable.then_some(response)
+            }
+            Err(error) => {
+                // The socket may hold a late answer: it is closed.
+                tracing::debug!(%error, upstream = %target.addr, "forward: direct UDP failed");
+                let misses = target.misses.fetch_add(1, Ordering::Relaxed) + 1;
+                let never_answered = target.srtt_us.load(Ordering::Relaxed) == 0;
+                if error.kind() != io::ErrorKind::TimedOut || misses >= MAX_MISSES || never_answered
+                {
+                    self.set_down(target);
+                }
+                None
+            }
+        }
+    }
+
+    /// Sends `query` and reads until the answer to it comes, or `wait`
+    /// runs out. Datagrams with another ID or question (a late answer to
+    /// an earlier query on this socket) are skipped.
+    async fn exchange(
+        &self,
+        socket: &UdpSocket,
+        id: u16,
+        question: &[u8],
+        query: &[u8],
+        wait: Duration,
+    ) -> io::Result<Vec<u8>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        socket.send(query).await?;
+        let mut buffer = vec![0u8; RECEIVE_BUFFER];
+        loop {
+            let len = tokio::time::timeout_at(deadline, socket.recv(&mut buffer))
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no answer in time"))??;
+            let response = &buffer[..len];
+            let question_end = HEADER_LEN + question.len();
+            if len < question_end
+                || len == RECEIVE_BUFFER
+                || response[..2] != id.to_be_bytes()
+                || response[2] & FLAG_QR == 0
+                || !same_question(&response[HEADER_LEN..question_end], question)
+            {
+                continue;
+            }
+            buffer.truncate(len);
+            return Ok(buffer);
+        }
+    }
+
+    fn set_down(&self, target: &Target) {
+        let until = self.millis() + DOWN_FOR.as_millis() as u64;
+        target.down_until.store(until, Ordering::Relaxed);
+        target.misses.store(0, Ordering::Relaxed);
+    }
+
+    fn millis(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+}
+
+impl Target {
+    /// How long to wait for an answer: four smoothed round trips, at least
+    /// [`MIN_WAIT`], at most `max_wait` (and `max_wait` before any answer).
+    fn wait(&self, max_wait: Duration) -> Duration {
+        match self.srtt_us.load(Ordering::Relaxed) {
+            0 => max_wait,
+            srtt => Duration::from_micros(srtt * 4).clamp(MIN_WAIT.min(max_wait), max_wait),
+        }
+    }
+
+    /// Records an answer after `rtt`: the smoothed round trip moves an
+    /// eighth of the way (RFC 6298's alpha), the misses are forgiven.
+    fn answered(&self, rtt: Duration) {
+        let sample = (rtt.as_micros() as u64).max(1);
+        let old = self.srtt_us.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            old - old / 8 + sample / 8
+        };
+        // Racing updates lose a sample now and then; no matter.
+        self.srtt_us.store(new.max(1), Ordering::Relaxed);
+        self.misses.store(0, Ordering::Relaxed);
+    }
+
+    /// The oldest idle socket still young enough, closing expired ones.
+    fn take(&self) -> Option<Idle> {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        while let Some(socket) = idle.pop_front() {
+            if socket.born.elapsed() < SOCKET_LIFETIME {
+                return Some(socket);
+            }
+        }
+        None
+    }
+
+    fn give_back(&self, socket: Idle) {
+        if socket.born.elapsed() >= SOCKET_LIFETIME {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < MAX_IDLE {
+            idle.push_back(socket);
+        }
+    }
+}
+
+/// A UDP socket on a kernel-chosen (random) port, connected to `addr`, so
+/// that the kernel drops datagrams from anyone else.
+fn connect(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let local: IpAddr = match addr {
+        SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+    };
+    let socket = std::net::UdpSocket::bind(SocketAddr::new(local, 0))?;
+    socket.connect(addr)?;
+    socket.set_nonblocking(true)?;
+    UdpSocket::from_std(socket)
+}
+
+/// A query for `question` (wire form, lowercase): RD set, CD as given, and
+/// an OPT record with disco's UDP size and the DO bit as given.
+fn query(id: u16, question: &[u8], dnssec_ok: bool, checking_disabled: bool) -> Vec<u8> {
+    let mut query = Vec::with_capacity(HEADER_LEN + question.len() + 11);
+    query.extend_from_slice(&id.to_be_bytes());
+    query.push(FLAG_RD);
+    query.push(if checking_disabled { FLAG_CD } else { 0 });
+    query.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 1]);
+    query.extend_from_slice(question);
+    let size = EDNS_UDP_PAYLOAD.to_be_bytes();
+    let flags = if dnssec_ok { 0x80 } else { 0 };
+    query.extend_from_slice(&[0, 0, 41, size[0], size[1], 0, 0, flags, 0, 0, 0]);
+    query
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_query_carries_rd_cd_and_do() {
+        let question = b"\x01a\x07example\x00\x00\x01\x00\x01";
+        let bytes = query(0x1234, question, true, true);
+        assert_eq!(&bytes[..4], &[0x12, 0x34, FLAG_RD, FLAG_CD]);
+        assert_eq!(&bytes[4..12], &[0, 1, 0, 0, 0, 0, 0, 1]);
+        let opt = &bytes[HEADER_LEN + question.len()..];
+        assert_eq!(opt, &[0, 0, 41, 4, 208, 0, 0, 0x80, 0, 0, 0]);
+        let plain = query(1, question, false, false);
+        assert_eq!(plain[3], 0);
+        assert_eq!(plain[plain.len() - 4], 0);
+    }
+
+    #[tokio::test]
+    async fn answers_with_another_id_are_skipped_and_a_silent_upstream_times_out() {
+        let upstream = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = upstream.local_addr().unwrap();
+        let direct = Datagram::new(&[Upstream::Plain(addr)]).unwrap();
+        let packet =
+            b"\xab\xcd\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01a\x07example\x00\x00\x01\x00\x01";
+        let client = ClientQuery::parse(packet).unwrap();
+        let answering = async {
+            let mut buffer = [0u8; 512];
+            let (len, from) = upstream.recv_from(&mut buffer).await.unwrap();
+            let mut wrong = buffer[..len].to_vec();
+            wrong[0] ^= 0xff;
+            wrong[2] |= FLAG_QR;
+            upstream.send_to(&wrong, from).await.unwrap();
+            let mut right = buffer[..len].to_vec();
+            right[2] |= FLAG_QR;
+            right[3] = 0x80;
+            upstream.send_to(&right, from).await.unwrap();
+        };
+        let (answer, ()) = tokio::join!(direct.ask(&client, Duration::from_secs(2)), answering);
+        let answer = answer.expect("the matching answer");
+        assert_eq!(answer[3], 0x80);
+        // Nobody answers now: None each time, and after MAX_MISSES the
+        // upstream is left to the pool (no wait at all).
+        for _ in 0..MAX_MISSES {
+            assert!(
+                direct
+                    .ask(&client, Duration::from_millis(50))
+                    .await
+                    .is_none()
+            );
+        }
+        let started = Instant::now();
+        assert!(direct.ask(&client, Duration::from_secs(2)).await.is_none());
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+}
