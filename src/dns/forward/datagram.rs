@@ -32,7 +32,6 @@ use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 
-use super::upstream::Upstream;
 use super::wire::{ClientQuery, HEADER_LEN, same_question};
 use crate::dns::packet::EDNS_UDP_PAYLOAD;
 
@@ -85,20 +84,17 @@ struct Idle {
 }
 
 impl Datagram {
-    /// The direct path to the plain upstreams in `list`, or None when
-    /// there is none (DoT and DoH only go through the pool).
-    pub fn new(list: &[Upstream]) -> Option<Self> {
-        let targets: Vec<Target> = list
-            .iter()
-            .filter_map(|upstream| match upstream {
-                Upstream::Plain(addr) => Some(Target {
-                    addr: *addr,
-                    idle: Mutex::new(VecDeque::new()),
-                    down_until: AtomicU64::new(0),
-                    srtt_us: AtomicU64::new(0),
-                    misses: std::sync::atomic::AtomicU32::new(0),
-                }),
-                _ => None,
+    /// The direct path to the plain upstreams at `addrs`, in that order,
+    /// or None when there is none (DoT and DoH only go through the pool).
+    pub fn new(addrs: impl IntoIterator<Item = SocketAddr>) -> Option<Self> {
+        let targets: Vec<Target> = addrs
+            .into_iter()
+            .map(|addr| Target {
+                addr,
+                idle: Mutex::new(VecDeque::new()),
+                down_until: AtomicU64::new(0),
+                srtt_us: AtomicU64::new(0),
+                misses: std::sync::atomic::AtomicU32::new(0),
             })
             .collect();
         (!targets.is_empty()).then(|| Datagram {
@@ -301,7 +297,7 @@ mod tests {
     async fn answers_with_another_id_are_skipped_and_a_silent_upstream_times_out() {
         let upstream = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = upstream.local_addr().unwrap();
-        let direct = Datagram::new(&[Upstream::Plain(addr)]).unwrap();
+        let direct = Datagram::new([addr]).unwrap();
         let packet =
             b"\xab\xcd\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01a\x07example\x00\x00\x01\x00\x01";
         let client = ClientQuery::parse(packet).unwrap();

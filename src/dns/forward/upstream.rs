@@ -241,7 +241,10 @@ impl Upstreams {
         );
         Upstreams {
             pool,
-            direct: Datagram::new(&list),
+            direct: Datagram::new(list.iter().filter_map(|upstream| match upstream {
+                Upstream::Plain(addr) => Some(*addr),
+                _ => None,
+            })),
             direct_wait: (timeout / 4).min(DIRECT_WAIT),
             list,
         }
