@@ -103,10 +103,9 @@ fn plainly_fits(instance: &Instance, zone: &Name) -> bool {
     let service = instance.service.as_str();
     let id = instance.id.as_str();
     let tags = instance.tags.iter().map(|tag| &**tag);
-    let ports = instance.ports.keys();
     let longest_label = tags
         .clone()
-        .chain(ports.clone())
+        .chain(instance.ports.keys())
         .chain([id, instance.protocol.label()])
         .map(str::len)
         .max()
@@ -118,7 +117,7 @@ fn plainly_fits(instance: &Instance, zone: &Name) -> bool {
         && plain(service)
         && plain(id)
         && tags.clone().all(plain)
-        && ports.clone().all(plain)
+        && instance.ports.keys().all(plain)
 }
 
 /// Owns the mutable side of the index; hands out immutable [`Snapshot`]s
