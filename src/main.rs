@@ -11,93 +11,93 @@ use disco::serve::{self, ServeError};
 /// Bad usage or configuration (sysexits EX_USAGE).
 const EXIT_USAGE: u8 = 64;
 
+/// Why a command ended with a failure. [`Failure::exit`] is the one place
+/// a failure becomes an exit code (DESIGN §4): 64 for bad usage or
+/// configuration, found before any port is bound; 1 for a failure at run
+/// time. The message is `None` when it was already reported (by clap, or
+/// to the log once logging is set up).
+enum Failure {
+    /// Bad usage or configuration: exit 64.
+    Usage(Option<String>),
+    /// A runtime failure: exit 1.
+    Runtime(Option<String>),
+}
+
+impl Failure {
+    /// Reports the message on stderr, prefixed with `command`, and gives
+    /// the exit code.
+    fn exit(self, command: &str) -> ExitCode {
+        let (message, code) = match self {
+            Failure::Usage(message) => (message, ExitCode::from(EXIT_USAGE)),
+            Failure::Runtime(message) => (message, ExitCode::FAILURE),
+        };
+        if let Some(message) = message {
+            eprintln!("{command}: {message}");
+        }
+        code
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
-            return if err.use_stderr() {
-                ExitCode::from(EXIT_USAGE)
-            } else {
-                ExitCode::SUCCESS
-            };
+            // --help and --version are not failures.
+            if !err.use_stderr() {
+                return ExitCode::SUCCESS;
+            }
+            return Failure::Usage(None).exit("disco");
         }
     };
-    match cli.command {
-        Command::Serve(args) => run_serve(args),
-        Command::Registrar(args) => run_registrar(args),
-        Command::Wait(args) => run_wait(args),
-    }
-}
-
-fn run_wait(args: WaitArgs) -> ExitCode {
-    let config = match WaitConfig::from_args(args, std::path::Path::new("/etc/resolv.conf")) {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("disco wait: {err}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+    let (command, result) = match cli.command {
+        Command::Serve(args) => ("disco", run_serve(args)),
+        Command::Registrar(args) => ("disco registrar", run_registrar(args)),
+        Command::Wait(args) => ("disco wait", run_wait(args)),
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("disco wait: cannot start the runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(disco::wait::run(&config)) {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(timed_out) => {
-            eprintln!(
-                "disco wait: timed out after {}: {timed_out}",
-                humantime::format_duration(config.timeout)
-            );
-            ExitCode::FAILURE
-        }
+        Err(failure) => failure.exit(command),
     }
 }
 
-fn run_serve(args: ServeArgs) -> ExitCode {
-    let config = match ServeConfig::from_args(args) {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("disco: {err}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    init_logging(config.log_format, &config.log_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+fn run_wait(args: WaitArgs) -> Result<(), Failure> {
+    let config = WaitConfig::from_args(args, std::path::Path::new("/etc/resolv.conf"))
+        .map_err(|err| Failure::Usage(Some(err.to_string())))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("disco: cannot start the runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
+        .map_err(|err| Failure::Runtime(Some(format!("cannot start the runtime: {err}"))))?;
+    runtime
+        .block_on(disco::wait::run(&config))
+        .map_err(|timed_out| {
+            Failure::Runtime(Some(format!(
+                "timed out after {}: {timed_out}",
+                humantime::format_duration(config.timeout)
+            )))
+        })
+}
+
+fn run_serve(args: ServeArgs) -> Result<(), Failure> {
+    let config =
+        ServeConfig::from_args(args).map_err(|err| Failure::Usage(Some(err.to_string())))?;
+    init_logging(config.log_format, &config.log_level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| Failure::Runtime(Some(format!("cannot start the runtime: {err}"))))?;
     runtime.block_on(async {
         // Listen for signals before anything is served, so that a signal
         // arriving at any point after startup is a clean shutdown.
-        let signals = match Signals::new() {
-            Ok(signals) => signals,
-            Err(err) => {
-                eprintln!("disco: cannot install signal handlers: {err}");
-                return ExitCode::FAILURE;
-            }
-        };
+        let signals = Signals::new().map_err(|err| {
+            Failure::Runtime(Some(format!("cannot install signal handlers: {err}")))
+        })?;
         let running = match serve::start(config, Vec::new()).await {
             Ok(running) => running,
-            Err(ServeError::Config(err)) => {
-                eprintln!("disco: {err}");
-                return ExitCode::from(EXIT_USAGE);
-            }
+            Err(ServeError::Config(err)) => return Err(Failure::Usage(Some(err.to_string()))),
             Err(err) => {
                 tracing::error!("{err}");
-                return ExitCode::FAILURE;
+                return Err(Failure::Runtime(None));
             }
         };
         signals.wait().await;
@@ -105,55 +105,37 @@ fn run_serve(args: ServeArgs) -> ExitCode {
         if !running.stop(SHUTDOWN_GRACE).await {
             tracing::warn!(grace = ?SHUTDOWN_GRACE, "in-flight work did not finish within the grace period");
         }
-        ExitCode::SUCCESS
+        Ok(())
     })
 }
 
-fn run_registrar(args: RegistrarArgs) -> ExitCode {
-    let config = match RegistrarConfig::from_args(args, &registrar::address::auto) {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("disco registrar: {err}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
+fn run_registrar(args: RegistrarArgs) -> Result<(), Failure> {
+    let config = RegistrarConfig::from_args(args, &registrar::address::auto)
+        .map_err(|err| Failure::Usage(Some(err.to_string())))?;
     init_logging(config.log_format, &config.log_level);
     // One thread: the registrar waits on sockets and timers, and one
     // thread serves a hundred services with fewer wake-ups than two
     // (bench/registrar.sh).
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("disco registrar: cannot start the runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
+        .map_err(|err| Failure::Runtime(Some(format!("cannot start the runtime: {err}"))))?;
     runtime.block_on(async {
-        let signals = match Signals::new() {
-            Ok(signals) => signals,
-            Err(err) => {
-                eprintln!("disco registrar: cannot install signal handlers: {err}");
-                return ExitCode::FAILURE;
-            }
-        };
+        let signals = Signals::new().map_err(|err| {
+            Failure::Runtime(Some(format!("cannot install signal handlers: {err}")))
+        })?;
         let running = match registrar::start(config).await {
             Ok(running) => running,
-            Err(RegistrarError::Config(err)) => {
-                eprintln!("disco registrar: {err}");
-                return ExitCode::from(EXIT_USAGE);
-            }
+            Err(RegistrarError::Config(err)) => return Err(Failure::Usage(Some(err))),
             Err(err) => {
                 tracing::error!("{err}");
-                return ExitCode::FAILURE;
+                return Err(Failure::Runtime(None));
             }
         };
         signals.wait().await;
         tracing::info!("shutting down: withdrawing");
         running.stop().await;
-        ExitCode::SUCCESS
+        Ok(())
     })
 }
 

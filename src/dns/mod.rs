@@ -9,9 +9,9 @@
 //!   encoder share, and the offsets of its labels.
 //! - [`snapshot`]: the immutable index the query path reads.
 //! - [`zonefile`]: static records from `*.zone` files.
-//! - [`handler`]: one query in, one response out.
+//! - [`responder`]: one query in, one response out ([`Responder`]).
 //! - [`forward`]: names outside disco's zones, sent upstream.
-//! - [`rrl`]: response rate limiting, which the handler applies to UDP
+//! - [`rrl`]: response rate limiting, which the responder applies to UDP
 //!   answers; [`cookie`]: DNS cookies, which exempt a client from it.
 //! - [`server`]: UDP and TCP sockets.
 //! - [`ask`]: the other way round, a small client asking a server for a
@@ -21,10 +21,10 @@ pub mod answer;
 pub mod ask;
 pub mod cookie;
 pub mod forward;
-pub mod handler;
 mod name;
 pub mod packet;
 pub mod records;
+pub mod responder;
 mod rotation;
 pub mod rrl;
 pub mod server;
@@ -32,7 +32,11 @@ pub mod snapshot;
 pub mod udp_batch;
 pub mod zonefile;
 
-pub use handler::{RecursionAcl, Responder};
+pub use responder::{RecursionAcl, Responder};
+// The module's old name, which `server` and `forward` still import from
+// until their next change moves them to `responder`.
+#[doc(hidden)]
+pub use responder as handler;
 pub use snapshot::{Snapshot, SnapshotBuilder};
 pub use zonefile::{ZoneFile, ZoneFileError};
 

@@ -6,8 +6,8 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query as Question};
 use hickory_proto::rr::{Name, RecordType};
 
 use crate::dns::Responder;
-use crate::dns::handler::{Outcome, Transport};
 use crate::dns::packet::Query;
+use crate::dns::responder::{Outcome, Transport};
 
 /// A query for `name` and `rtype`, RD set, with EDNS when `edns_size` is
 /// given.

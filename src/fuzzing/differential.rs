@@ -50,7 +50,7 @@ use hickory_server::zone_handler::Catalog;
 
 use super::{ask, fixture, reference};
 use crate::dns::Responder;
-use crate::dns::handler::{Outcome, Transport};
+use crate::dns::responder::{Outcome, Transport};
 
 /// At most this many questions per input.
 const MAX_QUESTIONS: usize = 8;

@@ -1,8 +1,9 @@
 //! hickory-server as a reference: its `Catalog` of in-memory zones loaded
-//! with the RRsets of a disco snapshot ([`Snapshot::rrsets`]), so that both
-//! answer from the same records. `tests/integration/hickory_parity.rs`
-//! serves it over sockets; the [`differential`](super::differential)
-//! target asks it in-process.
+//! with records. The [`differential`](super::differential) target loads the
+//! RRsets of a disco snapshot ([`Snapshot::rrsets`]), so that both answer
+//! from the same records, and asks it in-process;
+//! `tests/integration/hickory_parity.rs` loads records a zone file of its
+//! own states, independent of disco's snapshot, and serves it over sockets.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -28,6 +29,18 @@ use crate::dns::snapshot::RrSet;
 /// # Panics
 /// When a record lies outside those zones, or hickory refuses it.
 pub fn catalog(domain: &Name, rrsets: &[RrSet]) -> Catalog {
+    records_catalog(domain, rrsets.iter().flat_map(|rrset| &rrset.records))
+}
+
+/// [`catalog`] over any `records`, for the served domain `domain`: the
+/// served domain's SOA among them, the reverse trees' placeholders added.
+///
+/// # Panics
+/// When a record lies outside those zones, or hickory refuses it.
+pub fn records_catalog<'a>(
+    domain: &Name,
+    records: impl IntoIterator<Item = &'a Record>,
+) -> Catalog {
     let reverse = ["in-addr.arpa.", "ip6.arpa."].map(|n| Name::from_ascii(n).expect("a name"));
     let mut zones: Vec<InMemoryZoneHandler> = std::iter::once(domain)
         .chain(&reverse)
@@ -38,7 +51,7 @@ pub fn catalog(domain: &Name, rrsets: &[RrSet]) -> Catalog {
     for (zone, origin) in zones[1..].iter_mut().zip(&reverse) {
         assert!(zone.upsert_mut(placeholder_soa(origin), 0));
     }
-    for record in rrsets.iter().flat_map(|rrset| &rrset.records) {
+    for record in records {
         let zone = (zones.iter_mut())
             .find(|zone| Name::from(zone.origin()).zone_of(&record.name))
             .unwrap_or_else(|| panic!("no zone holds {}", record.name));

@@ -143,6 +143,9 @@ impl Api {
             last_key = Some(key.as_str());
         }
         let domain = &self.domain;
+        // The RFC 2782 form answers registrations, not SkyDNS entries.
+        let native =
+            (instances.values()).any(|e| matches!(e.registration, Registration::Instance(_)));
         Reply::json(
             200,
             &serde_json::json!({
@@ -151,7 +154,7 @@ impl Api {
                 "dns": {
                     "a": format!("{name}.{domain}."),
                     "srv": format!("{name}.{domain}."),
-                    "rfc2782": format!("_{name}._tcp.{domain}."),
+                    "rfc2782": native.then(|| format!("_{name}._tcp.{domain}.")),
                 },
                 "instances": page,
                 "next": next,

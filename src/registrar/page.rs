@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use super::role::Role;
 use super::status::ServiceStatus;
 use crate::http::Reply;
-use crate::http::ui::{document, escape, html};
+use crate::http::ui::{cell, document, escape, html};
 
 fn yes_no(value: bool, good_when: bool) -> &'static str {
     match (value, value == good_when) {
@@ -48,18 +48,6 @@ fn last_change(status: &ServiceStatus) -> String {
         escape(&change.what),
         escape(&change.why),
     )
-}
-
-/// One cell: `label` is its column's heading, shown beside the value
-/// where a narrow screen stacks a row (`table.cards`); `class` may be
-/// empty; `html` is already escaped.
-fn cell(body: &mut String, label: &str, class: &str, html: &str) {
-    let class = if class.is_empty() {
-        String::new()
-    } else {
-        format!(" class=\"{class}\"")
-    };
-    let _ = write!(body, "<td data-label=\"{label}\"{class}>{html}</td>");
 }
 
 /// `/ui/`.

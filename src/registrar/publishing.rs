@@ -118,6 +118,9 @@ impl Publishing {
         // Whether the last withdrawal was for maintenance, so that the next
         // publish says the file went away.
         let mut withdrawn_for_maintenance = false;
+        // Why the next publish happens, when the loop itself took the
+        // registration down (a leader fenced) rather than the store.
+        let mut republish_why: Option<&str> = None;
         if electing.is_some() {
             self.tell(&mut electing, &mut role, Role::None, None);
         }
@@ -139,6 +142,7 @@ impl Publishing {
                 // store answers: if the lease survived, it leads again.
                 holds = None;
                 self.status.set_published(false);
+                republish_why = Some("stepped down as primary (fenced); campaigning again");
             }
             if moved && holds == Some(false) {
                 moved = false;
@@ -159,7 +163,9 @@ impl Publishing {
                 } else if want && outage {
                     "store reachable again".to_owned()
                 } else if want && holds.is_none() {
-                    "republished: the store had lost it".to_owned()
+                    (republish_why.take())
+                        .unwrap_or("republished: the store had lost it")
+                        .to_owned()
                 } else if want && withdrawn_for_maintenance {
                     "maintenance file removed".to_owned()
                 } else if in_maintenance {
@@ -210,7 +216,6 @@ impl Publishing {
                         holds = Some(want);
                         backoff.reset();
                         keep_alive_at = self.next_keep_alive(want);
-                        self.status.set_published(want);
                         if want && electing.is_some() {
                             standing = Standing::Candidate;
                             let primary = self.primary_address(&registration).await;
@@ -222,6 +227,9 @@ impl Publishing {
                             outage = false;
                             tracing::info!(service = %name, target = %self.publisher.describe(), "store reachable again");
                         }
+                        // After the role: the page never shows a published
+                        // candidate with no role while the primary is asked.
+                        self.status.set_published(want);
                         if want {
                             tracing::info!(service = %name, target = %self.publisher.describe(), "published");
                             let what = if electing.is_some() {
@@ -635,5 +643,49 @@ mod tests {
                 "close",
             ]
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_change_says_why_it_happened() {
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let (healthy_tx, healthy) = watch::channel(false);
+        let (maintenance_tx, maintenance) = watch::channel(false);
+        let (_registration_tx, registration) = watch::channel(at(3306));
+        let status = Arc::new(ServiceStatus::new("mysql".into(), "test".into(), vec![]));
+        let publishing = Publishing {
+            publisher: Box::new(Recorder {
+                asked: asked.clone(),
+            }),
+            registration,
+            status: status.clone(),
+        };
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(publishing.run(healthy, maintenance, shutdown.clone()));
+        let last = || {
+            let change = status.last_change().expect("a change");
+            format!("{}: {}", change.what, change.why)
+        };
+        settle().await;
+        assert!(status.last_change().is_none(), "nothing happened yet");
+        // The checker sets the reason before it says healthy.
+        status.set_health_reason("every check passed 2× in a row".into());
+        healthy_tx.send(true).unwrap();
+        settle().await;
+        assert_eq!(last(), "published: every check passed 2× in a row");
+        maintenance_tx.send(true).unwrap();
+        settle().await;
+        assert_eq!(last(), "withdrawn: maintenance file appeared");
+        maintenance_tx.send(false).unwrap();
+        settle().await;
+        assert_eq!(last(), "published: maintenance file removed");
+        status.set_health_reason("check failed 3× (tcp: connection refused)".into());
+        healthy_tx.send(false).unwrap();
+        settle().await;
+        assert_eq!(
+            last(),
+            "withdrawn: check failed 3× (tcp: connection refused)"
+        );
+        shutdown.cancel();
+        task.await.unwrap();
     }
 }

@@ -26,6 +26,7 @@ mod project;
 #[path = "../common/proxy.rs"]
 mod proxy;
 mod redis;
+mod redis_swarm;
 mod registrar_docker;
 mod rrl;
 mod support;

@@ -29,7 +29,7 @@ const PRIMARY: &str = "primary.redis.disco.internal";
 
 /// docker/redis on the base with Debian's Redis and this build's disco,
 /// tagged by a hash of the directory and disco's image.
-fn redis_image(disco: &str) -> String {
+pub(crate) fn redis_image(disco: &str) -> String {
     base_images(&["disco-test/redis-base:1"]);
     let dir = Path::new(REPO).join("docker/redis");
     let mut hasher = DefaultHasher::new();

@@ -13,8 +13,8 @@ use crate::support::{
 
 /// The stack's name, and the frontend network's (the stack file's
 /// SD_FRONTEND), so that a user's own `sd_frontend` is never touched.
-const STACK: &str = "disco-test";
-const FRONTEND: &str = "disco-test-sd-frontend";
+pub(crate) const STACK: &str = "disco-test";
+pub(crate) const FRONTEND: &str = "disco-test-sd-frontend";
 
 /// The node label that marks a swarm this test made, so that a later run
 /// knows a swarm left by a killed run is its own to leave.
@@ -22,14 +22,14 @@ const OURS: &str = "disco-test.swarm";
 
 /// A single-node swarm for the test: made (and left at the end) unless the
 /// engine already is in one, which is used as it is and kept.
-struct Swarm {
+pub(crate) struct Swarm {
     leave: bool,
     /// Whether docker_gwbridge, which `swarm init` makes, existed before.
     had_gwbridge: bool,
 }
 
 impl Swarm {
-    fn join() -> Swarm {
+    pub(crate) fn join() -> Swarm {
         let state = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
         let had_gwbridge = try_docker(&["network", "inspect", "docker_gwbridge"]).is_ok();
         if state == "active" {
@@ -110,7 +110,7 @@ impl Drop for Swarm {
 }
 
 /// The containers of the stack's `service` on this node.
-fn containers(service: &str) -> Vec<String> {
+pub(crate) fn containers(service: &str) -> Vec<String> {
     let filter = format!("label=com.docker.swarm.service.name={STACK}_{service}");
     docker(&["ps", "--quiet", "--filter", &filter])
         .lines()
@@ -125,7 +125,12 @@ fn deploy(file: &str, env: &[(&str, &str)], service: &str) -> Vec<String> {
 }
 
 /// The same, waiting for `size` tasks of `service`.
-fn deploy_sized(file: &str, env: &[(&str, &str)], service: &str, size: usize) -> Vec<String> {
+pub(crate) fn deploy_sized(
+    file: &str,
+    env: &[(&str, &str)],
+    service: &str,
+    size: usize,
+) -> Vec<String> {
     let stack_file = format!("{REPO}/docker/{file}");
     run(Command::new("docker")
         .args(["stack", "deploy", "--compose-file", &stack_file, STACK])

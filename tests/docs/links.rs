@@ -164,3 +164,57 @@ fn anchors_follow_github() {
         "the-guarantee-and-its-limits"
     );
 }
+
+/// The repository's top-level folders a page may name a path in.
+const TOP: [&str; 11] = [
+    "src/", "tests/", "docker/", "bench/", "scripts/", "zones/", "fuzz/", "tools/", "docs/",
+    ".ci/", ".config/",
+];
+
+/// Paths the manual names that runs create (ignored by git), not the
+/// repository.
+const GENERATED: [&str; 2] = ["fuzz/artifacts/", "fuzz/corpus/"];
+
+/// Every repository path a page names (`tests/etcd/liveness.rs`,
+/// `docker/compose.yaml`, in prose or in code) exists: files move, and the
+/// manual must move with them.
+#[test]
+fn every_path_the_manual_names_exists() {
+    let mut missing = Vec::new();
+    let mut count = 0;
+    for page in manual::pages() {
+        for line in &page.lines {
+            // `../bench/README.md` and `./scripts/test` name the same files.
+            let text = line.text.replace("../", " ").replace("./", " ");
+            for top in TOP {
+                for (i, _) in text.match_indices(top) {
+                    let boundary = text[..i]
+                        .chars()
+                        .next_back()
+                        .is_none_or(|c| " `([\"'=,:".contains(c));
+                    if !boundary {
+                        continue;
+                    }
+                    let path: String = text[i..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || "._/-".contains(*c))
+                        .collect();
+                    let path = path.trim_end_matches(['.', ',', ':']);
+                    if GENERATED.iter().any(|g| path.starts_with(g)) {
+                        continue;
+                    }
+                    count += 1;
+                    if !manual::exists(std::path::Path::new(path)) {
+                        missing.push(format!("{}:{}: {path}", page.path, line.number));
+                    }
+                }
+            }
+        }
+    }
+    assert!(count > 50, "only {count} paths found: is the scan blind?");
+    assert!(
+        missing.is_empty(),
+        "the manual names paths that do not exist:\n{}",
+        missing.join("\n")
+    );
+}

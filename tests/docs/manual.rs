@@ -208,6 +208,25 @@ pub fn without_code(line: &str) -> String {
     out
 }
 
+/// `line` without the targets of its links (`[text](target)` keeps
+/// `[text]`): an anchor such as `#--address-auto` is no flag.
+pub fn without_link_targets(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(i) = rest.find("](") {
+        out.push_str(&rest[..=i]);
+        match rest[i + 2..].find(')') {
+            Some(end) => rest = &rest[i + 2 + end + 1..],
+            None => {
+                rest = &rest[i + 1..];
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Every token in `text` that starts with `prefix` at a word boundary and
 /// goes on with the characters `allowed` accepts (at least one).
 pub fn tokens<'a>(text: &'a str, prefix: &str, allowed: impl Fn(char) -> bool) -> Vec<&'a str> {
@@ -241,6 +260,10 @@ pub fn flags(text: &str) -> Vec<&str> {
     tokens(text, "--", |c| {
         c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
     })
+    .into_iter()
+    // A flag's name starts with a letter (`|---|` is a table's rule).
+    .filter(|f| f[2..].starts_with(|c: char| c.is_ascii_lowercase()))
+    .collect()
 }
 
 /// `DISCO_*` environment variables in `text` (a name ending in `_`, as in

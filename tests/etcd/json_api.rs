@@ -181,6 +181,12 @@ async fn skydns_entries_appear_as_instances_of_the_name_above_them() {
     let (_, cache) = get_json(disco.http, "/v1/services/cache").await;
     assert_eq!(cache["instances"][0]["id"], "cache");
     assert_eq!(cache["instances"][0]["dns"], "cache.disco.internal.");
+    assert_eq!(
+        cache["dns"]["rfc2782"],
+        serde_json::Value::Null,
+        "no _cache._tcp for SkyDNS entries"
+    );
+    assert_eq!(web["dns"]["rfc2782"], "_web._tcp.disco.internal.");
 
     // Paging by store key: the cursor is the key, opaque to the client.
     let (_, first) = get_json(disco.http, "/v1/services/web?limit=1").await;

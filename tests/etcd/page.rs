@@ -24,15 +24,28 @@ async fn the_page_shows_services_instances_and_a_live_timeline() {
     )
     .await;
     register(&mut client, "api", "api-1", "10.0.1.1", 80).await;
+    put(
+        &mut client,
+        "/skydns/internal/disco/cache/c1",
+        r#"{"host":"10.0.2.1","port":6379,"text":"redis primary"}"#,
+    )
+    .await;
+    put(
+        &mut client,
+        "/skydns/internal/disco/cache/c2",
+        r#"{"host":"cache.example.org","port":6379,"priority":20}"#,
+    )
+    .await;
     let url = format!("etcd://{}/disco", etcd.endpoint(0));
-    let disco = Disco::start(std::slice::from_ref(&url)).await;
+    let sky = etcd.url("skydns+etcd", "/skydns");
+    let disco = Disco::start(&[url, sky]).await;
     let base = format!("http://{}", disco.http);
 
     let dom = dump_dom(&format!("{base}/ui/"), &[]).await;
     assert!(dom.contains(r#"<tr data-name="web">"#), "{dom}");
     assert!(dom.contains(r#"href="/ui/services/web""#), "{dom}");
     assert!(dom.contains(r#"<span class="tag">primary</span>"#), "{dom}");
-    assert!(dom.contains("2 services, 2 instances"), "{dom}");
+    assert!(dom.contains("3 services, 4 instances"), "{dom}");
     assert!(dom.contains("synced"), "{dom}");
 
     let dom = dump_dom(&format!("{base}/ui/services/web"), &[]).await;
@@ -46,6 +59,14 @@ async fn the_page_shows_services_instances_and_a_live_timeline() {
         disco.dns.port()
     );
     assert!(dom.contains(&dig), "{dom}");
+
+    // SkyDNS entries: the instances of the name above them.
+    let dom = dump_dom(&format!("{base}/ui/services/cache"), &[]).await;
+    assert!(dom.contains(r#"<tr data-id="c1">"#), "{dom}");
+    assert!(dom.contains("cache.example.org"), "{dom}");
+    assert!(dom.contains("key=/skydns/internal/disco/cache/c1"), "{dom}");
+    assert!(dom.contains("text=redis primary"), "{dom}");
+    assert!(!dom.contains("_cache._tcp"), "no RFC 2782 name: {dom}");
 
     // The live timeline: the page open in Chromium, read through the
     // DevTools protocol; a registration made once its event stream has
@@ -87,14 +108,14 @@ async fn the_page_shows_services_instances_and_a_live_timeline() {
         let path = screenshot(&format!("{base}/ui/"), name, width, height, dark).await;
         eprintln!("screenshot {}", path.display());
     }
-    let path = screenshot(
-        &format!("{base}/ui/services/web"),
-        "service-phone.png",
-        390,
-        844,
-        false,
-    )
-    .await;
-    eprintln!("screenshot {}", path.display());
+    for (path, name, width) in [
+        ("web", "service-phone.png", 390),
+        ("cache", "service-skydns-desktop.png", 1280),
+        ("cache", "service-skydns-phone.png", 390),
+    ] {
+        let url = format!("{base}/ui/services/{path}");
+        let path = screenshot(&url, name, width, 844, false).await;
+        eprintln!("screenshot {}", path.display());
+    }
     disco.stop().await;
 }

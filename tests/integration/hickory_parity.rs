@@ -3,40 +3,123 @@
 //!
 //! One data set covers every row of DESIGN §2 and a zone file
 //! ([`disco::fuzzing::fixture`], which the fuzz targets answer from too). disco serves
-//! it as `disco serve` does; hickory-server serves the RRsets of disco's own
-//! snapshot of it ([`disco::dns::Snapshot::rrsets`]) from its in-memory zone
-//! handler, behind its own `Server` and `Catalog`. The records are the same
-//! by construction, so what is compared is disco's wire path: the query
-//! parser, the answers encoded once and patched per query, the negative
-//! answers, EDNS. Both get the same packets over UDP and TCP, with and
-//! without EDNS, each name as listed and case-mixed, and every response is
-//! compared in order, byte for byte, with names written out in full (the two
-//! compress names differently, see [`wire::Wire`]), after the
-//! normalisations in [`normalise`]: each one undoes a difference that is
-//! disco's on purpose or hickory's own, and nothing else. The RA flag needs
-//! none: the harness gives disco no upstream, so it offers no recursion, and
-//! hickory's authoritative zones never do.
+//! it as `disco serve` does. hickory-server serves [`EXPECTED`]: the records
+//! DESIGN §2 says that data gives, written out by hand in a zone file of
+//! this test's own and read by hickory's parser, not taken from disco's
+//! snapshot, from its in-memory zone handler behind its own `Server` and
+//! `Catalog`. So both what disco answers (which names, targets, TTLs,
+//! instances) and how (the query parser, the answers encoded once and
+//! patched per query, the negative answers, EDNS) are compared. The
+//! questions are every name and type of either side's records, so a name
+//! disco serves that the expectation lacks is asked too. Both get the same
+//! packets over UDP and TCP, with and without EDNS, each name as listed and
+//! case-mixed, and every response is compared in order, byte for byte, with
+//! names written out in full (the two compress names differently, see
+//! [`wire::Wire`]), after the normalisations in [`normalise`]: each one
+//! undoes a difference that is disco's on purpose or hickory's own, and
+//! nothing else. The RA flag needs none: the harness gives disco no
+//! upstream, so it offers no recursion, and hickory's authoritative zones
+//! never do.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::rr::{Name, Record, RecordType};
+use hickory_proto::serialize::txt::Parser;
 use hickory_server::Server;
 use hickory_server::zone_handler::Catalog;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
 use disco::config::ServeConfig;
-use disco::dns::snapshot::RrSet;
 use disco::dns::{Snapshot, SnapshotBuilder};
-use disco::fuzzing::fixture::{ZONE_FILE, fleet};
+use disco::fuzzing::fixture::{DOMAIN, ZONE_FILE, fleet};
 use disco::model::Instance;
 
 use crate::support::*;
 use wire::{ADDITIONAL, ANSWER, AUTHORITY, Wire, describe, first_difference, name_end, rtype_of};
 
 mod wire;
+
+/// What disco must serve for [`fleet`] and [`ZONE_FILE`], per DESIGN §2,
+/// stated independently of its code: the zone file as is; per service its
+/// addresses, one SRV per instance on its primary port (priority and
+/// weight as registered, else 0 and 100) and its RFC 2782 name; per tag
+/// and pair of tags (either order) the same for the instances carrying
+/// them; per named port its Kubernetes-style SRV; per instance its
+/// address, SRV and metadata as TXT strings (sorted by key); a PTR per
+/// registered address. An RRset's TTL is the least of its records'
+/// (RFC 2181 §5.2): a registration's `ttl`, else `--ttl` (5). A
+/// registration without a port has no SRV. PTRs of one address are in
+/// name order (the only multi-record answers not compared as multisets).
+const EXPECTED: &str = r#"$ORIGIN disco.internal.
+@                      30 IN SOA   ns hostmaster 2026112201 3600 600 86400 5
+@                      30 IN NS    ns
+@                      30 IN MX    10 mail
+ns                     30 IN A     127.0.0.1
+mail                   30 IN A     192.0.2.25
+docs                   30 IN A     192.0.2.10
+docs                   30 IN A     192.0.2.11
+docs                   30 IN TXT   "owner=platform" "tier=2"
+alias                  30 IN CNAME docs
+www                    30 IN CNAME web
+a.b.deep               30 IN TXT   "below two empty non-terminals"
+
+web                     3 IN A     10.0.0.5
+web                     3 IN A     10.0.0.6
+web                     3 IN AAAA  fd00::7
+web                     3 IN SRV   0 100 8080 web-1.web
+web                     3 IN SRV   0 100 8080 web-2.web
+web                     3 IN SRV   10 5 8080 web-3.web
+_web._tcp               3 IN SRV   0 100 8080 web-1.web
+_web._tcp               3 IN SRV   0 100 8080 web-2.web
+_web._tcp               3 IN SRV   10 5 8080 web-3.web
+v2.web                  5 IN A     10.0.0.5
+v2.web                  5 IN A     10.0.0.6
+v2.web                  5 IN SRV   0 100 8080 web-1.web
+v2.web                  5 IN SRV   0 100 8080 web-2.web
+primary.web             5 IN A     10.0.0.5
+primary.web             5 IN SRV   0 100 8080 web-1.web
+v2.primary.web          5 IN A     10.0.0.5
+v2.primary.web          5 IN SRV   0 100 8080 web-1.web
+primary.v2.web          5 IN A     10.0.0.5
+primary.v2.web          5 IN SRV   0 100 8080 web-1.web
+canary.web              3 IN AAAA  fd00::7
+canary.web              3 IN SRV   10 5 8080 web-3.web
+_http._tcp.web          5 IN SRV   0 100 8080 web-1.web
+_http._tcp.web          5 IN SRV   0 100 8081 web-2.web
+_metrics._tcp.web       5 IN SRV   0 100 9100 web-1.web
+web-1.web               5 IN A     10.0.0.5
+web-1.web               5 IN SRV   0 100 8080 web-1.web
+web-1.web               5 IN TXT   "owner=team-a" "version=1.4.2"
+web-2.web              60 IN A     10.0.0.6
+web-2.web              60 IN SRV   0 100 8080 web-2.web
+web-3.web               3 IN AAAA  fd00::7
+web-3.web               3 IN SRV   10 5 8080 web-3.web
+
+api.billing             5 IN A     10.1.0.1
+api.billing             5 IN SRV   0 100 9000 b-1.api.billing
+b-1.api.billing         5 IN A     10.1.0.1
+b-1.api.billing         5 IN SRV   0 100 9000 b-1.api.billing
+b-1.api.billing         5 IN TXT   "team=billing"
+
+dns                     5 IN A     10.2.0.1
+dns                     5 IN SRV   0 100 53 d-1.dns
+_dns._udp               5 IN SRV   0 100 53 d-1.dns
+d-1.dns                 5 IN A     10.2.0.1
+d-1.dns                 5 IN SRV   0 100 53 d-1.dns
+
+cache                   5 IN A     10.0.0.5
+c-1.cache               5 IN A     10.0.0.5
+
+5.0.0.10.in-addr.arpa.  5 IN PTR   c-1.cache
+5.0.0.10.in-addr.arpa.  5 IN PTR   web-1.web
+6.0.0.10.in-addr.arpa. 60 IN PTR   web-2.web
+1.0.1.10.in-addr.arpa.  5 IN PTR   b-1.api.billing
+1.0.2.10.in-addr.arpa.  5 IN PTR   d-1.dns
+7.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa. 3 IN PTR web-3.web
+"#;
 
 /// Questions with no data or no name, beside those the RRsets give.
 const NEGATIVES: [(&str, RecordType); 15] = [
@@ -81,12 +164,17 @@ const WAYS: [(Over, Option<u16>); 4] = [
 #[tokio::test]
 async fn disco_answers_as_hickory_server_does_for_the_same_records() {
     let disco = TestServer::start_with(fleet(), &[ZONE_FILE], |_| {}).await;
-    let rrsets = snapshot(&fleet(), &[ZONE_FILE]).rrsets();
-    let hickory = HickoryServer::start(&rrsets).await;
+    let expected = expected_records();
+    let hickory = HickoryServer::start(&expected).await;
+    // disco's own RRsets only add questions: their answers come from
+    // hickory's zone of the expected records.
+    let served = snapshot(&fleet(), &[ZONE_FILE]).rrsets();
+    let mut records: Vec<&Record> = expected.iter().collect();
+    records.extend(served.iter().flat_map(|rrset| &rrset.records));
 
     let mut failures = Vec::new();
     let mut compared = 0;
-    for (name, rtype) in questions(&rrsets) {
+    for (name, rtype) in questions(&records) {
         // Names compare case-insensitively; the question is echoed as asked.
         for name in [name.clone(), mixed_case(&name)] {
             for (over, edns) in WAYS {
@@ -132,14 +220,26 @@ fn snapshot(instances: &[Instance], zones: &[(&str, &str)]) -> Snapshot {
     builder.snapshot()
 }
 
-/// Every (name, type) of the RRsets, ANY at each of their names, the types
-/// a CNAME's answer follows, and [`NEGATIVES`].
-fn questions(rrsets: &[RrSet]) -> Vec<(String, RecordType)> {
+/// [`EXPECTED`]'s records, as hickory's zone-file parser reads them.
+fn expected_records() -> Vec<Record> {
+    let origin = Name::from_ascii(DOMAIN).unwrap();
+    let (_, sets) = Parser::new(EXPECTED, None, Some(origin))
+        .parse()
+        .expect("the expected zone parses");
+    (sets.into_values())
+        .flat_map(|set| set.records_without_rrsigs().cloned().collect::<Vec<_>>())
+        .collect()
+}
+
+/// Every (name, type) of the records, ANY at each of their names, the
+/// types a CNAME's answer follows, and [`NEGATIVES`].
+fn questions(records: &[&Record]) -> Vec<(String, RecordType)> {
     let mut questions: Vec<(String, RecordType)> = Vec::new();
-    for rrset in rrsets {
-        let name = rrset.name.to_ascii();
-        let mut types = vec![rrset.rtype];
-        if rrset.rtype == RecordType::CNAME {
+    for record in records {
+        let name = record.name.to_ascii();
+        let rtype = record.record_type();
+        let mut types = vec![rtype];
+        if rtype == RecordType::CNAME {
             types.extend(CHASED);
         }
         questions.extend(types.into_iter().map(|t| (name.clone(), t)));
@@ -160,13 +260,13 @@ struct HickoryServer {
 }
 
 impl HickoryServer {
-    async fn start(rrsets: &[RrSet]) -> Self {
+    async fn start(records: &[Record]) -> Self {
         // The loader the differential fuzz target shares: the served
-        // domain's SOA from the RRsets, a placeholder SOA for the reverse
+        // domain's SOA from the records, a placeholder SOA for the reverse
         // trees, where disco answers PTR without an SOA of its own (only
         // negative answers, not compared there, would show it).
-        let domain = Name::from_ascii(disco::fuzzing::fixture::DOMAIN).unwrap();
-        let catalog = disco::fuzzing::reference::catalog(&domain, rrsets);
+        let domain = Name::from_ascii(DOMAIN).unwrap();
+        let catalog = disco::fuzzing::reference::records_catalog(&domain, records);
         let mut server = Server::new(catalog);
         let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -56,3 +56,31 @@ async fn the_api_shows_what_zookeeper_holds_and_streams_changes() {
     eprintln!("{report}");
     disco.stop().await;
 }
+
+/// Nerve's nodes (`nerve+zk://`) are instances like disco's own: the
+/// service from the path, the instance from the node's name, its fields
+/// from Nerve's JSON.
+#[tokio::test]
+async fn nerve_nodes_appear_as_instances() {
+    let zk = ZooKeeper::start();
+    let owner = client(&zk).await;
+    create(
+        &owner,
+        "/nerve/services/web/services/web-a_",
+        br#"{"host":"10.0.3.1","port":"8080","name":"web-a","weight":7,"labels":{"az":"b"}}"#,
+        CreateMode::EphemeralSequential,
+    )
+    .await;
+    let url = zk.url("nerve+zk", "/nerve/services");
+    let disco = Disco::start(std::slice::from_ref(&url)).await;
+    let (status, web) = get_json(disco.http, "/v1/services/web").await;
+    assert_eq!(status, 200, "{web}");
+    let instance = &web["instances"][0];
+    assert_eq!(instance["address"], "10.0.3.1", "{web}");
+    assert_eq!(instance["port"], 8080, "{web}");
+    assert_eq!(instance["weight"], 7, "{web}");
+    assert_eq!(instance["registry"], url.as_str());
+    assert_eq!(instance["skydns"], serde_json::Value::Null);
+    eprintln!("{web}");
+    disco.stop().await;
+}

@@ -341,10 +341,11 @@ impl<'b> Watcher<'b> {
                 _ = async { timer.as_mut().expect("only polled when set").tick().await }, if timer.is_some() => {
                     let root = self.backend.paths.root();
                     let slice = self.audit.next_slice();
+                    let proving = Instant::now();
                     match proof::prove(client, root, interval, slice).await {
                         // Every event sent before the answer is in the
                         // watcher by now.
-                        Ok(read) => (now_or_never(watch).await, Some(read)),
+                        Ok(read) => (now_or_never(watch).await, Some((read, proving.elapsed()))),
                         Err(Failed::TimedOut) => {
                             return Follow::Behind(format!(
                                 "sync and stat of {root} not answered within {interval:?}"
@@ -395,10 +396,11 @@ impl<'b> Watcher<'b> {
                     };
                 }
             }
-            let Some((reading, slice)) = reading else {
+            let Some(((reading, slice), took)) = reading else {
                 continue;
             };
-            tracing::trace!(registry = %self.backend.name, ?reading, ?window, nodes = slice.len(), "watch proof read");
+            // `bench/zk_proof.sh` reads this line for the proof's cost.
+            tracing::trace!(registry = %self.backend.name, ?reading, ?window, slice = slice.len(), took_us = took.as_micros() as u64, "watch proof read");
             if all_applied && let Err(missed) = self.audit.judge(&slice) {
                 self.behind_at = Some(missed.seen);
                 let store = match missed.store {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use hickory_proto::rr::{Name, RecordType};
 
-use super::nodes::{InstanceNode, ReverseEntry, Zone};
+use super::nodes::{InstanceNode, ReverseEntry, ServedDomain};
 use super::service::{Moved, ServiceNode};
 use super::sharded::ShardedMap;
 use super::skydns::SkyIndex;
@@ -162,7 +162,7 @@ impl SnapshotBuilder {
                 reverse: ShardedMap::new(),
                 addresses: imbl::OrdSet::new(),
                 skydns: SkyIndex::new(domain.clone(), default_ttl, apex_ns),
-                zone: Zone {
+                zone: ServedDomain {
                     name: domain.clone(),
                     default_ttl,
                 },

@@ -45,7 +45,7 @@ pub use statics::Apex;
 use crate::dns::answer::{Sections, WireAnswer};
 use crate::dns::name::{NameKey, label_offsets, name_key};
 use crate::dns::records;
-use nodes::{ReverseEntry, Subset, Zone};
+use nodes::{ReverseEntry, ServedDomain, Subset};
 use service::ServiceNode;
 use sharded::ShardedMap;
 use skydns::{SkyIndex, SkyLookup};
@@ -74,7 +74,7 @@ pub struct Snapshot {
     /// names above an address exist, RFC 8020).
     addresses: imbl::OrdSet<IpAddr>,
     skydns: SkyIndex,
-    zone: Zone,
+    zone: ServedDomain,
     instances: usize,
 }
 

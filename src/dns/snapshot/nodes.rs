@@ -23,9 +23,10 @@ use crate::dns::records;
 use crate::model::{Instance, Protocol, ServiceName};
 
 /// What encoding an answer needs besides the node: the served domain, which
-/// instance names end in, and the TTL of registrations that set none.
+/// instance names end in, and the TTL of registrations that set none. (Not
+/// a zone: the zone files' records are `statics`.)
 #[derive(Debug, Clone)]
-pub(crate) struct Zone {
+pub(crate) struct ServedDomain {
     pub(crate) name: Name,
     pub(crate) default_ttl: u32,
 }
@@ -143,7 +144,7 @@ impl InstanceNode {
 
     /// `web-1.web.disco.internal.`: its own name, and the target of SRV
     /// records pointing at it.
-    pub(crate) fn name(&self, zone: &Zone) -> Name {
+    pub(crate) fn name(&self, zone: &ServedDomain) -> Name {
         records::instance_name(&self.instance, &zone.name)
     }
 
@@ -151,7 +152,7 @@ impl InstanceNode {
         self.instance.ttl.unwrap_or(default_ttl)
     }
 
-    pub(crate) fn answer(&self, qtype: RecordType, zone: &Zone) -> Option<&WireAnswer> {
+    pub(crate) fn answer(&self, qtype: RecordType, zone: &ServedDomain) -> Option<&WireAnswer> {
         self.cache.get(slot(&INSTANCE_TYPES, qtype)?, || {
             let name = self.name(zone);
             encode(&name, qtype, self.sections(&name, qtype, zone))
@@ -160,7 +161,12 @@ impl InstanceNode {
 
     /// The sections of its answer to `qtype` at its own name, `name`;
     /// `None` for NODATA.
-    pub(crate) fn sections(&self, name: &Name, qtype: RecordType, zone: &Zone) -> Option<Sections> {
+    pub(crate) fn sections(
+        &self,
+        name: &Name,
+        qtype: RecordType,
+        zone: &ServedDomain,
+    ) -> Option<Sections> {
         let i = &self.instance;
         let ttl = self.ttl(zone.default_ttl);
         let mut sections = Sections::default();
@@ -189,7 +195,7 @@ impl InstanceNode {
 
     /// The answer at its address's reverse name, for when it is the only
     /// instance there: then the answer depends on nothing but this node.
-    fn reverse_answer(&self, qtype: RecordType, zone: &Zone) -> Option<&WireAnswer> {
+    fn reverse_answer(&self, qtype: RecordType, zone: &ServedDomain) -> Option<&WireAnswer> {
         let at = INSTANCE_TYPES.len() + slot(&REVERSE_TYPES, qtype)?;
         self.cache.get(at, || {
             reverse_answer(self.instance.address, &[self], qtype, zone)
@@ -286,7 +292,7 @@ impl Subset {
                 .all(|(a, b)| Arc::ptr_eq(a, b))
     }
 
-    pub(crate) fn answer(&self, qtype: RecordType, zone: &Zone) -> Option<&WireAnswer> {
+    pub(crate) fn answer(&self, qtype: RecordType, zone: &ServedDomain) -> Option<&WireAnswer> {
         self.cache.get(slot(&SUBSET_TYPES, qtype)?, || {
             let owner = self.owner(&zone.name);
             encode(&owner, qtype, self.sections(&owner, qtype, zone))
@@ -299,7 +305,7 @@ impl Subset {
         &self,
         owner: &Name,
         qtype: RecordType,
-        zone: &Zone,
+        zone: &ServedDomain,
     ) -> Option<Sections> {
         let port_of = |i: &Instance| self.port_of(i);
         subset_sections(owner, &self.members, port_of, self.srv_only(), qtype, zone)
@@ -313,7 +319,7 @@ pub(crate) fn subset_sections(
     port_of: impl Fn(&Instance) -> Option<u16>,
     srv_only: bool,
     qtype: RecordType,
-    zone: &Zone,
+    zone: &ServedDomain,
 ) -> Option<Sections> {
     let members = || members.iter().map(Borrow::borrow);
     // RFC 2181 §5.2: one TTL per RRset, the smallest asked for.
@@ -399,7 +405,7 @@ impl ReverseEntry {
         }
     }
 
-    pub(crate) fn answer(&self, qtype: RecordType, zone: &Zone) -> Option<&WireAnswer> {
+    pub(crate) fn answer(&self, qtype: RecordType, zone: &ServedDomain) -> Option<&WireAnswer> {
         match self {
             ReverseEntry::One(node) => node.reverse_answer(qtype, zone),
             ReverseEntry::Many(node) => node.cache.get(slot(&REVERSE_TYPES, qtype)?, || {
@@ -423,7 +429,7 @@ fn reverse_answer(
     address: IpAddr,
     members: &[impl Borrow<InstanceNode>],
     qtype: RecordType,
-    zone: &Zone,
+    zone: &ServedDomain,
 ) -> Option<WireAnswer> {
     let owner = records::arpa_name(address);
     let answers = ptr_records(&owner, members, zone);
@@ -442,7 +448,7 @@ fn reverse_answer(
 pub(crate) fn ptr_records(
     owner: &Name,
     members: &[impl Borrow<InstanceNode>],
-    zone: &Zone,
+    zone: &ServedDomain,
 ) -> Vec<Record> {
     let members = || members.iter().map(Borrow::borrow);
     let Some(ttl) = members().map(|n| n.ttl(zone.default_ttl)).min() else {
@@ -465,7 +471,7 @@ mod tests {
 
     #[test]
     fn rfc2181_srv_answers_share_one_ttl_and_addresses_keep_their_own() {
-        let zone = Zone {
+        let zone = ServedDomain {
             name: Name::from_ascii("disco.internal.").unwrap(),
             default_ttl: 5,
         };

@@ -192,7 +192,7 @@ impl Ui {
 
     fn registries(&self, body: &mut String) {
         body.push_str(
-            "<h2 id=\"registries\">Registries</h2><div class=\"table\"><table><thead><tr>\
+            "<h2 id=\"registries\">Registries</h2><div class=\"table\"><table class=\"cards\"><thead><tr>\
 <th scope=\"col\">Registry</th><th scope=\"col\">State</th><th scope=\"col\" class=\"num\">Lag</th>\
 <th scope=\"col\" class=\"wide\">Last event</th><th scope=\"col\" class=\"wide\">Last proof</th>\
 <th scope=\"col\" class=\"num wide\">Resyncs</th></tr></thead><tbody>",
@@ -211,16 +211,15 @@ impl Ui {
                 (true, None) => "<span class=\"ok\">synced</span>".to_owned(),
                 (false, None) => "<span class=\"muted\">listing…</span>".to_owned(),
             };
-            let _ = write!(
-                body,
-                "<tr><td>{}</td><td>{state}</td><td class=\"num\">{}</td><td class=\"wide\">{}</td>\
-<td class=\"wide\">{}</td><td class=\"num wide\">{}</td></tr>",
-                escape(&s.name),
-                s.lag,
-                ago(s.last_event),
-                ago(s.last_proof),
-                s.resyncs.iter().sum::<u64>()
-            );
+            body.push_str("<tr>");
+            cell(body, "Registry", "", &escape(&s.name));
+            cell(body, "State", "", &state);
+            cell(body, "Lag", "num", &s.lag.to_string());
+            cell(body, "Last event", "wide", &ago(s.last_event));
+            cell(body, "Last proof", "wide", &ago(s.last_proof));
+            let resyncs = s.resyncs.iter().sum::<u64>().to_string();
+            cell(body, "Resyncs", "num wide", &resyncs);
+            body.push_str("</tr>");
         }
         body.push_str("</tbody></table></div>");
         if sources.is_empty() {
@@ -273,16 +272,19 @@ impl Ui {
             escape(&name),
             instances.len()
         );
-        let digs = [
+        let mut digs = vec![
             format!("dig {server}{name}.{domain}. A"),
             format!("dig {server}{name}.{domain}. SRV"),
-            format!("dig {server}_{name}._tcp.{domain}. SRV"),
         ];
+        // The RFC 2782 form answers registrations, not SkyDNS entries.
+        if (instances.values()).any(|e| matches!(e.registration, Registration::Instance(_))) {
+            digs.push(format!("dig {server}_{name}._tcp.{domain}. SRV"));
+        }
         for (i, line) in digs.iter().enumerate() {
             dig_line(&mut body, &format!("dig-{i}"), line);
         }
         body.push_str(
-            "<h3>Instances</h3><div class=\"table\"><table id=\"instances\"><thead><tr>\
+            "<h3>Instances</h3><div class=\"table\"><table id=\"instances\" class=\"cards\"><thead><tr>\
 <th scope=\"col\">Instance</th><th scope=\"col\">Address</th><th scope=\"col\">Ports</th>\
 <th scope=\"col\">Tags</th><th scope=\"col\" class=\"wide\">Metadata</th>\
 <th scope=\"col\" class=\"wide\">Registry</th><th scope=\"col\" class=\"wide\">First seen</th></tr></thead><tbody>",
@@ -292,7 +294,14 @@ impl Ui {
         }
         body.push_str("</tbody></table></div><h3>One instance</h3>");
         if let Some(entry) = instances.values().next() {
-            let line = format!("dig {server}{}. TXT", self.instance_name(&name, entry));
+            // A registration's TXT is its metadata; a SkyDNS entry answers
+            // TXT only with its text.
+            let rtype = match &entry.registration {
+                Registration::SkyDns(sky) if !sky.host.is_empty() => "A",
+                _ => "TXT",
+            };
+            let own_name = self.instance_name(&name, entry);
+            let line = format!("dig {server}{own_name}. {rtype}");
             dig_line(&mut body, "dig-instance", &line);
         }
         html(200, page(&name, &body))
@@ -343,16 +352,31 @@ impl Ui {
                 (escape(&sky.host), ports, String::new(), meta)
             }
         };
-        let _ = write!(
-            body,
-            "<tr data-id=\"{id}\"><td>{id}<br><code class=\"muted\">{own_name}.</code></td>\
-<td>{address}</td><td>{}</td><td>{tags}</td><td class=\"wide\">{meta}</td>\
-<td class=\"wide\">{}</td><td class=\"wide\">{}</td></tr>",
-            ports.trim(),
-            escape(self.catalog.registry_name(entry.registry)),
-            humantime::format_rfc3339_seconds(entry.first_seen)
-        );
+        let _ = write!(body, "<tr data-id=\"{id}\">");
+        let instance = format!("{id}<br><code class=\"muted\">{own_name}.</code>");
+        cell(body, "Instance", "", &instance);
+        cell(body, "Address", "", &address);
+        cell(body, "Ports", "", ports.trim());
+        cell(body, "Tags", "", &tags);
+        cell(body, "Metadata", "wide", &meta);
+        let registry = escape(self.catalog.registry_name(entry.registry));
+        cell(body, "Registry", "wide", &registry);
+        let first_seen = humantime::format_rfc3339_seconds(entry.first_seen).to_string();
+        cell(body, "First seen", "wide", &first_seen);
+        body.push_str("</tr>");
     }
+}
+
+/// One table cell: `label` is its column's heading, shown beside the value
+/// where a narrow screen stacks the rows of a `table.cards`; `class` may
+/// be empty; `html` is already escaped.
+pub fn cell(body: &mut String, label: &str, class: &str, html: &str) {
+    let class = if class.is_empty() {
+        String::new()
+    } else {
+        format!(" class=\"{class}\"")
+    };
+    let _ = write!(body, "<td data-label=\"{label}\"{class}>{html}</td>");
 }
 
 fn dig_line(body: &mut String, id: &str, line: &str) {
