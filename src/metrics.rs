@@ -14,9 +14,7 @@ mod tcp;
 pub use limits::LimitMetrics;
 pub use tcp::{TcpClose, TcpMetrics, TcpRefusal};
 
-// Where the listeners and the Docker registrar's report still import it
-// from; the text format's escaping itself is `crate::prometheus`'s.
-pub use crate::prometheus::label_value;
+use crate::prometheus::label_value;
 
 /// Query types counted by name; everything else is `other`.
 const QTYPES: [(u16, &str); 11] = [

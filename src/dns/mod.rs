@@ -33,10 +33,6 @@ pub mod udp_batch;
 pub mod zonefile;
 
 pub use responder::{RecursionAcl, Responder};
-// The module's old name, which `server` and `forward` still import from
-// until their next change moves them to `responder`.
-#[doc(hidden)]
-pub use responder as handler;
 pub use snapshot::{Snapshot, SnapshotBuilder};
 pub use zonefile::{ZoneFile, ZoneFileError};
 

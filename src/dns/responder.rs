@@ -44,7 +44,7 @@ pub enum Outcome {
     /// `out` holds a CNAME whose target lies outside disco's zones, for a
     /// client that may recurse: complete it through the forwarder
     /// (`forward::cname::complete`), then send it.
-    Complete,
+    CompleteCname,
 }
 
 /// Answers queries from the current snapshot.
@@ -146,7 +146,7 @@ impl Responder {
         let cookie = self.stamp_cookie(&mut query, client);
         let outcome = self.answer(&query, client, transport, out);
         match outcome {
-            Outcome::Reply | Outcome::Complete => {
+            Outcome::Reply | Outcome::CompleteCname => {
                 let limited = self.finish(
                     Some(&query),
                     cookie,
@@ -342,7 +342,7 @@ impl Responder {
                     && !matches!(qtype, RecordType::CNAME | RecordType::ANY)
                     && cname::leaves(out, &snapshot, qtype)
                 {
-                    return Outcome::Complete;
+                    return Outcome::CompleteCname;
                 }
             }
             Lookup::NoData(apex) => {

@@ -32,7 +32,7 @@ pub fn answer_checked(responder: &Responder, packet: &[u8]) {
     for transport in [Transport::Udp, Transport::Tcp] {
         let mut out = Vec::new();
         let outcome = responder.respond(packet, client, transport, &mut out);
-        if !matches!(outcome, Outcome::Reply | Outcome::Complete) {
+        if !matches!(outcome, Outcome::Reply | Outcome::CompleteCname) {
             continue;
         }
         assert!(packet.len() >= 12, "a reply to {} bytes", packet.len());

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 use std::time::SystemTime;
 
-use super::label_value;
+use crate::prometheus::label_value;
 use crate::registry::{ResyncCause, SourceStatus};
 
 /// The watches' liveness, per registry: position, ages, lag, resyncs.

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use crate::metrics::label_value;
+use crate::prometheus::label_value;
 
 /// Every listener of a server.
 #[derive(Debug, Default)]

@@ -231,7 +231,7 @@ impl DnsServer {
                 };
                 self.spawn_guarded_tcp(query.to_vec(), forward, place, answers.clone());
             }
-            Outcome::Complete => {
+            Outcome::CompleteCname => {
                 let forwarding = self.forwards.clone().try_acquire_owned();
                 let (Some(forwarder), Ok(forwarding)) = (self.forwarder.clone(), forwarding) else {
                     // As over UDP: the CNAME alone, uncompleted.

@@ -67,7 +67,7 @@ impl DnsServer {
         {
             Outcome::Reply => Outcome::Reply,
             Outcome::Drop => Outcome::Drop,
-            Outcome::Complete => {
+            Outcome::CompleteCname => {
                 self.spawn_complete(query, out.clone(), client, socket.clone(), runtime);
                 Outcome::Drop
             }

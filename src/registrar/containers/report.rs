@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::select::Skip;
 use crate::http::{Reply, Router};
-use crate::metrics::label_value;
+use crate::prometheus::label_value;
 use crate::registrar::endpoints;
 use crate::registrar::status::ServiceStatus;
 
