@@ -216,7 +216,6 @@ impl Publishing {
                         holds = Some(want);
                         backoff.reset();
                         keep_alive_at = self.next_keep_alive(want);
-                        self.status.set_published(want);
                         if want && electing.is_some() {
                             standing = Standing::Candidate;
                             let primary = self.primary_address(&registration).await;
@@ -228,6 +227,9 @@ impl Publishing {
                             outage = false;
                             tracing::info!(service = %name, target = %self.publisher.describe(), "store reachable again");
                         }
+                        // After the role: the page never shows a published
+                        // candidate with no role while the primary is asked.
+                        self.status.set_published(want);
                         if want {
                             tracing::info!(service = %name, target = %self.publisher.describe(), "published");
                             let what = if electing.is_some() {
@@ -641,5 +643,49 @@ mod tests {
                 "close",
             ]
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_change_says_why_it_happened() {
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let (healthy_tx, healthy) = watch::channel(false);
+        let (maintenance_tx, maintenance) = watch::channel(false);
+        let (_registration_tx, registration) = watch::channel(at(3306));
+        let status = Arc::new(ServiceStatus::new("mysql".into(), "test".into(), vec![]));
+        let publishing = Publishing {
+            publisher: Box::new(Recorder {
+                asked: asked.clone(),
+            }),
+            registration,
+            status: status.clone(),
+        };
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(publishing.run(healthy, maintenance, shutdown.clone()));
+        let last = || {
+            let change = status.last_change().expect("a change");
+            format!("{}: {}", change.what, change.why)
+        };
+        settle().await;
+        assert!(status.last_change().is_none(), "nothing happened yet");
+        // The checker sets the reason before it says healthy.
+        status.set_health_reason("every check passed 2× in a row".into());
+        healthy_tx.send(true).unwrap();
+        settle().await;
+        assert_eq!(last(), "published: every check passed 2× in a row");
+        maintenance_tx.send(true).unwrap();
+        settle().await;
+        assert_eq!(last(), "withdrawn: maintenance file appeared");
+        maintenance_tx.send(false).unwrap();
+        settle().await;
+        assert_eq!(last(), "published: maintenance file removed");
+        status.set_health_reason("check failed 3× (tcp: connection refused)".into());
+        healthy_tx.send(false).unwrap();
+        settle().await;
+        assert_eq!(
+            last(),
+            "withdrawn: check failed 3× (tcp: connection refused)"
+        );
+        shutdown.cancel();
+        task.await.unwrap();
     }
 }

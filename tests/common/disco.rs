@@ -203,6 +203,59 @@ impl Disco {
         (detected, cause, answer.unwrap())
     }
 
+    /// `disco serve` watching `url` with proofs at
+    /// [`Disco::test_proof_interval`]: the liveness tests' server.
+    pub async fn start_proving(url: &str) -> Disco {
+        Disco::start_with(&[url.to_owned()], &[], |args| {
+            let interval = Disco::test_proof_interval();
+            args.watch_proof_interval = Some(format!("{}ms", interval.as_millis()));
+        })
+        .await
+    }
+
+    /// Waits until the registry `url` has been proved and found current.
+    pub async fn until_proved_current(&self, url: &str) {
+        self.until_metric(&format!(
+            "disco_registry_resyncs_total{{registry=\"{url}\",cause=\"behind\"}} 0"
+        ))
+        .await;
+    }
+
+    /// After the watch of registry `url` went silent at `dead` and a change
+    /// was made: waits for its detection and for `name` A to answer
+    /// `expected`, within two proof intervals and 6 s; prints the
+    /// `LIVENESS {what} …` line `bench/liveness.sh` collects; at intervals
+    /// under 5 s (well before etcd's HTTP/2 keepalive, 15 s, could notice)
+    /// wants the proof to be what found it, and `/ready` to count it.
+    /// Returns the resync's cause.
+    pub async fn until_silent_watch_found(
+        &self,
+        what: &str,
+        url: &str,
+        dead: Instant,
+        name: &str,
+        expected: &[&str],
+    ) -> String {
+        let interval = Disco::test_proof_interval();
+        let expected = Ok(expected.iter().map(|a| a.to_string()).collect());
+        let label = format!("registry=\"{url}\"");
+        let bound = interval * 2 + Duration::from_secs(6);
+        let (detected, cause, answered) = self
+            .detection_and_answer(dead, &label, name, RecordType::A, expected, bound)
+            .await;
+        eprintln!(
+            "LIVENESS {what} interval={interval:?} detected={detected:?} cause={cause} answered={answered:?}"
+        );
+        if interval < Duration::from_secs(5) {
+            assert_eq!(cause, "behind", "the proof found it");
+        }
+        // Current again, and `/ready` counts the resync by its cause.
+        let (status, body) = self.ready().await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains(&format!("\"{cause}\":1")), "{body}");
+        cause
+    }
+
     /// The proof interval the liveness tests use: 1 s, or
     /// `DISCO_TEST_PROOF_INTERVAL` (`bench/liveness.sh` runs them at the
     /// default 10 s too, where etcd's HTTP/2 keepalive may notice first).
