@@ -6,9 +6,10 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, SystemTime};
 
-use crate::registry::{ResyncCause, SourceStatus};
+use crate::registry::SourceStatus;
 
 mod limits;
+mod liveness;
 mod tcp;
 pub use limits::LimitMetrics;
 pub use tcp::{TcpClose, TcpMetrics, TcpRefusal};
@@ -331,7 +332,7 @@ impl Metrics {
                 label_value(&source.name)
             );
         }
-        render_liveness(&mut out, sources, now);
+        liveness::render(&mut out, sources, now);
         out.push_str("# HELP disco_registry_skipped_total Registrations skipped as malformed.\n");
         out.push_str("# TYPE disco_registry_skipped_total counter\n");
         for source in sources {
@@ -343,70 +344,6 @@ impl Metrics {
             );
         }
         out
-    }
-}
-
-/// The watches' liveness, per registry: position, ages, lag, resyncs.
-fn render_liveness(out: &mut String, sources: &[SourceStatus], now: std::time::SystemTime) {
-    let seconds_since = |at: Option<std::time::SystemTime>| {
-        at.and_then(|at| now.duration_since(at).ok())
-            .map(|d| d.as_secs_f64())
-    };
-    out.push_str("# HELP disco_registry_position The store position the watch is proved current at (etcd revision, ZooKeeper zxid of the root).\n");
-    out.push_str("# TYPE disco_registry_position gauge\n");
-    for source in sources {
-        if let Some(position) = source.position {
-            let _ = writeln!(
-                out,
-                "disco_registry_position{{registry=\"{}\"}} {position}",
-                label_value(&source.name)
-            );
-        }
-    }
-    out.push_str("# HELP disco_registry_seconds_since_event Seconds since the watch last delivered a change.\n");
-    out.push_str("# TYPE disco_registry_seconds_since_event gauge\n");
-    for source in sources {
-        if let Some(age) = seconds_since(source.last_event) {
-            let _ = writeln!(
-                out,
-                "disco_registry_seconds_since_event{{registry=\"{}\"}} {age}",
-                label_value(&source.name)
-            );
-        }
-    }
-    out.push_str("# HELP disco_registry_seconds_since_proof Seconds since the watch was last proved current (or listed).\n");
-    out.push_str("# TYPE disco_registry_seconds_since_proof gauge\n");
-    for source in sources {
-        if let Some(age) = seconds_since(source.last_proof) {
-            let _ = writeln!(
-                out,
-                "disco_registry_seconds_since_proof{{registry=\"{}\"}} {age}",
-                label_value(&source.name)
-            );
-        }
-    }
-    out.push_str("# HELP disco_registry_lag How far behind the store the last proof found the watch, in revisions or zxids (0: current).\n");
-    out.push_str("# TYPE disco_registry_lag gauge\n");
-    for source in sources {
-        let _ = writeln!(
-            out,
-            "disco_registry_lag{{registry=\"{}\"}} {}",
-            label_value(&source.name),
-            source.lag
-        );
-    }
-    out.push_str("# HELP disco_registry_resyncs_total Fresh listings after the first, by cause.\n");
-    out.push_str("# TYPE disco_registry_resyncs_total counter\n");
-    for source in sources {
-        for cause in ResyncCause::ALL {
-            let _ = writeln!(
-                out,
-                "disco_registry_resyncs_total{{registry=\"{}\",cause=\"{}\"}} {}",
-                label_value(&source.name),
-                cause.as_str(),
-                source.resyncs(cause)
-            );
-        }
     }
 }
 
