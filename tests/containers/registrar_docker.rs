@@ -751,6 +751,22 @@ async fn until_roles(disco: &Disco, primary: &[u16], replica: &[u16]) {
 async fn disco_elect_labels_give_one_primary_that_moves_when_its_container_stops() {
     let scope = Scope::open("registrar-docker-elect");
     let (_etcd, disco, registry) = store().await;
+    elect_scenario(&scope, &disco, &registry).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disco_elect_labels_elect_through_zookeeper_too() {
+    let scope = Scope::open("registrar-docker-elect-zk");
+    let zookeeper = crate::zk_server::ZooKeeper::start();
+    let registry = zookeeper.url("zk", "/disco");
+    let disco = Disco::start(std::slice::from_ref(&registry)).await;
+    elect_scenario(&scope, &disco, &registry).await;
+}
+
+/// Two containers labelled `disco.elect` for service `db`: one primary,
+/// one replica; the primary's container stops and the other leads at once;
+/// started again, the old one is a replica; a prober never sees two.
+async fn elect_scenario(scope: &Scope, disco: &Disco, registry: &str) {
     let labels = [
         "-p",
         "127.0.0.1::8080",
@@ -759,15 +775,15 @@ async fn disco_elect_labels_give_one_primary_that_moves_when_its_container_stops
         "--label",
         "disco.elect=",
     ];
-    let first = service(&scope, "disco-rd-db-1", &labels);
+    let first = service(scope, "disco-rd-db-1", &labels);
     // The first is elected before the second exists: which one leads is
     // known.
-    let registrar = Registrar::start(&registry, &[], &[]);
+    let registrar = Registrar::start(registry, &[], &[]);
     let first_port = published(&first);
-    until_roles(&disco, &[first_port], &[]).await;
-    let second = service(&scope, "disco-rd-db-2", &labels);
+    until_roles(disco, &[first_port], &[]).await;
+    let second = service(scope, "disco-rd-db-2", &labels);
     let second_port = published(&second);
-    until_roles(&disco, &[first_port], &[second_port]).await;
+    until_roles(disco, &[first_port], &[second_port]).await;
 
     // From here on, a prober asks `primary.db` every 10 ms: never two.
     let prober = {
@@ -796,14 +812,14 @@ async fn disco_elect_labels_give_one_primary_that_moves_when_its_container_stops
         let first = first.clone();
         std::thread::spawn(move || docker(&["stop", "--time", "10", &first]))
     };
-    until_roles(&disco, &[second_port], &[]).await;
+    until_roles(disco, &[second_port], &[]).await;
     let moved = started.elapsed();
     stopping.join().unwrap();
 
     // Started again, it comes back as a replica: the leader keeps leading.
     docker(&["start", &first]);
     let first_port = published(&first);
-    until_roles(&disco, &[second_port], &[first_port]).await;
+    until_roles(disco, &[second_port], &[first_port]).await;
     let (stop, task) = prober;
     stop.send(()).unwrap();
     let (asked, two) = task.await.unwrap();
