@@ -48,9 +48,11 @@ async fn metric(server: &TestServer, name: &str) -> String {
 async fn a_hundred_identical_concurrent_misses_ask_the_upstream_once() {
     // Far slower than the burst takes to arrive, so the misses are in
     // flight together (any arriving after the answer are cache hits). The
-    // upstream's slowness makes hickory retransmit the one query, with its
-    // ID (every 333 ms or so): distinct IDs count questions asked upstream,
-    // datagrams would count retransmissions too.
+    // upstream's slowness makes disco ask again: the direct UDP attempt
+    // gives up after at most 500 ms and the pool asks with an ID of its
+    // own, which hickory retransmits unchanged (every 333 ms or so). So
+    // distinct IDs count attempts, two for the one question; a hundred
+    // misses not coalesced would be a hundred.
     let upstream = FakeUpstream::start(Script::AnswerAfter(Duration::from_secs(1))).await;
     let server = forwarding_to(&upstream.addr.to_string()).await;
     let queries = (0..100).map(|_| server.udp("burst.example.test.", RecordType::A));
@@ -62,10 +64,9 @@ async fn a_hundred_identical_concurrent_misses_ask_the_upstream_once() {
     let mut ids: Vec<u16> = received.iter().map(|m| m.metadata.id).collect();
     ids.sort_unstable();
     ids.dedup();
-    assert_eq!(
-        ids.len(),
-        1,
-        "100 misses in flight went upstream once: {} datagrams, IDs {ids:?}",
+    assert!(
+        ids.len() <= 2,
+        "100 misses in flight went upstream as one question: {} datagrams, IDs {ids:?}",
         received.len()
     );
 }

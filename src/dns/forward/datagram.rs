@@ -12,10 +12,11 @@
 //! a random ID per query and the question checked, a spoofed answer must
 //! guess the port among those open, the ID and the question.
 //!
-//! Whatever this path cannot settle goes to the pool, which keeps every
-//! other duty (TCP when truncated, SERVFAIL or REFUSED from one upstream,
-//! DoT, DoH, failover): a truncated answer, an error rcode, a timeout or an
-//! ICMP error. How long to wait follows the upstream's smoothed round trip
+//! A truncated answer is asked again over TCP at once (a pool of the plain
+//! upstreams over TCP only). Whatever else this path cannot settle goes to
+//! the pool, which keeps every other duty (SERVFAIL or REFUSED from one
+//! upstream, DoT, DoH, failover): an error rcode, a timeout or an ICMP
+//! error. How long to wait follows the upstream's smoothed round trip
 //! (as unbound's retry timer does: four times it, at least [`MIN_WAIT`]),
 //! so a lost datagram costs a short wait, not the whole timeout. An
 //! upstream that refuses, sends an ICMP error, misses [`MAX_MISSES`]
@@ -32,7 +33,6 @@ use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 
-use super::upstream::Upstream;
 use super::wire::{ClientQuery, HEADER_LEN, same_question};
 use crate::dns::packet::EDNS_UDP_PAYLOAD;
 
@@ -58,6 +58,17 @@ const FLAG_CD: u8 = 0x10;
 const RCODE_NOERROR: u8 = 0;
 const RCODE_NXDOMAIN: u8 = 3;
 const RCODE_REFUSED: u8 = 5;
+
+/// What the direct path got.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Direct {
+    /// A usable answer: its bytes.
+    Answer(Vec<u8>),
+    /// A truncated answer: the question goes over TCP.
+    Truncated,
+    /// Nothing usable: the pool asks.
+    Failed,
+}
 
 /// The plain upstreams, in the order given, each with its idle sockets.
 #[derive(Debug)]
@@ -85,20 +96,17 @@ struct Idle {
 }
 
 impl Datagram {
-    /// The direct path to the plain upstreams in `list`, or None when
-    /// there is none (DoT and DoH only go through the pool).
-    pub fn new(list: &[Upstream]) -> Option<Self> {
-        let targets: Vec<Target> = list
-            .iter()
-            .filter_map(|upstream| match upstream {
-                Upstream::Plain(addr) => Some(Target {
-                    addr: *addr,
-                    idle: Mutex::new(VecDeque::new()),
-                    down_until: AtomicU64::new(0),
-                    srtt_us: AtomicU64::new(0),
-                    misses: std::sync::atomic::AtomicU32::new(0),
-                }),
-                _ => None,
+    /// The direct path to the plain upstreams at `addrs`, in that order,
+    /// or None when there is none (DoT and DoH only go through the pool).
+    pub fn new(addrs: impl IntoIterator<Item = SocketAddr>) -> Option<Self> {
+        let targets: Vec<Target> = addrs
+            .into_iter()
+            .map(|addr| Target {
+                addr,
+                idle: Mutex::new(VecDeque::new()),
+                down_until: AtomicU64::new(0),
+                srtt_us: AtomicU64::new(0),
+                misses: std::sync::atomic::AtomicU32::new(0),
             })
             .collect();
         (!targets.is_empty()).then(|| Datagram {
@@ -108,22 +116,29 @@ impl Datagram {
     }
 
     /// Asks `client`'s question of the first upstream not left to the pool
-    /// and waits for it, at most `max_wait`. The response's bytes when it
-    /// is a usable answer (NOERROR or NXDOMAIN, not truncated, ID and
-    /// question matching); None when the pool must ask instead.
-    pub async fn ask(&self, client: &ClientQuery<'_>, max_wait: Duration) -> Option<Vec<u8>> {
+    /// and waits for it, at most `max_wait`: a usable answer (NOERROR or
+    /// NXDOMAIN, not truncated, ID and question matching), a truncated one
+    /// (ask over TCP), or nothing (the pool must ask).
+    pub async fn ask(&self, client: &ClientQuery<'_>, max_wait: Duration) -> Direct {
         let now = self.millis();
-        let target = self
+        let Some(target) = self
             .targets
             .iter()
-            .find(|target| target.down_until.load(Ordering::Relaxed) <= now)?;
+            .find(|target| target.down_until.load(Ordering::Relaxed) <= now)
+        else {
+            return Direct::Failed;
+        };
         let idle = match target.take() {
             Some(idle) => idle,
-            None => Idle {
-                socket: connect(target.addr)
-                    .inspect_err(|error| tracing::debug!(%error, "forward: no UDP socket"))
-                    .ok()?,
-                born: Instant::now(),
+            None => match connect(target.addr) {
+                Ok(socket) => Idle {
+                    socket,
+                    born: Instant::now(),
+                },
+                Err(error) => {
+                    tracing::debug!(%error, "forward: no UDP socket");
+                    return Direct::Failed;
+                }
             },
         };
         let id: u16 = rand::random();
@@ -143,9 +158,13 @@ impl Datagram {
                     // Refused for everyone: let the pool ask the others.
                     self.set_down(target);
                 }
-                let usable =
-                    response[2] & FLAG_TC == 0 && matches!(rcode, RCODE_NOERROR | RCODE_NXDOMAIN);
-                usable.then_some(response)
+                if response[2] & FLAG_TC != 0 {
+                    Direct::Truncated
+                } else if matches!(rcode, RCODE_NOERROR | RCODE_NXDOMAIN) {
+                    Direct::Answer(response)
+                } else {
+                    Direct::Failed
+                }
             }
             Err(error) => {
                 // The socket may hold a late answer: it is closed.
@@ -156,7 +175,7 @@ impl Datagram {
                 {
                     self.set_down(target);
                 }
-                None
+                Direct::Failed
             }
         }
     }
@@ -301,7 +320,7 @@ mod tests {
     async fn answers_with_another_id_are_skipped_and_a_silent_upstream_times_out() {
         let upstream = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = upstream.local_addr().unwrap();
-        let direct = Datagram::new(&[Upstream::Plain(addr)]).unwrap();
+        let direct = Datagram::new([addr]).unwrap();
         let packet =
             b"\xab\xcd\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01a\x07example\x00\x00\x01\x00\x01";
         let client = ClientQuery::parse(packet).unwrap();
@@ -318,20 +337,19 @@ mod tests {
             upstream.send_to(&right, from).await.unwrap();
         };
         let (answer, ()) = tokio::join!(direct.ask(&client, Duration::from_secs(2)), answering);
-        let answer = answer.expect("the matching answer");
+        let Direct::Answer(answer) = answer else {
+            panic!("the matching answer, not {answer:?}");
+        };
         assert_eq!(answer[3], 0x80);
         // Nobody answers now: None each time, and after MAX_MISSES the
         // upstream is left to the pool (no wait at all).
         for _ in 0..MAX_MISSES {
-            assert!(
-                direct
-                    .ask(&client, Duration::from_millis(50))
-                    .await
-                    .is_none()
-            );
+            let missed = direct.ask(&client, Duration::from_millis(50)).await;
+            assert_eq!(missed, Direct::Failed);
         }
         let started = Instant::now();
-        assert!(direct.ask(&client, Duration::from_secs(2)).await.is_none());
+        let left = direct.ask(&client, Duration::from_secs(2)).await;
+        assert_eq!(left, Direct::Failed);
         assert!(started.elapsed() < Duration::from_secs(1));
     }
 }

@@ -21,7 +21,7 @@ use hickory_resolver::proto::serialize::binary::{BinDecodable, BinDecoder};
 use hickory_resolver::{NameServerPool, PoolContext, TlsConfig};
 use tracing::debug;
 
-use super::datagram::Datagram;
+use super::datagram::{Datagram, Direct};
 use super::wire::{ClientQuery, Prepared};
 use crate::dns::packet::EDNS_UDP_PAYLOAD;
 
@@ -207,6 +207,9 @@ fn address(value: &str, default_port: u16) -> Result<SocketAddr, UpstreamError> 
 /// The configured upstreams, behind hickory's pool.
 pub struct Upstreams {
     pool: NameServerPool<TokioRuntimeProvider>,
+    /// The plain upstreams over TCP only: for answers the direct path got
+    /// truncated, which the pool would ask over UDP again first.
+    tcp_pool: Option<NameServerPool<TokioRuntimeProvider>>,
     /// Plain upstreams asked directly first: see [`super::datagram`].
     direct: Option<Datagram>,
     /// How long the direct path waits before the pool asks instead.
@@ -233,15 +236,34 @@ impl Upstreams {
         let tls = TlsConfig {
             config: tls_config(extra_roots),
         };
-        let cx = PoolContext::new(options, tls);
+        let cx = Arc::new(PoolContext::new(options, tls));
         let pool = NameServerPool::from_config(
             list.iter().map(Upstream::name_server),
-            Arc::new(cx),
+            cx.clone(),
             TokioRuntimeProvider::new(),
         );
+        let plain_over_tcp: Vec<NameServerConfig> = list
+            .iter()
+            .filter_map(|upstream| match upstream {
+                Upstream::Plain(addr) => {
+                    let mut config = NameServerConfig::tcp(addr.ip());
+                    let mut connection = ConnectionConfig::tcp();
+                    connection.port = addr.port();
+                    config.connections = vec![connection];
+                    Some(config)
+                }
+                _ => None,
+            })
+            .collect();
+        let tcp_pool = (!plain_over_tcp.is_empty())
+            .then(|| NameServerPool::from_config(plain_over_tcp, cx, TokioRuntimeProvider::new()));
         Upstreams {
             pool,
-            direct: Datagram::new(&list),
+            tcp_pool,
+            direct: Datagram::new(list.iter().filter_map(|upstream| match upstream {
+                Upstream::Plain(addr) => Some(*addr),
+                _ => None,
+            })),
             direct_wait: (timeout / 4).min(DIRECT_WAIT),
             list,
         }
@@ -256,11 +278,17 @@ impl Upstreams {
     /// bits; the answer prepared, or None when no upstream gave one.
     pub async fn ask(&self, client: &ClientQuery<'_>, max_ttl: u32) -> Option<Prepared> {
         let question = client.lowercase_question();
-        if let Some(direct) = &self.direct
-            && let Some(response) = direct.ask(client, self.direct_wait).await
-            && let Some(prepared) = Prepared::new(&response, question, max_ttl)
-        {
-            return Some(prepared);
+        let mut pool = &self.pool;
+        if let Some(direct) = &self.direct {
+            match direct.ask(client, self.direct_wait).await {
+                Direct::Answer(response) => {
+                    if let Some(prepared) = Prepared::new(&response, question, max_ttl) {
+                        return Some(prepared);
+                    }
+                }
+                Direct::Truncated => pool = self.tcp_pool.as_ref().unwrap_or(&self.pool),
+                Direct::Failed => {}
+            }
         }
         let query = Query::read(&mut BinDecoder::new(question))
             .inspect_err(|error| debug!(%error, "forward: question does not decode"))
@@ -272,7 +300,7 @@ impl Upstreams {
         // hickory's pool sends CD clear unless told; it keys its own
         // coalescing on CD too.
         request.metadata.checking_disabled = client.checking_disabled;
-        let mut responses = self.pool.send(request);
+        let mut responses = pool.send(request);
         let message = match responses.next().await? {
             Ok(response) => {
                 let (message, bytes) = response.into_parts();

@@ -12,7 +12,7 @@ use tokio::runtime::Handle;
 use super::DnsServer;
 use super::guard::Guarded;
 use crate::dns::forward::{self, Source};
-use crate::dns::handler::{Transport, servfail};
+use crate::dns::responder::{Transport, servfail};
 use crate::dns::udp_batch::{Peer, send_to_peer};
 
 impl DnsServer {

@@ -7,7 +7,7 @@
 #[cfg(feature = "failpoints")]
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
-use crate::dns::handler::Transport;
+use crate::dns::responder::Transport;
 
 /// The fault points of one server.
 #[derive(Debug, Default)]

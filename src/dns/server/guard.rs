@@ -22,7 +22,7 @@ use std::sync::{Mutex, Once};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::dns::handler::{Transport, servfail};
+use crate::dns::responder::{Transport, servfail};
 use crate::metrics::Metrics;
 
 /// At most one caught panic is logged per this interval.

@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::forward::Forwarder;
-use super::handler::{Outcome, Responder, Transport};
+use super::responder::{Outcome, Responder, Transport};
 use connections::Connections;
 
 /// How long a TCP connection may sit idle between queries (RFC 7766 §6.2.3

@@ -30,7 +30,7 @@ use super::guard::Guarded;
 use super::{DnsServer, TCP_IDLE};
 use crate::dns::answer::MAX_MESSAGE;
 use crate::dns::forward;
-use crate::dns::handler::{Outcome, Transport, servfail};
+use crate::dns::responder::{Outcome, Transport, servfail};
 use crate::metrics::TcpClose;
 
 /// How long a message, once its first byte has come, may take to arrive

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::runtime::Handle;
 
 use super::DnsServer;
-use crate::dns::handler::{Outcome, Transport};
+use crate::dns::responder::{Outcome, Transport};
 use crate::dns::udp_batch::{Peer, UdpBatch};
 
 impl DnsServer {
