@@ -218,3 +218,24 @@ fn every_path_the_manual_names_exists() {
         missing.join("\n")
     );
 }
+
+/// Every benchmark script in `bench/` has its row on the benchmarks page
+/// (`bench/lib.sh` and `bench/registration_lib.sh` are their libraries).
+#[test]
+fn every_benchmark_script_is_on_the_benchmarks_page() {
+    let page = std::fs::read_to_string(manual::root().join("docs/benchmarks.md")).unwrap();
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(manual::root().join("bench")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".sh")
+            && !name.ends_with("lib.sh")
+            && !page.contains(&format!("`bench/{name}"))
+        {
+            missing.push(name);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/benchmarks.md has no row for bench/{missing:?}"
+    );
+}
