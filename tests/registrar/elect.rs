@@ -232,10 +232,11 @@ pub async fn until(what: &str, limit: Duration, mut check: impl FnMut() -> bool)
 }
 
 /// The bound a new primary is answered within after the leader dies:
-/// the TTL (the store's expiry of its lease or session) plus one check
-/// interval, plus the slack of a loaded test machine.
+/// the TTL (the store's expiry of its lease or session), the store's own
+/// expiry check (etcd's lessor looks every 500 ms), one check interval,
+/// and the slack of a loaded test machine.
 pub fn failover_bound() -> Duration {
-    TTL + INTERVAL + Duration::from_millis(1500)
+    TTL + Duration::from_millis(500) + INTERVAL + Duration::from_millis(1000)
 }
 
 /// The whole scenario on `registry`, which `disco` watches.
