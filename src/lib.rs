@@ -6,21 +6,24 @@
 //!
 //! - [`model`]: services and instances, and the native registration format.
 //!   Knows nothing of DNS or of any store.
-//! - [`registry`]: the backend contract (a full listing, then changes, and
-//!   "stale"/"resynced") and the merged registry.
-//! - [`backend`]: the stores behind `--registry`, each turning its store's
-//!   listing and watch into that contract ([`backend::etcd`],
-//!   [`backend::zookeeper`]), and writing what the registrar publishes
-//!   through the [`backend::publish::Publisher`] contract, which sits
-//!   beside them so that the registrar depends on the backends and not the
-//!   reverse.
+//! - [`registry`]: what `disco serve` knows of each `--registry` (the word
+//!   the flag, `/ready`, `/metrics` and the JSON API use): the contract a
+//!   store's watch keeps ([`registry::Backend`]: a full listing, then
+//!   changes, and "stale"/"resynced"), each registry's state, and the
+//!   merged registry.
+//! - [`store`]: the code that talks to etcd and ZooKeeper, and the only
+//!   place their client types appear: each turns its store's listing and
+//!   watch into that contract ([`store::etcd`], [`store::zookeeper`]), and
+//!   writes what the registrar publishes through the
+//!   [`store::publish::Publisher`] contract, which sits beside them so that
+//!   the registrar depends on the stores and not the reverse.
 //! - [`dns`]: everything DNS, and the only module that uses hickory: the
 //!   immutable [`dns::Snapshot`] the query path reads, which stores the
 //!   answers [`dns::answer`] encodes once per name and type (the encoder
 //!   knows nothing of the snapshot), the hand-written query parser,
 //!   forwarding, sockets.
-//! - [`updater`]: the single writer that turns backend updates into new
-//!   snapshots and swaps them in atomically, and tells the [`catalog`]
+//! - [`snapshot_writer`]: the single writer that turns the stores' updates
+//!   into new snapshots and swaps them in atomically, and tells the [`catalog`]
 //!   (what disco holds and the change timeline, for the JSON API and the
 //!   web page; never read by the query path) what changed.
 //! - [`cli`], then [`config`]: the raw flags as clap reads them, then their
@@ -38,11 +41,11 @@
 //!   fuzz targets' bodies, which `cargo test` runs over `fuzz/seeds/`.
 //! - [`registrar`]: the `disco registrar` sidecar, beside `serve`: health
 //!   checks, and the loop that writes what `serve` reads through the
-//!   backends' [`backend::publish::Publisher`]s.
+//!   stores' [`store::publish::Publisher`]s.
 //! - [`wait`]: `disco wait`, which asks DNS through [`dns::ask`] until
 //!   names answer, for container entrypoints.
 //!
-//! The query path never touches a backend: a query is parsed, looked up in
+//! The query path never touches a store: a query is parsed, looked up in
 //! the current snapshot with a few hash probes, and answered from bytes
 //! encoded the first time that name and type was asked since its data last
 //! changed, and kept while the data stays. Encoding lazily is a memory
@@ -56,14 +59,13 @@
 //! lock.
 //!
 //! The layers run one way: no two of these modules import each other, nor
-//! do any two parts of [`dns`] or of [`backend`]. What both sides of a
+//! do any two parts of [`dns`] or of [`store`]. What both sides of a
 //! would-be circle need sits on the lower side, as a leaf or a contract:
 //! [`secret`] for `cli` and `config`, `dns::name` for the encoder and the
-//! snapshot, [`backend::publish`] for the stores and the registrar.
+//! snapshot, [`store::publish`] for the stores and the registrar.
 
 #![forbid(unsafe_code)]
 
-pub mod backend;
 pub(crate) mod backoff;
 pub mod catalog;
 pub mod cli;
@@ -80,5 +82,6 @@ pub mod registrar;
 pub mod registry;
 pub mod secret;
 pub mod serve;
-pub mod updater;
+pub mod snapshot_writer;
+pub mod store;
 pub mod wait;

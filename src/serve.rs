@@ -1,4 +1,4 @@
-//! `disco serve`: wires the configuration, the backends, the updater, the
+//! `disco serve`: wires the configuration, the backends, the snapshot writer, the
 //! DNS server and the HTTP endpoints together, and stops them in order.
 
 use std::net::SocketAddr;
@@ -87,7 +87,7 @@ fn backends_for(config: &ServeConfig) -> Result<Vec<Arc<dyn Backend>>, ConfigErr
         .registries
         .iter()
         .map(|url| {
-            crate::backend::for_url(url, &config.etcd, &config.zk, config.watch_proof_interval)
+            crate::store::for_url(url, &config.etcd, &config.zk, config.watch_proof_interval)
         })
         .collect()
 }
@@ -156,7 +156,7 @@ pub async fn start(
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
 
-    // Backends and the updater stop when `shutdown` fires.
+    // Backends and the snapshot writer stop when `shutdown` fires.
     let (events, receiver) = mpsc::unbounded_channel();
     for (source, backend) in backends.iter().enumerate() {
         let sink = Sink::new(source, events.clone());
@@ -164,7 +164,7 @@ pub async fn start(
     }
     drop(events);
     let registry = Registry::new(backends.len());
-    let updater = crate::updater::run(
+    let snapshot_writer = crate::snapshot_writer::run(
         receiver,
         builder,
         registry,
@@ -173,7 +173,7 @@ pub async fn start(
         metrics.clone(),
         catalog.clone(),
     );
-    tracker.spawn(shutdown.clone().run_until_cancelled_owned(updater));
+    tracker.spawn(shutdown.clone().run_until_cancelled_owned(snapshot_writer));
 
     let settings = ForwardSettings {
         timeout: UPSTREAM_TIMEOUT,

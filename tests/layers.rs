@@ -1,6 +1,6 @@
 //! The layers run one way (`src/lib.rs`, "# Layout"): no circle of imports
 //! among the top-level modules, nor among the parts of `dns` or of
-//! `backend`. Read from the source, not the compiler: every `crate::…` and
+//! `store`. Read from the source, not the compiler: every `crate::…` and
 //! `super::…` path in library code (comments and `#[cfg(test)]` modules
 //! left out) is an edge from the module it is written in to the module it
 //! names. A circle fails the test, naming each edge and where it is taken.
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// Modules whose direct parts must not import each other in a circle,
 /// beside the crate's top level.
-const LAYERED: [&str; 2] = ["dns", "backend"];
+const LAYERED: [&str; 2] = ["dns", "store"];
 
 /// Circles found when this test was written, each with what would untie
 /// it; the test fails on any other, and on one of these once it is gone
@@ -24,7 +24,7 @@ const KNOWN: [&str; 2] = [
     // The `Publisher` contract names `Election`, whose futures use
     // `PublishError` and `PublisherFuture`: one contract file, or those
     // two in a leaf both import.
-    "backend::election -> backend::publish -> backend::election",
+    "store::election -> store::publish -> store::election",
 ];
 
 /// One import: the module it is written in, the module it names, and where.

@@ -9,7 +9,7 @@
 //! `x1` of service `web`, one instance per store key, its fields as stored
 //! ([`Registration::SkyDns`]).
 //!
-//! The updater is the only writer, after each batch it applies; the HTTP
+//! The snapshot writer is the only writer, after each batch it applies; the HTTP
 //! API and the web page read. Nothing here is on the query path: DNS
 //! answers come from the snapshot, which knows nothing of this module. A
 //! view is a persistent map (`imbl`), so publishing one after a batch
@@ -91,7 +91,7 @@ pub struct Catalog {
     /// relative to it.
     domain: String,
     published: ArcSwap<View>,
-    /// The writer's copy; only the updater locks it.
+    /// The writer's copy; only the snapshot writer locks it.
     working: Mutex<View>,
     timeline: Timeline,
 }

@@ -66,7 +66,7 @@ pub fn run(data: &[u8]) {
         interval: Duration::from_secs(2),
         timeout: Duration::from_secs(1),
         thresholds: Thresholds { rise: 2, fall: 3 },
-        format: crate::backend::publish::Format::Native,
+        format: crate::store::publish::Format::Native,
     };
     let Ok(wanted) = registrations(&container, &options) else {
         return;

@@ -3,12 +3,12 @@
 //!
 //! # Layout
 //!
-//! - [`crate::backend::publish`]: the store-agnostic
-//!   [`Publisher`](crate::backend::publish::Publisher) contract the
+//! - [`crate::store::publish`]: the store-agnostic
+//!   [`Publisher`](crate::store::publish::Publisher) contract the
 //!   registrar writes through, and the
-//!   [`Target`](crate::backend::publish::Target) it publishes to. It lives
+//!   [`Target`](crate::store::publish::Target) it publishes to. It lives
 //!   with the stores that implement it, so the registrar depends on the
-//!   backends and never the reverse; [`crate::backend::publisher_for`]
+//!   backends and never the reverse; [`crate::store::publisher_for`]
 //!   picks one for a target.
 //! - [`config`]: flags, environment, the config file and `-s` specs merged
 //!   into validated services (bad input exits 64 before anything is
@@ -205,9 +205,9 @@ pub async fn start(mut config: RegistrarConfig) -> Result<Running, RegistrarErro
     let mut prepared = Vec::new();
     for (service, from_docker) in config.services.into_iter().zip(from_docker) {
         let publisher = if service.elect.is_some() {
-            crate::backend::elected_publisher_for(&service.target, &config.etcd, &config.zk)
+            crate::store::elected_publisher_for(&service.target, &config.etcd, &config.zk)
         } else {
-            crate::backend::publisher_for(&service.target, &config.etcd, &config.zk)
+            crate::store::publisher_for(&service.target, &config.etcd, &config.zk)
         }
         .map_err(|e| RegistrarError::Config(e.to_string()))?;
         let checks = service

@@ -16,10 +16,10 @@ use tokio_util::sync::CancellationToken;
 use super::role::report::{self, RoleChange};
 use super::role::{self, ElectConfig, Role, fence};
 use super::status::ServiceStatus;
-use crate::backend::election::{Campaign, Leadership};
-use crate::backend::publish::{PublishError, Publisher};
 use crate::backoff::Backoff;
 use crate::model::Instance;
+use crate::store::election::{Campaign, Leadership};
+use crate::store::publish::{PublishError, Publisher};
 
 /// How long closing (withdraw, revoke) may take at shutdown before the
 /// registrar gives up and lets the store expire what is left.
@@ -550,8 +550,8 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::backend::publish::PublisherFuture;
     use crate::model::{InstanceId, ServiceName};
+    use crate::store::publish::PublisherFuture;
 
     /// Records what it is asked; the store always answers.
     struct Recorder {

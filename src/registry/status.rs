@@ -48,7 +48,7 @@ impl SourceStatus {
     }
 }
 
-/// The status of every source, shared between the updater (writes) and
+/// The status of every source, shared between the snapshot writer (writes) and
 /// the HTTP endpoints (reads). A std Mutex: nothing awaits while it is
 /// held, and the query path never touches it.
 #[derive(Debug, Default)]

@@ -94,9 +94,9 @@ async fn several_registries_combine_and_the_first_wins_a_tie() {
 /// last one to close does.
 #[tokio::test]
 async fn closing_one_publisher_keeps_the_others_on_the_shared_lease() {
-    use disco::backend::publish::{Format, Target};
     use disco::config::{EtcdSettings, RegistryUrl, ZkSettings};
     use disco::model::{Instance, InstanceId, ServiceName};
+    use disco::store::publish::{Format, Target};
 
     let etcd = Etcd::start();
     let url = etcd.url("etcd", "/disco");
@@ -109,7 +109,7 @@ async fn closing_one_publisher_keeps_the_others_on_the_shared_lease() {
         path: None,
     };
     let publisher = || {
-        disco::backend::publisher_for(&target, &EtcdSettings::default(), &ZkSettings::default())
+        disco::store::publisher_for(&target, &EtcdSettings::default(), &ZkSettings::default())
             .unwrap()
     };
     let instance = |id: &str, address: &str| {

@@ -361,7 +361,7 @@ mod tests {
     /// Found by fuzzing (fuzz/seeds/registration/
     /// native-names-too-long-for-the-domain): a 199-byte service and a
     /// 63-byte id are each valid, but not together below the domain, and
-    /// building the instance's name panicked the updater. Likewise a 63-byte
+    /// building the instance's name panicked the snapshot writer. Likewise a 63-byte
     /// service label, whose RFC 2782 name `_<label>._tcp` has a 64-byte
     /// label (crash-service-label-63-bytes-rfc2782-name).
     #[test]

@@ -22,10 +22,10 @@ use super::check::CheckSpec;
 use super::dockstack::DockStackSpec;
 use super::health::Thresholds;
 use super::role::ElectConfig;
-use crate::backend::publish::Target;
 use crate::cli::{LogFormat, RegistrarArgs};
 use crate::config::{ConfigError, EtcdSettings, RegistryUrl, ZkSettings, log_filter};
 use crate::model::Instance;
+use crate::store::publish::Target;
 
 use file::{FileCheck, FileRegistrar, Settings, Shared, read_file};
 use service::{common, dockstack_service, duration_or, service};

@@ -9,7 +9,6 @@ use super::{
     DEFAULT_DOMAIN, DEFAULT_FALL, DEFAULT_INTERVAL, DEFAULT_RISE, DEFAULT_TIMEOUT, DEFAULT_TTL,
     Origin, RegistrarConfigError, ServiceConfig,
 };
-use crate::backend::publish::{Format, Target};
 use crate::config::RegistryUrl;
 use crate::model::{Instance, InstanceId, ServiceName, SmallMap};
 use crate::registrar::address::NoAutoAddress;
@@ -17,6 +16,7 @@ use crate::registrar::check::CheckSpec;
 use crate::registrar::dockstack::{self, DockStackSpec};
 use crate::registrar::health::Thresholds;
 use crate::registrar::role::{self, ElectConfig};
+use crate::store::publish::{Format, Target};
 
 /// A duration such as `2s`, `500ms` or `1m`, or plain seconds.
 pub(super) fn parse_duration(

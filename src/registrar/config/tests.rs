@@ -1,9 +1,9 @@
 //! Merging and checking the registrar's settings.
 
 use super::*;
-use crate::backend::publish::Format;
 use crate::registrar::check::CheckSpec;
 use crate::registrar::health::Thresholds;
+use crate::store::publish::Format;
 
 fn auto() -> Result<IpAddr, NoAutoAddress> {
     Ok("10.0.0.5".parse().unwrap())

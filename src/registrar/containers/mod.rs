@@ -34,7 +34,7 @@ pub mod source;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::backend::publish::Target;
+use crate::store::publish::Target;
 
 /// The validated `--docker` settings.
 #[derive(Debug, Clone)]

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use super::container::{Container, Health};
 use super::labels::{self, LabelCheck, ServiceLabels};
-use crate::backend::publish::Format;
 use crate::model::{Instance, InstanceId, Protocol, SmallMap};
 use crate::registrar::check::CheckSpec;
 use crate::registrar::health::Thresholds;
+use crate::store::publish::Format;
 
 /// What the flags say about every container.
 #[derive(Debug, Clone)]

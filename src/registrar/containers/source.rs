@@ -28,7 +28,6 @@ use super::engine::{Engine, Event};
 use super::plan::{Changes, Scope, plan, stopping_window};
 use super::report::Report;
 use super::select::{Key, Options, Wanted, registrations};
-use crate::backend::publish::Target;
 use crate::backoff::Backoff;
 use crate::config::{EtcdSettings, ZkSettings};
 use crate::model::Instance;
@@ -36,6 +35,7 @@ use crate::registrar::checker::Checker;
 use crate::registrar::publishing::{Electing, Publishing};
 use crate::registrar::role::ElectConfig;
 use crate::registrar::status::{CheckStatus, ServiceStatus};
+use crate::store::publish::Target;
 
 /// Everything the source needs, built by [`crate::registrar::start`].
 pub struct Source {
@@ -333,9 +333,9 @@ impl State {
     fn start(&mut self, wanted: Wanted) {
         let source = &self.source;
         let publisher = if wanted.elect.is_some() {
-            crate::backend::elected_publisher_for(&source.target, &source.etcd, &source.zk)
+            crate::store::elected_publisher_for(&source.target, &source.etcd, &source.zk)
         } else {
-            crate::backend::publisher_for(&source.target, &source.etcd, &source.zk)
+            crate::store::publisher_for(&source.target, &source.etcd, &source.zk)
         };
         let publisher = match publisher {
             Ok(publisher) => publisher,

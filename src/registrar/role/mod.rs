@@ -1,5 +1,5 @@
 //! Roles (`--elect`, DESIGN §5): a service's healthy instances campaign
-//! through the store's election ([`crate::backend::election`]); the leader
+//! through the store's election ([`crate::store::election`]); the leader
 //! is published with the primary tag, the others with `replica`. This
 //! module is the registrar's policy around the store's primitive:
 //!

@@ -46,7 +46,7 @@ pub(super) fn touched_leaves(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::zookeeper::paths::Layout;
+    use crate::store::zookeeper::paths::Layout;
     use EventType::{NodeChildrenChanged, NodeCreated, NodeDataChanged, NodeDeleted};
 
     fn touched(events: &[(EventType, &str)]) -> (Vec<String>, Vec<String>) {

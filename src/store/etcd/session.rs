@@ -20,8 +20,8 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::connect::{Connector, describe};
-use crate::backend::publish::PublishError;
 use crate::config::{EtcdSettings, RegistryUrl};
+use crate::store::publish::PublishError;
 
 /// How long one request may take before etcd counts as unreachable. Short:
 /// a withdrawal that waits is a failed service still answered.

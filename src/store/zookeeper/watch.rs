@@ -18,10 +18,10 @@ use super::listing::{self, Read};
 use super::nodes::NerveNodes;
 use super::paths::{Layout, Node, Paths};
 use super::proof::{self, Failed, Reading, Window};
-use crate::backend::skips::SkipLog;
 use crate::backoff::Backoff;
 use crate::model::Instance;
 use crate::registry::{Change, ResyncCause, Sink, Update};
+use crate::store::skips::SkipLog;
 
 /// A session that lasted this long was healthy: the next one is tried at
 /// once rather than after a grown backoff.

@@ -13,10 +13,10 @@ use etcd_client::{EventType, PutOptions, WatchOptions, WatchStream};
 use super::connect::describe;
 use super::election::Candidacy;
 use super::session::{Session, timed};
-use crate::backend::election::Election;
-use crate::backend::publish::{Format, PublishError, Publisher, PublisherFuture, Target};
 use crate::config::{EtcdSettings, RegistryUrl};
 use crate::model::{self, Instance};
+use crate::store::election::Election;
+use crate::store::publish::{Format, PublishError, Publisher, PublisherFuture, Target};
 
 /// Publishes one service to etcd, on the lease its registry's publishers
 /// share.

@@ -19,7 +19,7 @@
 //! - `proof`: the watch proved current on a timer (sync, count, stat).
 //! - `watch`: the watch-and-listing loop, reconnections, expiry.
 //! - [`publish`]: the other direction, what `disco registrar` writes.
-//! - [`crate::backend`]'s `skips` and `backoff`, shared with etcd.
+//! - [`crate::store`]'s `skips` and `backoff`, shared with etcd.
 
 mod audit;
 mod connect;

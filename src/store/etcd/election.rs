@@ -16,9 +16,9 @@ use tokio::time::Instant;
 use super::connect::describe;
 use super::publish::{EtcdPublisher, key_value};
 use super::session::timed;
-use crate::backend::election::{Campaign, Election, Leadership};
-use crate::backend::publish::{PublishError, PublisherFuture};
 use crate::model::Instance;
+use crate::store::election::{Campaign, Election, Leadership};
+use crate::store::publish::{PublishError, PublisherFuture};
 
 /// One publisher's candidacy: the election's name, and the lease and its
 /// generation the candidate's key is on.

@@ -13,9 +13,9 @@ use tokio::time::Instant;
 use zookeeper_client::{Acls, Client, CreateMode, Error, EventType};
 
 use super::publish::{ZkPublisher, timed};
-use crate::backend::election::{Campaign, Election, Leadership};
-use crate::backend::publish::{PublishError, PublisherFuture};
 use crate::model::{self, Instance};
+use crate::store::election::{Campaign, Election, Leadership};
+use crate::store::publish::{PublishError, PublisherFuture};
 
 /// The prefix of a candidate's node; ZooKeeper appends the sequence.
 const CANDIDATE: &str = "n_";

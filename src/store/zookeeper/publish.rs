@@ -19,10 +19,10 @@ use zookeeper_client::{
 
 use super::connect::Connector;
 use super::election::Candidacy;
-use crate::backend::election::Election;
-use crate::backend::publish::{Format, PublishError, Publisher, PublisherFuture, Target};
 use crate::config::{RegistryUrl, ZkSettings};
 use crate::model::{self, Instance};
+use crate::store::election::Election;
+use crate::store::publish::{Format, PublishError, Publisher, PublisherFuture, Target};
 
 /// How long one request may take before ZooKeeper counts as unreachable.
 /// Short: a withdrawal that waits is a failed service still answered.

@@ -1,8 +1,8 @@
 //! The store backends: each watches one kind of store and reports through
 //! the [`crate::registry`] contract, and writes what `disco registrar`
 //! publishes through the [`publish`] contract. A backend's store types stay
-//! inside its module; nothing outside `backend::etcd` sees an etcd type,
-//! nothing outside `backend::zookeeper` a ZooKeeper one. What they share
+//! inside its module; nothing outside `store::etcd` sees an etcd type,
+//! nothing outside `store::zookeeper` a ZooKeeper one. What they share
 //! (the publisher contract, retry delays, bounded logging of skipped
 //! entries) sits here; nothing here imports the registrar.
 

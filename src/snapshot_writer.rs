@@ -91,7 +91,7 @@ pub async fn run(
             .await;
             let (kept, snapshot, took) = match built {
                 Ok(built) => built,
-                // A panic in the builder ends the updater, as it did when
+                // A panic in the builder ends the snapshot writer, as it did when
                 // it ran here.
                 Err(failed) if failed.is_panic() => std::panic::resume_unwind(failed.into_panic()),
                 Err(_) => return,

@@ -16,7 +16,7 @@
 //! - `leases`: granted lease TTLs for SkyDNS entries.
 //! - [`publish`]: the other direction, what `disco registrar` writes;
 //!   `session`: the connection and lease its publishers share.
-//! - [`crate::backend`]'s `skips` and `backoff`: bounded logging of skipped
+//! - [`crate::store`]'s `skips` and `backoff`: bounded logging of skipped
 //!   keys; retry delays (shared with ZooKeeper).
 
 mod connect;

@@ -11,9 +11,9 @@ use super::connect::{MAX_RESPONSE, REQUEST_TIMEOUT, describe};
 use super::keys::{Entry, Layout, Skip};
 use super::leases::LeaseTtls;
 use super::listing::{self, ListError, Listed};
-use crate::backend::skips::SkipLog;
 use crate::backoff::Backoff;
 use crate::registry::{Change, ResyncCause, Sink, Update};
+use crate::store::skips::SkipLog;
 
 /// A watch that ran this long was healthy: the next break retries at once
 /// rather than after a grown backoff.
@@ -76,7 +76,7 @@ impl<'b> Watcher<'b> {
                 End::Unreachable(reason) => {
                     tracing::debug!(registry = %self.backend.name, %reason, "etcd unreachable; retrying");
                     if !self.stale {
-                        // Said once per outage: the updater logs it and
+                        // Said once per outage: the snapshot writer logs it and
                         // marks the source stale until the next listing.
                         self.stale = true;
                         if !self.sink.send(Update::Stale { reason }) {
