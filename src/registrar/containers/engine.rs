@@ -62,24 +62,33 @@ pub struct Engine {
     env: Mutex<HashMap<String, Vec<String>>>,
 }
 
-fn describe(error: &bollard::errors::Error) -> String {
-    error.to_string()
+/// Why the Docker engine could not be asked: the source logs it, and
+/// reconnects with backoff.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// No connection, or the engine answered with an error.
+    #[error("{0}")]
+    Request(#[from] bollard::errors::Error),
+    /// The engine did not answer in time.
+    #[error("the engine did not answer within {0:?}")]
+    NoAnswer(std::time::Duration),
 }
 
 async fn timed<T>(
     request: impl Future<Output = Result<T, bollard::errors::Error>>,
-) -> Result<T, String> {
+) -> Result<T, EngineError> {
     match tokio::time::timeout(TIMEOUT, request).await {
-        Ok(result) => result.map_err(|e| describe(&e)),
-        Err(_) => Err(format!("the engine did not answer within {TIMEOUT:?}")),
+        Ok(result) => Ok(result?),
+        Err(_) => Err(EngineError::NoAnswer(TIMEOUT)),
     }
 }
 
 impl Engine {
     /// Connects to `DOCKER_HOST`, else `/var/run/docker.sock`, speaking the
     /// engine's API version.
-    pub async fn connect() -> Result<Engine, String> {
-        let docker = Docker::connect_with_defaults().map_err(|e| describe(&e))?;
+    pub async fn connect() -> Result<Engine, EngineError> {
+        let docker = Docker::connect_with_defaults()?;
         let docker = timed(docker.negotiate_version()).await?;
         let info = timed(docker.info()).await?;
         Ok(Engine {
@@ -93,7 +102,7 @@ impl Engine {
     /// The running and paused containers (a paused one is listed with
     /// `running: false`), each with its swarm service's labels when
     /// `swarm`.
-    pub async fn list(&self, swarm: bool) -> Result<Vec<Container>, String> {
+    pub async fn list(&self, swarm: bool) -> Result<Vec<Container>, EngineError> {
         self.services
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -136,7 +145,7 @@ impl Engine {
 
     /// One container as it is now; `None` when the engine has no such
     /// container any more.
-    pub async fn inspect(&self, id: &str, swarm: bool) -> Result<Option<Container>, String> {
+    pub async fn inspect(&self, id: &str, swarm: bool) -> Result<Option<Container>, EngineError> {
         let inspected = match tokio::time::timeout(TIMEOUT, self.docker.inspect_container(id, None))
             .await
         {
@@ -144,8 +153,8 @@ impl Engine {
             Ok(Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             })) => return Ok(None),
-            Ok(Err(e)) => return Err(describe(&e)),
-            Err(_) => return Err(format!("the engine did not answer within {TIMEOUT:?}")),
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => return Err(EngineError::NoAnswer(TIMEOUT)),
         };
         let mut container = from_inspect(inspected);
         self.env
@@ -203,7 +212,7 @@ impl Engine {
     pub fn events(
         &self,
         since: Duration,
-    ) -> impl Stream<Item = Result<Option<Event>, String>> + use<> {
+    ) -> impl Stream<Item = Result<Option<Event>, EngineError>> + use<> {
         let filters = HashMap::from([(
             "type".to_owned(),
             vec!["container".to_owned(), "network".to_owned()],
@@ -215,7 +224,7 @@ impl Engine {
         };
         self.docker
             .events(Some(options))
-            .map(|message| message.map(event).map_err(|e| describe(&e)))
+            .map(|message| message.map(event).map_err(EngineError::from))
     }
 }
 
