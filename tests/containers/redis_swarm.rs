@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::redis::redis_image;
 use crate::support::{Scope, address_on, docker, eventually, images, run, try_docker};
-use crate::swarm::{FRONTEND, STACK, Swarm, containers, deploy_sized};
+use crate::swarm::{FRONTEND, STACK, Swarm, containers, deploy_single_etcd_stack};
 
 /// The Redis stack, and its network (the stack file's REDIS_NETWORK).
 const REDIS_STACK: &str = "disco-test-redis";
@@ -140,19 +140,7 @@ fn the_redis_stack_fails_over_by_name_on_a_swarm() {
     let redis = redis_image(&images.disco);
     let scope = Scope::open("swarm-redis");
     let swarm = Swarm::join();
-    let socket_group = run(Command::new("stat").args(["-c", "%g", "/var/run/docker.sock"]));
-    deploy_sized(
-        "stack.yaml",
-        &[
-            ("ETCD_CLUSTER_SIZE", "1"),
-            ("DISCO_REGISTRY", "etcd://etcd1:2379/disco"),
-            ("ETCD_IMAGE", &images.etcd),
-            ("DISCO_IMAGE", &images.disco),
-            ("DOCKER_GID", &socket_group),
-        ],
-        "etcd",
-        1,
-    );
+    deploy_single_etcd_stack(images);
     let stack = RedisStack;
     let backend = format!("{STACK}_sd_backend");
     run(Command::new("docker")

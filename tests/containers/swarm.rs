@@ -7,8 +7,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::support::{
-    REPO, Scope, TOOLS_IMAGE, address_on, docker, eventually, images, run, try_docker, try_run,
-    zookeeper_image,
+    Images, REPO, Scope, TOOLS_IMAGE, address_on, docker, eventually, images, run, try_docker,
+    try_run, zookeeper_image,
 };
 
 /// The stack's name, and the frontend network's (the stack file's
@@ -143,6 +143,25 @@ pub(crate) fn deploy_sized(
             tasks if tasks.len() == size => Ok(tasks),
             other => Err(format!("{} running", other.len())),
         },
+    )
+}
+
+/// disco's stack with one etcd member and the Docker socket's group, for
+/// the tests whose subject is what registers beside it; returns the etcd
+/// task.
+pub(crate) fn deploy_single_etcd_stack(images: &Images) -> Vec<String> {
+    let socket_group = run(Command::new("stat").args(["-c", "%g", "/var/run/docker.sock"]));
+    deploy_sized(
+        "stack.yaml",
+        &[
+            ("ETCD_CLUSTER_SIZE", "1"),
+            ("DISCO_REGISTRY", "etcd://etcd1:2379/disco"),
+            ("ETCD_IMAGE", &images.etcd),
+            ("DISCO_IMAGE", &images.disco),
+            ("DOCKER_GID", &socket_group),
+        ],
+        "etcd",
+        1,
     )
 }
 
@@ -300,19 +319,7 @@ fn the_global_registrar_registers_a_replicated_service_s_tasks_under_its_name() 
     let images = images();
     let scope = Scope::open("swarm");
     let swarm = Swarm::join();
-    let socket_group = run(Command::new("stat").args(["-c", "%g", "/var/run/docker.sock"]));
-    deploy_sized(
-        "stack.yaml",
-        &[
-            ("ETCD_CLUSTER_SIZE", "1"),
-            ("DISCO_REGISTRY", "etcd://etcd1:2379/disco"),
-            ("ETCD_IMAGE", &images.etcd),
-            ("DISCO_IMAGE", &images.disco),
-            ("DOCKER_GID", &socket_group),
-        ],
-        "etcd",
-        1,
-    );
+    deploy_single_etcd_stack(images);
     let label = scope.label();
     let web = WebService;
     docker(&[
