@@ -45,7 +45,8 @@ pub use statics::Apex;
 use crate::dns::answer::{Sections, WireAnswer};
 use crate::dns::name::{NameKey, label_offsets, name_key};
 use crate::dns::records;
-use nodes::{ReverseEntry, ServedDomain, Subset};
+use crate::model::Protocol;
+use nodes::{ReverseEntry, ServedDomain};
 use service::ServiceNode;
 use sharded::ShardedMap;
 use skydns::{SkyIndex, SkyLookup};
@@ -56,8 +57,9 @@ use statics::StaticData;
 pub(crate) enum DynNode {
     /// A service name; names below it are resolved through it.
     Service(Arc<ServiceNode>),
-    /// `_web._tcp.<domain>`.
-    Rfc2782(Arc<Subset>),
+    /// `_web._tcp.<domain>`: the service's RFC 2782 subset over that
+    /// protocol.
+    Rfc2782(Arc<ServiceNode>, Protocol),
     /// Exists only because names below it do (`_tcp.<domain>`, `billing.`
     /// above `api.billing.`).
     Empty,
@@ -290,15 +292,18 @@ impl Snapshot {
     ) -> Option<&'s WireAnswer> {
         match node {
             DynNode::Service(service) => service.all.answer(qtype, &self.zone),
-            DynNode::Rfc2782(subset) => subset.answer(qtype, &self.zone),
+            DynNode::Rfc2782(service, protocol) => {
+                service.rfc2782(*protocol)?.answer(qtype, &self.zone)
+            }
             DynNode::Empty => None,
         }
     }
 
     /// Resolves the labels before a service name (`prefix` are their offsets
     /// in `key`): an instance, one tag, two different tags in either order,
-    /// or a named port. Every one of them is a subset built with the
-    /// service, answered from its cache: a few binary searches, whatever
+    /// or a named port. Which of them exist the service knows when it is
+    /// built; each is a subset built the first time it is asked and
+    /// answered from its cache after that: a few binary searches, whatever
     /// the question.
     ///
     /// A name carries at most two tags, each once: `v2.primary.web` and

@@ -243,6 +243,11 @@ impl Subset {
         Subset::new(self.service.clone(), self.selection.clone(), members)
     }
 
+    /// The service it selects from.
+    pub(crate) fn service(&self) -> &ServiceName {
+        &self.service
+    }
+
     /// The name it is answered at.
     pub(crate) fn owner(&self, zone: &Name) -> Name {
         let service = || records::service_name(&self.service, zone);

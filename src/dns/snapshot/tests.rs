@@ -59,7 +59,7 @@ fn addresses(snapshot: &Snapshot, name: &str) -> String {
 }
 
 #[test]
-fn two_tags_in_either_order_are_answered_from_a_subset_built_with_the_service() {
+fn two_tags_in_either_order_are_answered_from_a_subset_the_service_keeps() {
     let snapshot = snapshot();
     for name in [
         "v2.primary.web.disco.internal.",

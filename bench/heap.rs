@@ -1,0 +1,138 @@
+//! Heap bytes per instance that each layer of `disco serve` holds, measured
+//! in-process with a counting allocator: no store, no sockets, and figures
+//! that a busy machine does not change (bytes and allocations, not time).
+//!
+//! Usage: `cargo run --release --example heap -- [INSTANCES] [TAGS]`
+//! (default 100000 instances; TAGS `realistic` or `plain`).
+//!
+//! The instances are `bench/gen_records.py`'s `realistic` set, ten per
+//! service: two named ports, three tags (a version of three, `primary` or
+//! `replica`, a zone of three), three metadata pairs. Each value is parsed
+//! by the native format's parser, then goes through the registry, the
+//! catalog and the snapshot builder as the snapshot writer sends it; the
+//! figures are what each step keeps once it is done (the bytes asked for;
+//! the allocator's own overhead comes on top, about 16 bytes a block with
+//! glibc's malloc), and the CPU time it took.
+
+use std::alloc::System;
+use std::time::Instant;
+
+use disco::catalog::Catalog;
+use disco::dns::SnapshotBuilder;
+use disco::model::parse_native;
+use disco::registry::Registry;
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// What gen_records.py's `realistic` set gives instance number `n` (from 1)
+/// of service `s`, the `i`th in it.
+fn realistic_value(n: usize, s: usize, i: usize) -> String {
+    let address = format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255);
+    let role = if i == 0 { "primary" } else { "replica" };
+    let zone = ["a", "b", "c"][(n / 3) % 3];
+    let commit = (n as u64 * 2654435761) % (1 << 28);
+    format!(
+        r#"{{"address":"{address}","port":8080,"ports":{{"http":8080,"metrics":9100}},"tags":["v{}","{role}","az-{zone}"],"meta":{{"version":"1.{}.{}","commit":"{commit:07x}","team":"team{}"}}}}"#,
+        n % 3 + 1,
+        n % 7,
+        n % 13,
+        s % 50
+    )
+}
+
+fn plain_value(n: usize) -> String {
+    let address = format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255);
+    format!(r#"{{"address":"{address}","port":8080,"meta":{{"version":"1.0"}}}}"#)
+}
+
+/// Bytes still held and blocks still allocated since `region` began.
+fn held(region: &Region<'_, System>) -> (isize, isize) {
+    let stats = region.change();
+    let bytes =
+        stats.bytes_allocated as isize - stats.bytes_deallocated as isize + stats.bytes_reallocated;
+    let blocks = stats.allocations as isize - stats.deallocations as isize;
+    (bytes, blocks)
+}
+
+struct Report {
+    instances: usize,
+    total: (isize, isize),
+}
+
+impl Report {
+    fn step(&mut self, what: &str, region: Region<'_, System>, started: Instant) {
+        let (bytes, blocks) = held(&region);
+        self.total.0 += bytes;
+        self.total.1 += blocks;
+        let n = self.instances as f64;
+        println!(
+            "{what:<44} {:>10.1} MiB {:>8.0} B/instance {:>7.2} blocks/instance {:>8.0} ms",
+            bytes as f64 / (1 << 20) as f64,
+            bytes as f64 / n,
+            blocks as f64 / n,
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let instances: usize = args
+        .next()
+        .map_or(100_000, |n| n.parse().expect("INSTANCES"));
+    let realistic = args.next().is_none_or(|tags| tags == "realistic");
+    let per_service = 10;
+    let values: Vec<(String, String, String)> = (0..instances)
+        .map(|k| {
+            let (s, i) = (k / per_service, k % per_service);
+            let value = if realistic {
+                realistic_value(k + 1, s, i)
+            } else {
+                plain_value(k + 1)
+            };
+            (format!("svc{s}"), format!("svc{s}-{i}"), value)
+        })
+        .collect();
+    let mut report = Report {
+        instances,
+        total: (0, 0),
+    };
+    println!("{instances} instances, {per_service} per service, realistic: {realistic}");
+
+    let (region, started) = (Region::new(GLOBAL), Instant::now());
+    let parsed: Vec<_> = values
+        .iter()
+        .map(|(service, id, value)| parse_native(service, id, value.as_bytes()).expect("valid"))
+        .collect();
+    report.step("parsed instances (model)", region, started);
+    drop(values);
+
+    let (region, started) = (Region::new(GLOBAL), Instant::now());
+    let mut registry = Registry::new(1);
+    let changes = registry.reset(0, parsed);
+    report.step("registry (after the listing's reset)", region, started);
+
+    let (region, started) = (Region::new(GLOBAL), Instant::now());
+    let catalog = Catalog::new(vec!["etcd".into()], "disco.internal", 1000);
+    catalog.apply(&changes, &[], |i| registry.source_of(i));
+    report.step("catalog (JSON API and page)", region, started);
+
+    let (region, started) = (Region::new(GLOBAL), Instant::now());
+    let mut builder = SnapshotBuilder::new("disco.internal.", Vec::new(), 5, &[]);
+    builder.apply(changes.into_iter().map(|c| (c.old, c.new)));
+    let snapshot = builder.snapshot();
+    report.step("snapshot (builder's copy shared)", region, started);
+
+    let (bytes, blocks) = report.total;
+    println!(
+        "{:<44} {:>10.1} MiB {:>8.0} B/instance {:>7.2} blocks/instance",
+        "in all",
+        bytes as f64 / (1 << 20) as f64,
+        bytes as f64 / instances as f64,
+        blocks as f64 / instances as f64
+    );
+    assert_eq!(snapshot.instances(), instances);
+    drop((snapshot, builder, catalog, registry));
+}
