@@ -8,6 +8,14 @@ use disco::config::{SHUTDOWN_GRACE, ServeConfig, WaitConfig};
 use disco::registrar::{self, RegistrarError, config::RegistrarConfig};
 use disco::serve::{self, ServeError};
 
+/// mimalloc rather than glibc's malloc: disco holds a few small blocks
+/// per registered instance (16 a realistic instance at 100,000, mostly
+/// under 64 bytes), and glibc's 16 bytes of header and 32-byte minimum per
+/// block took a third of the heap (`BENCHMARKS.md`, "Where the memory goes
+/// at scale"); mimalloc's size classes carry no header.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Bad usage or configuration (sysexits EX_USAGE).
 const EXIT_USAGE: u8 = 64;
 
