@@ -21,6 +21,7 @@
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
@@ -198,5 +199,42 @@ fn main() {
         resident as f64 / instances as f64
     );
     assert_eq!(snapshot.instances(), instances);
-    drop((snapshot, builder, catalog, registry));
+
+    // Churn as the snapshot writer meets it at 5,000 changes a second: 200
+    // batches of 25 instances moved to a new address, each batch built
+    // into a snapshot, the previous one dropped.
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let instance = |k: usize, value: &str| {
+        let (s, i) = (k / per_service, k % per_service);
+        let (service, id) = (format!("svc{s}"), format!("svc{s}-{i}"));
+        Arc::new(parse_native(&service, &id, value.as_bytes()).expect("valid"))
+    };
+    let batches: Vec<Vec<_>> = (0..200)
+        .map(|batch| {
+            (0..25)
+                .map(|_| {
+                    // xorshift: any instance, spread over services and shards.
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    let k = (rng % instances as u64) as usize;
+                    let value = realistic_value(k + 1, k / per_service, k % per_service);
+                    let moved = value.replace("\"10.", "\"11.");
+                    (Some(instance(k, &value)), Some(instance(k, &moved)))
+                })
+                .collect()
+        })
+        .collect();
+    let started = Instant::now();
+    let mut current = snapshot;
+    for batch in batches {
+        builder.apply(batch);
+        current = builder.snapshot();
+    }
+    println!(
+        "{:<44} {:>10.1} µs per change, 25 to a snapshot",
+        "churn: instances moved",
+        started.elapsed().as_secs_f64() * 1e6 / 5000.0
+    );
+    drop((current, builder, catalog, registry));
 }

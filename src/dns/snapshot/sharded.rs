@@ -4,48 +4,60 @@
 //! imbl's maps would do, but spend 50 to 200 bytes of node on every entry
 //! (their nodes are fixed-size arrays, and sorted inserts leave B-tree leaves
 //! half full). Here entries sit packed in sorted shards, a key's shard is
-//! picked by its hash, and an update copies the table of shard pointers and
-//! each shard it touches, once: a snapshot clone shares everything, and a
-//! small change to a big map stays small.
+//! picked by its hash, and the shards are held in groups: an update copies
+//! the table of groups, each group it touches and each shard it touches,
+//! once. A snapshot clone shares everything, and a small change to a big
+//! map stays small.
 
 use std::collections::hash_map::DefaultHasher;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-/// Shards per map. With 100,000 entries a shard holds about 100, a few
-/// kilobytes to copy when one of them changes; the table is 8 KiB.
-const SHARDS: usize = 1024;
+/// Groups per map, and shards per group: 16,384 shards in all. At a
+/// million entries a shard holds about 60 (some 2 KiB to copy when one of
+/// them changes), and a change copies the 128 pointers of its group and
+/// of the table of groups, where one flat table of 1,024 shards copied
+/// 8 KiB of pointers and a shard of about 1,000 entries per change.
+const GROUPS: usize = 128;
+const SHARDS_PER_GROUP: usize = 128;
 
 /// A map from `K` to `V`, cloned in O(1), updated in batches.
 #[derive(Clone)]
 pub(crate) struct ShardedMap<K, V> {
-    shards: Arc<[Shard<K, V>]>,
+    groups: Arc<[Group<K, V>]>,
 }
+
+/// `SHARDS_PER_GROUP` shards.
+type Group<K, V> = Arc<[Shard<K, V>]>;
 
 /// Entries sorted by key.
 type Shard<K, V> = Arc<[(K, V)]>;
 
 impl<K: Hash + Ord + Clone, V: Clone> ShardedMap<K, V> {
-    /// An empty map.
+    /// An empty map: every group and shard one shared empty one.
     pub(crate) fn new() -> Self {
         let empty: Shard<K, V> = Arc::new([]);
+        let group: Group<K, V> = (0..SHARDS_PER_GROUP).map(|_| empty.clone()).collect();
         ShardedMap {
-            shards: (0..SHARDS).map(|_| empty.clone()).collect(),
+            groups: (0..GROUPS).map(|_| group.clone()).collect(),
         }
     }
 
-    fn shard_of(key: &K) -> usize {
+    /// The group and the shard within it that hold `key`.
+    fn shard_of(key: &K) -> (usize, usize) {
         // A fixed hasher: shards must be the same from one snapshot to the
         // next. The keys come from registrations, not from queries.
         let mut hasher = DefaultHasher::new();
         key.hash(&mut hasher);
-        (hasher.finish() % SHARDS as u64) as usize
+        let shard = (hasher.finish() % (GROUPS * SHARDS_PER_GROUP) as u64) as usize;
+        (shard / SHARDS_PER_GROUP, shard % SHARDS_PER_GROUP)
     }
 
     /// The value under `key`.
     pub(crate) fn get(&self, key: &K) -> Option<&V> {
-        let shard = &self.shards[Self::shard_of(key)];
+        let (group, shard) = Self::shard_of(key);
+        let shard = &self.groups[group][shard];
         let at = shard.binary_search_by(|(k, _)| k.cmp(key)).ok()?;
         Some(&shard[at].1)
     }
@@ -53,13 +65,14 @@ impl<K: Hash + Ord + Clone, V: Clone> ShardedMap<K, V> {
     /// Every entry, in no particular order.
     #[cfg(feature = "fuzzing")] // for the RRset listing only
     pub(crate) fn iter(&self) -> impl Iterator<Item = &(K, V)> {
-        self.shards.iter().flat_map(|shard| shard.iter())
+        let shards = self.groups.iter().flat_map(|group| group.iter());
+        shards.flat_map(|shard| shard.iter())
     }
 
     /// Updates the entries `items` are about: `value` gets a key, the items
     /// with that key and the key's value now, and returns its value from
-    /// now on (`None` removes it). Each shard touched is copied once,
-    /// whatever the number of its keys.
+    /// now on (`None` removes it). Each group and shard touched is copied
+    /// once, whatever the number of its keys.
     pub(crate) fn update<T>(
         &mut self,
         mut items: Vec<T>,
@@ -72,16 +85,26 @@ impl<K: Hash + Ord + Clone, V: Clone> ShardedMap<K, V> {
         items.sort_unstable_by(|a, b| key(a).cmp(key(b)));
         // Stable: still sorted by key within each shard.
         items.sort_by_cached_key(|item| Self::shard_of(key(item)));
-        let mut shards = self.shards.to_vec();
+        let mut groups = self.groups.to_vec();
         let mut rest = &items[..];
         while let Some(first) = rest.first() {
-            let shard = Self::shard_of(key(first));
-            let end = rest.partition_point(|item| Self::shard_of(key(item)) <= shard);
-            let (these, after) = rest.split_at(end);
-            shards[shard] = merge(&shards[shard], these, &key, &mut value).into();
+            let (group, _) = Self::shard_of(key(first));
+            let end = rest.partition_point(|item| Self::shard_of(key(item)).0 <= group);
+            let (in_group, after) = rest.split_at(end);
+            let mut shards = groups[group].to_vec();
+            let mut rest_of_group = in_group;
+            while let Some(first) = rest_of_group.first() {
+                let (_, shard) = Self::shard_of(key(first));
+                let end =
+                    rest_of_group.partition_point(|item| Self::shard_of(key(item)).1 <= shard);
+                let (these, later) = rest_of_group.split_at(end);
+                shards[shard] = merge(&shards[shard], these, &key, &mut value).into();
+                rest_of_group = later;
+            }
+            groups[group] = shards.into();
             rest = after;
         }
-        self.shards = shards.into();
+        self.groups = groups.into();
     }
 }
 
@@ -115,7 +138,8 @@ fn merge<K: Ord + Clone, V: Clone, T>(
 
 impl<K: fmt::Debug, V: fmt::Debug> fmt::Debug for ShardedMap<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let entries = self.shards.iter().flat_map(|shard| shard.iter());
+        let shards = self.groups.iter().flat_map(|group| group.iter());
+        let entries = shards.flat_map(|shard| shard.iter());
         f.debug_map().entries(entries.map(|(k, v)| (k, v))).finish()
     }
 }
