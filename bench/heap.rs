@@ -210,7 +210,7 @@ fn main() {
         Arc::new(parse_native(&service, &id, value.as_bytes()).expect("valid"))
     };
     let batches: Vec<Vec<_>> = (0..200)
-        .map(|batch| {
+        .map(|_| {
             (0..25)
                 .map(|_| {
                     // xorshift: any instance, spread over services and shards.
