@@ -4,6 +4,8 @@
 //! snapshot.
 
 use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -29,6 +31,29 @@ fn subject(change: &Change) -> (&ServiceName, &InstanceId) {
     let instance =
         (change.0.as_ref().or(change.1.as_ref())).expect("changes to nothing are dropped");
     (&instance.service, &instance.id)
+}
+
+/// Sorts `changes` by service, then id, keeping the order of changes to
+/// one instance. Services come in the order of their names' hashes (that
+/// each is together is all that matters), and their names are compared
+/// only when two hash alike: a stable sort by the names compared strings
+/// some 20 million times for a listing of a million instances, 30% of
+/// building its first snapshot (bench/heap.rs).
+fn sort_by_subject(changes: &mut Vec<Change>) {
+    let hash = |service: &ServiceName| {
+        let mut hasher = DefaultHasher::new();
+        service.as_str().hash(&mut hasher);
+        hasher.finish()
+    };
+    let mut order: Vec<(u64, usize)> = (changes.iter().enumerate())
+        .map(|(at, change)| (hash(subject(change).0), at))
+        .collect();
+    order.sort_unstable_by(|&(hash_a, a), &(hash_b, b)| {
+        let subjects = || subject(&changes[a]).cmp(&subject(&changes[b]));
+        hash_a.cmp(&hash_b).then_with(subjects).then(a.cmp(&b))
+    });
+    let mut taken: Vec<Option<Change>> = changes.drain(..).map(Some).collect();
+    changes.extend(order.into_iter().filter_map(|(_, at)| taken[at].take()));
 }
 
 /// The reverse entry at `address` once the nodes `moved` there have left
@@ -95,11 +120,20 @@ fn names_fit(instance: &Instance, zone: &Name) -> bool {
 /// served domain, stays well under 255 bytes on the wire. Anything else
 /// takes the careful path above.
 fn plainly_fits(instance: &Instance, zone: &Name) -> bool {
+    // One pass over the bytes: splitting at dots was a fifth of building
+    // a million instances' first snapshot.
     let plain = |text: &str| {
-        text.split('.').all(|label| {
-            (1..=62).contains(&label.len())
-                && (label.bytes()).all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+        let mut label = 0;
+        for &b in text.as_bytes() {
+            if b == b'.' && label > 0 {
+                label = 0;
+            } else if (b.is_ascii_alphanumeric() || b == b'-' || b == b'_') && label < 62 {
+                label += 1;
+            } else {
+                return false;
+            }
+        }
+        label > 0
     };
     let service = instance.service.as_str();
     let id = instance.id.as_str();
@@ -201,9 +235,9 @@ impl SnapshotBuilder {
             .map(|(old, new)| (old, new.filter(|new| names_fit(new, zone))))
             .filter(|(old, new)| old.is_some() || new.is_some())
             .collect();
-        // Grouped by service, sorted by id; stable, so of several changes
-        // to one instance the last one is last, and says what holds now.
-        changes.sort_by(|a, b| subject(a).cmp(&subject(b)));
+        // Grouped by service, sorted by id; of several changes to one
+        // instance the last one is last, and says what holds now.
+        sort_by_subject(&mut changes);
         changes.dedup_by(|later, kept| {
             let same = subject(later) == subject(kept);
             if same {
