@@ -525,6 +525,40 @@ mod tests {
     }
 
     #[test]
+    fn an_asked_pair_of_tags_is_carried_into_the_rebuilt_service_while_it_exists() {
+        let tagged = |id: &str, address: &str, tags: &str| {
+            let json = format!(r#"{{"address":"{address}","port":80,"tags":[{tags}]}}"#);
+            instance("web", id, &json)
+        };
+        let web_1 = tagged("web-1", "10.0.0.1", r#""v2","canary""#);
+        let web_2 = tagged("web-2", "10.0.0.2", r#""v2""#);
+        let mut builder = builder();
+        builder.apply([(None, Some(web_1.clone())), (None, Some(web_2.clone()))]);
+        let name = "canary.v2.web.disco.internal.";
+        let asked = answer(&builder.snapshot(), name, RecordType::A);
+        assert_ne!(asked, "NXDOMAIN");
+        let service = builder.services.values().next().unwrap().clone();
+        let pair = service.pair_subsets.built().next().unwrap().1.clone();
+        let ids: Vec<_> = pair.members().iter().map(|n| n.id()).collect();
+        assert_eq!(ids, ["web-1"]);
+        // Another instance changes: the pair keeps its node and answers.
+        let web_2_moved = tagged("web-2", "10.0.0.3", r#""v2""#);
+        builder.apply([(Some(web_2), Some(web_2_moved))]);
+        let service = builder.services.values().next().unwrap().clone();
+        assert!(Arc::ptr_eq(
+            service.pair_subsets.built().next().unwrap().1,
+            &pair
+        ));
+        assert_eq!(answer(&builder.snapshot(), name, RecordType::A), asked);
+        // Its one member drops a tag: no instance carries both any more.
+        let web_1_plain = tagged("web-1", "10.0.0.1", r#""v2""#);
+        builder.apply([(Some(web_1), Some(web_1_plain))]);
+        assert_eq!(answer(&builder.snapshot(), name, RecordType::A), "NXDOMAIN");
+        let service = builder.services.values().next().unwrap().clone();
+        assert_eq!(service.pair_subsets.built().count(), 0);
+    }
+
+    #[test]
     fn instances_sharing_an_address_share_its_reverse_name_until_one_leaves() {
         let web_1 = instance("web", "web-1", r#"{"address":"10.0.0.1"}"#);
         let api_1 = instance("api", "api-1", r#"{"address":"10.0.0.1"}"#);

@@ -36,7 +36,7 @@ struct Spelled {
 /// Filling a cell blocks only the questions for that same name, never
 /// another name's.
 #[derive(Debug, Default)]
-struct Lazy {
+pub(super) struct Lazy {
     cells: OnceLock<Box<[OnceLock<Arc<Subset>>]>>,
 }
 
@@ -48,7 +48,7 @@ impl Lazy {
     }
 
     /// The subsets built so far, with their cells.
-    fn built(&self) -> impl Iterator<Item = (usize, &Arc<Subset>)> {
+    pub(super) fn built(&self) -> impl Iterator<Item = (usize, &Arc<Subset>)> {
         let cells = self.cells.get().map_or(&[][..], |cells| &cells[..]);
         (cells.iter().enumerate()).filter_map(|(at, cell)| Some((at, cell.get()?)))
     }
@@ -82,7 +82,7 @@ pub(crate) struct ServiceNode {
     /// binary search, never an intersection per question: see
     /// `Snapshot::lookup_below`.
     pairs: Box<[(u32, u32)]>,
-    pair_subsets: Lazy,
+    pub(super) pair_subsets: Lazy,
     /// Its distinct named ports with their protocol, sorted by name then
     /// protocol.
     ports: Box<[Spelled]>,
