@@ -73,6 +73,24 @@ fn lowercased(name: &str) -> Cow<'_, str> {
 /// a tag, a port name) and gives it lowercased, without building an
 /// [`InstanceId`] when the caller only wants the text.
 pub(super) fn checked_label(label: &str) -> Result<Cow<'_, str>, NameError> {
+    // The usual label in one pass: 1 to 63 letters, digits, `-` and `_`,
+    // not starting with either of those two. Anything else takes the checks
+    // below in turn, which say what is wrong.
+    let bytes = label.as_bytes();
+    let mut capitals = false;
+    let plain = bytes.len() <= 63
+        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes.iter().all(|&b| {
+            capitals |= b.is_ascii_uppercase();
+            b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+        });
+    if plain {
+        return Ok(if capitals {
+            Cow::Owned(label.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(label)
+        });
+    }
     if label.contains('.') {
         return Err(NameError::Dotted(label.to_owned()));
     }
