@@ -257,6 +257,38 @@ mod tests {
     }
 
     #[test]
+    fn escaped_strings_and_names_that_lowercasing_makes_one_read_as_before() {
+        let i = parse_native(
+            "web",
+            "w",
+            br#"{"address":"10.0.0.\u0031","tags":["V\u0032","v2"],
+                "ports":{"http":2,"HTTP":1,"Metrics":9100},"meta":{"k\"":"\u00e9","k\"":"last"}}"#,
+        )
+        .unwrap();
+        assert_eq!(i.address, "10.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(*i.tags, ["v2".into()]);
+        // As a map of the names as written gave them: "HTTP" sorts before
+        // "http", so the later, "http", is the one kept.
+        assert_eq!(
+            i.ports.iter().collect::<Vec<_>>(),
+            [("http", &2), ("metrics", &9100)]
+        );
+        assert_eq!(i.meta.iter().collect::<Vec<_>>(), [("k\"", "last")]);
+        assert!(matches!(
+            parse_native(
+                "web",
+                "w",
+                br#"{"address":"10.0.0.1","ports":{"b.c":1,"A B":2}}"#
+            ),
+            Err(NativeError::PortName(NameError::InvalidCharacter(_, ' ')))
+        ));
+        assert!(matches!(
+            parse_native("web", "w", b"{\"address\":\"10.0.0.1\xff\"}"),
+            Err(NativeError::Json(_))
+        ));
+    }
+
+    #[test]
     fn only_the_address_is_required() {
         let i = parse_native("web", "w", br#"{"address":"fd00::1"}"#).unwrap();
         assert_eq!(i.port, None);
