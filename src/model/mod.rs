@@ -6,6 +6,7 @@ mod meta;
 mod name;
 mod native;
 mod nerve;
+mod shared_labels;
 mod skydns;
 mod small_map;
 

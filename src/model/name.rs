@@ -1,6 +1,7 @@
 //! Validated service names and instance ids: the parts of a DNS name that
 //! come from a registration.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -45,13 +46,56 @@ fn check_label(whole: &str, label: &str) -> Result<(), NameError> {
     if label.starts_with('-') {
         return Err(NameError::LeadingHyphen(whole.to_owned()));
     }
-    if let Some(bad) = label
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
-    {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    // Bytes, not chars: a million instances' labels are checked at a cold
+    // start. A byte outside the set belongs to a character outside it, which
+    // only a refusal needs to find.
+    if !label.bytes().all(allowed) {
+        let bad = label
+            .chars()
+            .find(|c| !(c.is_ascii() && allowed(*c as u8)))
+            .expect("a byte outside the set is part of a character outside it");
         return Err(NameError::InvalidCharacter(whole.to_owned(), bad));
     }
     Ok(())
+}
+
+/// `name` lowercased, borrowed when it already is.
+fn lowercased(name: &str) -> Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
+/// Checks `label` as a single label under a service name (an instance id,
+/// a tag, a port name) and gives it lowercased, without building an
+/// [`InstanceId`] when the caller only wants the text.
+pub(super) fn checked_label(label: &str) -> Result<Cow<'_, str>, NameError> {
+    // The usual label in one pass: 1 to 63 letters, digits, `-` and `_`,
+    // not starting with either of those two. Anything else takes the checks
+    // below in turn, which say what is wrong.
+    let bytes = label.as_bytes();
+    let mut capitals = false;
+    let plain = bytes.len() <= 63
+        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes.iter().all(|&b| {
+            capitals |= b.is_ascii_uppercase();
+            b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+        });
+    if plain {
+        return Ok(if capitals {
+            Cow::Owned(label.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(label)
+        });
+    }
+    if label.contains('.') {
+        return Err(NameError::Dotted(label.to_owned()));
+    }
+    check_label(label, label)?;
+    Ok(lowercased(label))
 }
 
 /// A service name: one or more DNS labels (`web`, `api.billing`), lowercased.
@@ -67,7 +111,7 @@ impl ServiceName {
         for label in name.split('.') {
             check_label(name, label)?;
         }
-        Ok(ServiceName(name.to_ascii_lowercase().into()))
+        Ok(ServiceName(lowercased(name).into()))
     }
 
     /// The name as dotted labels, without a trailing dot.
@@ -95,11 +139,7 @@ pub struct InstanceId(Arc<str>);
 impl InstanceId {
     /// Validates and lowercases an instance id.
     pub fn new(id: &str) -> Result<Self, NameError> {
-        if id.contains('.') {
-            return Err(NameError::Dotted(id.to_owned()));
-        }
-        check_label(id, id)?;
-        Ok(InstanceId(id.to_ascii_lowercase().into()))
+        Ok(InstanceId(checked_label(id)?.into()))
     }
 
     /// The id as a string.
@@ -152,6 +192,10 @@ mod tests {
         assert!(matches!(
             ServiceName::new("we b"),
             Err(NameError::InvalidCharacter(_, ' '))
+        ));
+        assert!(matches!(
+            InstanceId::new("Wé-1"),
+            Err(NameError::InvalidCharacter(_, 'é'))
         ));
         assert!(matches!(
             ServiceName::new(&"a".repeat(64)),

@@ -1,11 +1,15 @@
 //! The native registration format (DESIGN §3): the JSON value stored under
 //! `<prefix>/services/<service>/<instance>`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
 use std::net::IpAddr;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, de};
 
+use super::name::checked_label;
 use super::{Instance, InstanceId, NameError, Protocol, ServiceName, SmallMap};
 
 /// Why a native registration was skipped.
@@ -36,20 +40,91 @@ pub enum NativeError {
 }
 
 /// The JSON shape. Unknown fields are ignored for forward compatibility.
+///
+/// Strings are borrowed from the value where they have no escapes: a cold
+/// start parses a million of these, and every string this copied only to
+/// check and copy again cost an allocation and a free.
 #[derive(Deserialize)]
-struct Registration {
-    address: String,
+struct Registration<'a> {
+    #[serde(borrow)]
+    address: Text<'a>,
     port: Option<u16>,
-    #[serde(default)]
-    ports: BTreeMap<String, u16>,
-    protocol: Option<String>,
-    #[serde(default)]
-    tags: Vec<String>,
+    #[serde(default, borrow)]
+    ports: Pairs<'a, u16>,
+    #[serde(borrow)]
+    protocol: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    tags: Vec<Text<'a>>,
     priority: Option<u16>,
     weight: Option<u16>,
     ttl: Option<u32>,
-    #[serde(default)]
-    meta: BTreeMap<String, String>,
+    #[serde(default, borrow)]
+    meta: Pairs<'a, Text<'a>>,
+}
+
+/// A JSON string, borrowed from the value unless it has escapes. (A
+/// `Cow<str>` field borrows only directly in a struct, not inside a `Vec`,
+/// an `Option` or a map.)
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(PhantomData<Text<'a>>);
+        impl<'de: 'a, 'a> de::Visitor<'de> for Visitor<'a> {
+            type Value = Text<'a>;
+
+            // As `String`'s, for the same error texts.
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(text)))
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(text.to_owned())))
+            }
+
+            fn visit_string<E: de::Error>(self, text: String) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(text)))
+            }
+        }
+        deserializer.deserialize_str(Visitor(PhantomData))
+    }
+}
+
+/// A JSON object's members in the order written, where a `BTreeMap` would
+/// allocate a node and a `String` a key.
+struct Pairs<'a, V>(Vec<(Text<'a>, V)>);
+
+impl<V> Default for Pairs<'_, V> {
+    fn default() -> Self {
+        Pairs(Vec::new())
+    }
+}
+
+impl<'de: 'a, 'a, V: Deserialize<'de>> Deserialize<'de> for Pairs<'a, V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a, V>(PhantomData<Pairs<'a, V>>);
+        impl<'de: 'a, 'a, V: Deserialize<'de>> de::Visitor<'de> for Visitor<'a, V> {
+            type Value = Pairs<'a, V>;
+
+            // As `BTreeMap`'s, for the same error texts.
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map")
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(pair) = map.next_entry()? {
+                    pairs.push(pair);
+                }
+                Ok(Pairs(pairs))
+            }
+        }
+        deserializer.deserialize_map(Visitor(PhantomData))
+    }
 }
 
 /// Parses a native registration value for `service`/`instance` (both taken
@@ -57,39 +132,43 @@ struct Registration {
 pub fn parse_native(service: &str, instance: &str, value: &[u8]) -> Result<Instance, NativeError> {
     let service = ServiceName::new(service).map_err(NativeError::Service)?;
     let id = InstanceId::new(instance).map_err(NativeError::Instance)?;
-    let reg: Registration = serde_json::from_slice(value)?;
+    let reg: Registration = match std::str::from_utf8(value) {
+        // Checked once here, serde_json need not check each string again.
+        Ok(text) => serde_json::from_str(text)?,
+        // serde_json says where the bytes that are not UTF-8 are.
+        Err(_) => serde_json::from_slice(value)?,
+    };
     let address: IpAddr = reg
         .address
+        .0
         .trim()
         .parse()
-        .map_err(|_| NativeError::Address(reg.address.clone()))?;
-    let protocol = match reg
-        .protocol
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        None | Some("tcp") => Protocol::Tcp,
-        Some("udp") => Protocol::Udp,
-        Some(other) => return Err(NativeError::Protocol(other.to_owned())),
+        .map_err(|_| NativeError::Address(reg.address.0.clone().into_owned()))?;
+    let protocol = match reg.protocol.as_ref().map(|p| &*p.0) {
+        None => Protocol::Tcp,
+        Some(p) if p.eq_ignore_ascii_case("tcp") => Protocol::Tcp,
+        Some(p) if p.eq_ignore_ascii_case("udp") => Protocol::Udp,
+        Some(other) => return Err(NativeError::Protocol(other.to_ascii_lowercase())),
     };
     let mut tags: Vec<Box<str>> = Vec::with_capacity(reg.tags.len());
     for tag in &reg.tags {
         // A tag is a label under the service name, so it obeys the same rules
         // as an instance id.
-        let tag = InstanceId::new(tag).map_err(NativeError::Tag)?;
-        if !tags.iter().any(|t| **t == *tag.as_str()) {
-            tags.push(tag.as_str().into());
+        let tag = checked_label(&tag.0).map_err(NativeError::Tag)?;
+        if !tags.iter().any(|t| **t == *tag) {
+            tags.push(tag.into());
         }
     }
-    let mut ports = Vec::with_capacity(reg.ports.len());
-    for (name, port) in reg.ports {
-        let name = InstanceId::new(&name).map_err(NativeError::PortName)?;
-        ports.push((name.as_str().to_owned(), port));
-    }
-    // Lowercasing may make two names one; the map keeps the later, as
-    // inserting them in turn would.
-    let ports: SmallMap<u16> = ports.into_iter().collect();
+    // In the order a map of the names as written would give, so that the
+    // first bad name reported, and which of two names that lowercasing
+    // makes one is kept (the later), stay what they were.
+    let mut ports = reg.ports.0;
+    ports.sort_by(|(a, _), (b, _)| a.0.cmp(&b.0));
+    let ports = ports
+        .iter()
+        .map(|(name, port)| Ok((checked_label(&name.0)?, *port)))
+        .collect::<Result<SmallMap<u16>, NameError>>()
+        .map_err(NativeError::PortName)?;
     let mut instance = Instance::new(service, id, address);
     instance.port = reg.port.or_else(|| ports.values().next().copied());
     instance.ports = ports;
@@ -98,7 +177,9 @@ pub fn parse_native(service: &str, instance: &str, value: &[u8]) -> Result<Insta
     instance.priority = reg.priority.unwrap_or(super::DEFAULT_PRIORITY);
     instance.weight = reg.weight.unwrap_or(super::DEFAULT_WEIGHT);
     instance.ttl = reg.ttl;
-    instance.meta = reg.meta.into_iter().collect();
+    instance.meta = (reg.meta.0.iter())
+        .map(|(key, value)| (&*key.0, &*value.0))
+        .collect();
     Ok(instance)
 }
 
@@ -173,6 +254,38 @@ mod tests {
         assert_eq!(parse_native("web", "web-1", &written).unwrap(), instance);
         let minimal = parse_native("web", "w", br#"{"address":"fd00::1"}"#).unwrap();
         assert_eq!(native_value(&minimal), br#"{"address":"fd00::1"}"#);
+    }
+
+    #[test]
+    fn escaped_strings_and_names_that_lowercasing_makes_one_read_as_before() {
+        let i = parse_native(
+            "web",
+            "w",
+            br#"{"address":"10.0.0.\u0031","tags":["V\u0032","v2"],
+                "ports":{"http":2,"HTTP":1,"Metrics":9100},"meta":{"k\"":"\u00e9","k\"":"last"}}"#,
+        )
+        .unwrap();
+        assert_eq!(i.address, "10.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(*i.tags, ["v2".into()]);
+        // As a map of the names as written gave them: "HTTP" sorts before
+        // "http", so the later, "http", is the one kept.
+        assert_eq!(
+            i.ports.iter().collect::<Vec<_>>(),
+            [("http", &2), ("metrics", &9100)]
+        );
+        assert_eq!(i.meta.iter().collect::<Vec<_>>(), [("k\"", "last")]);
+        assert!(matches!(
+            parse_native(
+                "web",
+                "w",
+                br#"{"address":"10.0.0.1","ports":{"b.c":1,"A B":2}}"#
+            ),
+            Err(NativeError::PortName(NameError::InvalidCharacter(_, ' ')))
+        ));
+        assert!(matches!(
+            parse_native("web", "w", b"{\"address\":\"10.0.0.1\xff\"}"),
+            Err(NativeError::Json(_))
+        ));
     }
 
     #[test]

@@ -1,14 +1,18 @@
-//! A map from names to values sized for an instance's named ports and
-//! metadata: a handful of entries each, times 100,000 instances. A
-//! `BTreeMap` allocates a ~500-byte node even for one entry; a sorted boxed
-//! slice holds exactly its entries and finds one by binary search.
+//! A map from names to values sized for an instance's named ports: a
+//! handful of entries each, times a million instances. A `BTreeMap`
+//! allocates a ~500-byte node even for one entry; a sorted boxed slice
+//! holds exactly its entries and finds one by binary search, and the names,
+//! the same few across instances (`http`, `metrics`), are shared copies.
 
 use std::ops::Index;
+use std::sync::Arc;
+
+use super::shared_labels::shared;
 
 /// Entries sorted by name, names unique. Built with `collect()`; replaced
 /// whole rather than edited.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SmallMap<V>(Box<[(Box<str>, V)]>);
+pub struct SmallMap<V>(Box<[(Arc<str>, V)]>);
 
 impl<V> SmallMap<V> {
     /// The value under `name`.
@@ -51,22 +55,23 @@ impl<V> Default for SmallMap<V> {
 
 /// As inserting into a map in turn: of entries with the same name, the last
 /// one stays.
-impl<K: Into<Box<str>>, V> FromIterator<(K, V)> for SmallMap<V> {
+impl<K: AsRef<str>, V> FromIterator<(K, V)> for SmallMap<V> {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(entries: I) -> Self {
-        let mut entries: Vec<(Box<str>, V)> = entries
-            .into_iter()
-            .map(|(name, value)| (name.into(), value))
-            .collect();
+        let mut entries: Vec<(K, V)> = entries.into_iter().collect();
         // Stable, so equal names keep their order and the last can win.
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
         entries.dedup_by(|later, kept| {
-            let same = later.0 == kept.0;
+            let same = later.0.as_ref() == kept.0.as_ref();
             if same {
                 std::mem::swap(later, kept);
             }
             same
         });
-        SmallMap(entries.into_boxed_slice())
+        // Sized exactly: one allocation, and none to shrink it.
+        let mut shared_entries = Vec::with_capacity(entries.len());
+        shared_entries
+            .extend((entries.into_iter()).map(|(name, value)| (shared(name.as_ref()), value)));
+        SmallMap(shared_entries.into_boxed_slice())
     }
 }
 
@@ -97,5 +102,10 @@ mod tests {
         assert_eq!(map["http"], 8080);
         assert_eq!(map.len(), 2);
         assert!(SmallMap::<u16>::default().is_empty());
+        let again: SmallMap<u16> = [("http", 1)].into_iter().collect();
+        assert!(
+            Arc::ptr_eq(&map.0[0].0, &again.0[0].0),
+            "one copy of a name"
+        );
     }
 }
