@@ -26,9 +26,9 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
 use disco::catalog::Catalog;
-use disco::dns::SnapshotBuilder;
-use disco::model::parse_native;
-use disco::registry::Registry;
+use disco::dns::{Snapshot, SnapshotBuilder};
+use disco::model::{Instance, parse_native};
+use disco::registry::{InstanceChange, Registry};
 use mimalloc::MiMalloc;
 
 /// mimalloc, as `src/main.rs` sets it, counting the bytes and blocks held.
@@ -73,18 +73,25 @@ impl Region {
 }
 
 /// What gen_records.py's `realistic` set gives instance number `n` (from 1)
-/// of service `s`, the `i`th in it.
+/// of service `s`, the `i`th in it, as etcd holds it after `disco-bench
+/// load` (serde_json's compact form, keys sorted).
 fn realistic_value(n: usize, s: usize, i: usize) -> String {
     let address = format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255);
-    let role = if i == 0 { "primary" } else { "replica" };
-    let zone = ["a", "b", "c"][(n / 3) % 3];
-    let commit = (n as u64 * 2654435761) % (1 << 28);
     format!(
-        r#"{{"address":"{address}","port":8080,"ports":{{"http":8080,"metrics":9100}},"tags":["v{}","{role}","az-{zone}"],"meta":{{"version":"1.{}.{}","commit":"{commit:07x}","team":"team{}"}}}}"#,
-        n % 3 + 1,
-        n % 7,
-        n % 13,
-        s % 50
+        concat!(
+            r#"{{"address":"{address}","#,
+            r#""meta":{{"commit":"{commit:07x}","team":"team{team}","version":"1.{minor}.{patch}"}},"#,
+            r#""port":8080,"ports":{{"http":8080,"metrics":9100}},"#,
+            r#""tags":["v{version}","{role}","az-{zone}"]}}"#
+        ),
+        address = address,
+        commit = (n as u64 * 2_654_435_761) % (1 << 28),
+        team = s % 50,
+        minor = n % 7,
+        patch = n % 13,
+        version = n % 3 + 1,
+        role = if i == 0 { "primary" } else { "replica" },
+        zone = ["a", "b", "c"][(n / 3) % 3],
     )
 }
 
@@ -134,6 +141,49 @@ fn resident() -> u64 {
     kib.unwrap_or(0u64) * 1024
 }
 
+// The steps, each a function of its own so that callgrind can count one:
+// `valgrind --tool=callgrind --collect-atstart=no
+// --toggle-collect='*heap::parse_listing*' target/release/examples/heap`.
+
+#[inline(never)]
+fn parse_listing(values: &[(String, String, String)]) -> Vec<Instance> {
+    let parse = |(service, id, value): &(String, String, String)| {
+        parse_native(service, id, value.as_bytes()).expect("valid")
+    };
+    values.iter().map(parse).collect()
+}
+
+#[inline(never)]
+fn first_reset(registry: &mut Registry, instances: Vec<Instance>) -> Vec<InstanceChange> {
+    registry.reset(0, instances)
+}
+
+#[inline(never)]
+fn catalog_apply(catalog: &Catalog, registry: &Registry, changes: &[InstanceChange]) {
+    catalog.apply(changes, &[], |i| registry.source_of(i));
+}
+
+#[inline(never)]
+fn first_snapshot(builder: &mut SnapshotBuilder, changes: Vec<InstanceChange>) -> Snapshot {
+    builder.apply(changes.into_iter().map(|c| (c.old, c.new)));
+    builder.snapshot()
+}
+
+type Change = (Option<Arc<Instance>>, Option<Arc<Instance>>);
+
+#[inline(never)]
+fn churn(
+    builder: &mut SnapshotBuilder,
+    mut current: Snapshot,
+    batches: Vec<Vec<Change>>,
+) -> Snapshot {
+    for batch in batches {
+        builder.apply(batch);
+        current = builder.snapshot();
+    }
+    current
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let instances: usize = args
@@ -160,27 +210,23 @@ fn main() {
     println!("{instances} instances, {per_service} per service, realistic: {realistic}");
 
     let (region, started) = (Region::new(), Instant::now());
-    let parsed: Vec<_> = values
-        .iter()
-        .map(|(service, id, value)| parse_native(service, id, value.as_bytes()).expect("valid"))
-        .collect();
+    let parsed = parse_listing(&values);
     report.step("parsed instances (model)", region, started);
     drop(values);
 
     let (region, started) = (Region::new(), Instant::now());
     let mut registry = Registry::new(1);
-    let changes = registry.reset(0, parsed);
+    let changes = first_reset(&mut registry, parsed);
     report.step("registry (after the listing's reset)", region, started);
 
     let (region, started) = (Region::new(), Instant::now());
     let catalog = Catalog::new(vec!["etcd".into()], "disco.internal", 1000);
-    catalog.apply(&changes, &[], |i| registry.source_of(i));
+    catalog_apply(&catalog, &registry, &changes);
     report.step("catalog (JSON API and page)", region, started);
 
     let (region, started) = (Region::new(), Instant::now());
     let mut builder = SnapshotBuilder::new("disco.internal.", Vec::new(), 5, &[]);
-    builder.apply(changes.into_iter().map(|c| (c.old, c.new)));
-    let snapshot = builder.snapshot();
+    let snapshot = first_snapshot(&mut builder, changes);
     report.step("snapshot (builder's copy shared)", region, started);
 
     let (bytes, blocks) = report.total;
@@ -226,11 +272,7 @@ fn main() {
         })
         .collect();
     let started = Instant::now();
-    let mut current = snapshot;
-    for batch in batches {
-        builder.apply(batch);
-        current = builder.snapshot();
-    }
+    let current = churn(&mut builder, snapshot, batches);
     println!(
         "{:<44} {:>10.1} µs per change, 25 to a snapshot",
         "churn: instances moved",

@@ -9,7 +9,7 @@ use hickory_proto::op::{Message, Query as HickoryQuery, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
-use super::name::name_key;
+use super::name::{NameKey, name_key};
 use super::packet::{Query, Rcode, push_opt, response_flags};
 use super::rotation::{Layout, POINTER_REACH, Rotated, Rotation};
 
@@ -315,7 +315,7 @@ impl WireAnswer {
 fn emit_record(
     encoder: &mut BinEncoder<'_>,
     record: &Record,
-    known: &mut HashMap<Box<[u8]>, u16>,
+    known: &mut HashMap<NameKey, u16>,
 ) -> ProtoResult<()> {
     let owner = name_key(&record.name);
     match known.get(&owner) {
@@ -342,12 +342,7 @@ fn emit_record(
 }
 
 /// Records where a name was written in full, if a pointer can reach it.
-fn remember(
-    known: &mut HashMap<Box<[u8]>, u16>,
-    name: Box<[u8]>,
-    at: usize,
-    encoder: &BinEncoder<'_>,
-) {
+fn remember(known: &mut HashMap<NameKey, u16>, name: NameKey, at: usize, encoder: &BinEncoder<'_>) {
     let written_in_full = encoder
         .slice_of(at, at + 1)
         .first()

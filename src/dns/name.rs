@@ -4,10 +4,16 @@
 //! straight off a query; and the offsets of its labels, by which the
 //! snapshot walks a key's suffixes. A leaf: it knows only hickory's `Name`.
 
+use std::sync::Arc;
+
 use hickory_proto::rr::Name;
 
-/// A name in lowercase wire format: the key of every index.
-pub(crate) type NameKey = Box<[u8]>;
+/// A name in lowercase wire format: the key of every index. Shared rather
+/// than boxed: the snapshot's persistent maps copy a node of up to 32
+/// entries, keys and all, for every change that reaches it, and a boxed
+/// key made each of those an allocation and a copy (3% of a change's
+/// instructions, bench/heap.rs's churn under callgrind).
+pub(crate) type NameKey = Arc<[u8]>;
 
 /// The lowercase wire form of `name`.
 pub(crate) fn name_key(name: &Name) -> NameKey {
@@ -17,7 +23,7 @@ pub(crate) fn name_key(name: &Name) -> NameKey {
         key.extend(label.iter().map(u8::to_ascii_lowercase));
     }
     key.push(0);
-    key.into_boxed_slice()
+    key.into()
 }
 
 /// Offsets of each label in a wire-format name, from the first label to the
