@@ -102,6 +102,23 @@ while True:
 PY
 }
 
+# COUNT distinct free TCP+UDP ports on 127.0.0.1, on one line, found by
+# one process (free_port's test, every port held until all are found).
+free_ports() { # count
+    python3 - "$1" <<'PY'
+import socket, sys
+held = []
+while len(held) < int(sys.argv[1]):
+    t = socket.socket(); t.bind(("127.0.0.1", 0)); port = t.getsockname()[1]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.bind(("127.0.0.1", port)); held.append((t, u))
+    except OSError:
+        u.close(); t.close()
+print(*(t.getsockname()[1] for t, _ in held))
+PY
+}
+
 # Waits until a DNS server on PORT answers NAME (at most 60 s).
 wait_for_dns() {
     local port=$1 name=$2
@@ -187,6 +204,77 @@ CFG
         sleep 0.1
     done
     log "ZooKeeper did not start; see $dir/zk.log"
+    return 1
+}
+
+# A ZooKeeper server's answer to a four-letter word (empty when it does
+# not answer within 5 s); the word must be in its 4lw.commands.whitelist.
+zk_word() { # host:port word
+    python3 - "$1" "$2" <<'PY' 2>/dev/null || true
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=5)
+s.sendall(sys.argv[2].encode())
+answer = b""
+while chunk := s.recv(65536):
+    answer += chunk
+sys.stdout.write(answer.decode(errors="replace"))
+PY
+}
+
+# Starts a three-server ZooKeeper ensemble on loopback, each server as
+# start_zookeeper starts its one (Debian's package run with java, its
+# defaults kept, fsync included) with its data and zoo.cfg in DIR/zkN;
+# ZK_WORDS are the four-letter words it allows (ruok,srvr unless set).
+# Each JVM logs its garbage collections to DIR/zkN-gc.log (ZooKeeper's own
+# log goes nowhere: Debian's jar has no logging backend on this path).
+# Sets ZK_HOSTS to the three client addresses, comma-separated, and
+# ZK_PIDS to the three JVMs, and waits (at most 60 s) until each serves,
+# one as leader.
+start_zookeeper_ensemble() { # dir
+    local dir=$1 n ports servers="" state host deadline=$((SECONDS + 60))
+    # Nine distinct ports (client, quorum, election for each server), all
+    # bound at once so that none is handed out twice.
+    read -ra ports < <(python3 -c '
+import socket
+held = [socket.socket() for _ in range(9)]
+for s in held: s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in held))')
+    for n in 1 2 3; do
+        servers+="server.$n=127.0.0.1:${ports[n * 3 - 2]}:${ports[n * 3 - 1]}"$'\n'
+    done
+    ZK_HOSTS="127.0.0.1:${ports[0]},127.0.0.1:${ports[3]},127.0.0.1:${ports[6]}"
+    ZK_PIDS=()
+    for n in 1 2 3; do
+        mkdir -p "$dir/zk$n/data"
+        echo "$n" >"$dir/zk$n/data/myid"
+        cat >"$dir/zk$n/zoo.cfg" <<CFG
+tickTime=2000
+initLimit=10
+syncLimit=5
+dataDir=$dir/zk$n/data
+clientPort=${ports[n * 3 - 3]}
+clientPortAddress=127.0.0.1
+admin.enableServer=false
+4lw.commands.whitelist=${ZK_WORDS:-ruok,srvr}
+maxClientCnxns=0
+$servers
+CFG
+        ${ZK_CORES:+taskset -c "$ZK_CORES"} java -Xmx${ZK_HEAP:-2g} -Xlog:gc:file="$dir/zk$n-gc.log" \
+            -cp /usr/share/java/zookeeper.jar \
+            org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zk$n/zoo.cfg" >"$dir/zk$n.log" 2>&1 &
+        ZK_PIDS+=($!)
+        STARTED_PIDS+=($!)
+    done
+    while ((SECONDS < deadline)); do
+        state=""
+        for host in ${ZK_HOSTS//,/ }; do
+            state+=" $(zk_word "$host" srvr | awk '/^Mode:/ {print $2}')"
+        done
+        [[ $state =~ ^(\ (leader|follower)){3}$ && $state == *leader* ]] && return 0
+        sleep 0.1
+    done
+    log "the ZooKeeper ensemble did not form (modes:${state:- none}); see $dir/zk*.log"
     return 1
 }
 
