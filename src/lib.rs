@@ -78,6 +78,7 @@ pub mod dns;
 pub mod error_text;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub(crate) mod heavy;
 pub mod http;
 pub mod metrics;
 pub mod model;

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use crate::catalog::{Catalog, ChangeKind};
 use crate::dns::{Snapshot, SnapshotBuilder};
+use crate::heavy::without_stalling;
 use crate::metrics::Metrics;
 use crate::registry::{Changes, Registry, ResyncCause, SourceEvent, StatusBoard, Update};
 
@@ -55,7 +56,11 @@ pub async fn run(
                 apply(event, &mut registry, &status, &catalog, changes);
             }
         };
-        fold(&mut batch, &mut changes);
+        if is_heavy(&batch) {
+            without_stalling(|| fold(&mut batch, &mut changes));
+        } else {
+            fold(&mut batch, &mut changes);
+        }
         if !changes.is_empty() && Instant::now() < next_build {
             tokio::time::sleep_until(next_build).await;
             // What came meanwhile goes into the same snapshot.
@@ -71,9 +76,16 @@ pub async fn run(
             // After the snapshot is swapped in would be later than DNS;
             // before is a few microseconds earlier, and off the query path
             // either way.
-            catalog.apply(&changes.instances, &changes.records, |i| {
-                registry.source_of(i)
-            });
+            let apply_to_catalog = || {
+                catalog.apply(&changes.instances, &changes.records, |i| {
+                    registry.source_of(i)
+                })
+            };
+            if changes.instances.len() + changes.records.len() > HEAVY_BATCH {
+                without_stalling(apply_to_catalog);
+            } else {
+                apply_to_catalog();
+            }
             // Off the runtime's threads: a first listing of 100,000
             // instances takes a second to build (ten in a debug build), and
             // TCP, HTTP, forwards and the stores' keepalives run there.
@@ -116,6 +128,15 @@ pub async fn run(
             });
         }
     }
+}
+
+/// Updates in a batch past which folding it in is done off the runtime's
+/// workers (see [`crate::heavy`]); a listing always is.
+const HEAVY_BATCH: usize = 256;
+
+fn is_heavy(batch: &[SourceEvent]) -> bool {
+    batch.len() > HEAVY_BATCH
+        || (batch.iter()).any(|e| matches!(e.update, Update::Reset(_) | Update::ResetRecords(_)))
 }
 
 /// Applies one update to the registry, adding what it changed to `changes`.

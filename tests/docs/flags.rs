@@ -25,6 +25,7 @@ const FOREIGN: &[(&str, &str)] = &[
     ("--client-cert-auth", "etcd"),
     ("--dns", "docker run"),
     ("--dns-search", "docker run"),
+    ("--example", "cargo run"),
     ("--filter", "docker image prune"),
     ("--lease", "etcdctl put"),
     ("--max-request-bytes", "etcd"),

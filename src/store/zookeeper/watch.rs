@@ -19,6 +19,7 @@ use super::nodes::NerveNodes;
 use super::paths::{Layout, Node, Paths};
 use super::proof::{self, Failed, Reading, Window};
 use crate::backoff::Backoff;
+use crate::heavy::without_stalling;
 use crate::model::Instance;
 use crate::registry::{Change, ResyncCause, Sink, Update};
 use crate::store::skips::SkipLog;
@@ -270,33 +271,39 @@ impl<'b> Watcher<'b> {
         let started = Instant::now();
         let paths = &self.backend.paths;
         let listed = listing::list(client, paths).await?;
-        self.skips.restart();
-        self.audit.clear();
-        let mut native = Vec::new();
-        let mut nerve = Vec::new();
-        let mut skipped = 0u64;
-        for (path, read) in listed {
-            let Read::Data(data, children, mzxid) = read else {
-                continue;
-            };
-            let Node::Leaf { service, name } = paths.node(&path) else {
-                continue;
-            };
-            self.audit.read(&path, mzxid);
-            match paths.parse(service, name, &data, children) {
-                Ok(instance) if paths.layout() == Layout::Native => native.push(instance),
-                Ok(instance) => nerve.push((path, instance)),
-                Err(reason) => {
-                    skipped += 1;
-                    self.skips.skipped(&path, &reason.to_string());
+        // Parsed off the runtime's worker: meanwhile the client must keep
+        // hearing from the server, or it drops the connection (see
+        // `crate::heavy`).
+        let (instances, skipped) = without_stalling(|| {
+            self.skips.restart();
+            self.audit.clear();
+            let mut native = Vec::new();
+            let mut nerve = Vec::new();
+            let mut skipped = 0u64;
+            for (path, read) in listed {
+                let Read::Data(data, children, mzxid) = read else {
+                    continue;
+                };
+                let Node::Leaf { service, name } = paths.node(&path) else {
+                    continue;
+                };
+                self.audit.read(&path, mzxid);
+                match paths.parse(service, name, &data, children) {
+                    Ok(instance) if paths.layout() == Layout::Native => native.push(instance),
+                    Ok(instance) => nerve.push((path, instance)),
+                    Err(reason) => {
+                        skipped += 1;
+                        self.skips.skipped(&path, &reason.to_string());
+                    }
                 }
             }
-        }
-        self.skips.listing_done();
-        let instances = match paths.layout() {
-            Layout::Native => native,
-            Layout::Nerve => self.nerve.reset(nerve),
-        };
+            self.skips.listing_done();
+            let instances = match paths.layout() {
+                Layout::Native => native,
+                Layout::Nerve => self.nerve.reset(nerve),
+            };
+            (instances, skipped)
+        });
         let count = instances.len();
         // Skipped first: once the listing shows as synced, its skips are
         // counted too.
