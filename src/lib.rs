@@ -37,6 +37,9 @@
 //!   [`error_text`] puts an error and its causes on one line for them, and
 //!   [`prometheus`] writes label values for `serve`'s `/metrics` and the
 //!   registrar's alike.
+//! - `heavy`: a leaf the stores and the snapshot writer call for long
+//!   synchronous work (a listing parsed, folded into the registry), which
+//!   first hands the runtime worker's other tasks to another worker.
 //! - `fuzzing` (only with the test-only Cargo feature of that name): the
 //!   fuzz targets' bodies, which `cargo test` runs over `fuzz/seeds/`.
 //! - [`registrar`]: the `disco registrar` sidecar, beside `serve`: health
