@@ -30,6 +30,20 @@ struct Spelled {
     index: u32,
 }
 
+impl Spelled {
+    /// The tag it spells among the service's instances `all`.
+    fn tag(self, all: &[Arc<InstanceNode>]) -> &str {
+        &all[self.member as usize].instance.tags[self.index as usize]
+    }
+
+    /// The named port it spells among `all`, with its protocol.
+    fn port(self, all: &[Arc<InstanceNode>]) -> (&str, Protocol) {
+        let instance = &all[self.member as usize].instance;
+        let name = instance.ports.keys().nth(self.index as usize);
+        (name.expect("spelled by this instance"), instance.protocol)
+    }
+}
+
 /// Subsets built the first time they are asked for, one cell per entry of
 /// a table the service keeps; the cells themselves are allocated on the
 /// first ask of any, so a service never asked below its name pays 8 bytes.
@@ -128,18 +142,12 @@ impl ServiceNode {
         self.all.service()
     }
 
-    fn instance(&self, member: u32) -> &Instance {
-        &self.all.members()[member as usize].instance
-    }
-
     fn tag_text(&self, tag: Spelled) -> &str {
-        &self.instance(tag.member).tags[tag.index as usize]
+        tag.tag(self.all.members())
     }
 
     fn port_key(&self, port: Spelled) -> (&str, Protocol) {
-        let instance = self.instance(port.member);
-        let name = instance.ports.keys().nth(port.index as usize);
-        (name.expect("spelled by this instance"), instance.protocol)
+        port.port(self.all.members())
     }
 
     fn tag_index(&self, tag: &str) -> Option<usize> {
@@ -273,15 +281,10 @@ impl ServiceNode {
             ports.extend((0..instance.ports.len()).map(spelled));
             rfc2782[protocol_slot(instance.protocol)] = service.is_single_label();
         }
-        let tag_text =
-            |t: &Spelled| -> &str { &all[t.member as usize].instance.tags[t.index as usize] };
+        let tag_text = |t: &Spelled| t.tag(&all);
         tags.sort_unstable_by(|a, b| tag_text(a).cmp(tag_text(b)));
         tags.dedup_by(|a, b| tag_text(a) == tag_text(b));
-        let port_key = |p: &Spelled| {
-            let instance = &all[p.member as usize].instance;
-            let name = instance.ports.keys().nth(p.index as usize);
-            (name.expect("spelled by this instance"), instance.protocol)
-        };
+        let port_key = |p: &Spelled| p.port(&all);
         ports.sort_unstable_by(|a, b| port_key(a).cmp(&port_key(b)));
         ports.dedup_by(|a, b| port_key(a) == port_key(b));
         let mut pairs: Vec<(u32, u32)> = Vec::new();
