@@ -15,6 +15,7 @@ use super::nodes::{InstanceNode, ReverseEntry, ServedDomain};
 use super::service::{Moved, ServiceNode};
 use super::sharded::ShardedMap;
 use super::skydns::SkyIndex;
+use super::sorted_set::SortedSet;
 use super::statics::StaticData;
 use super::{DynNode, Snapshot};
 use crate::dns::name::{NameKey, name_key};
@@ -208,7 +209,7 @@ impl SnapshotBuilder {
                 statics,
                 names: imbl::HashMap::new(),
                 reverse: ShardedMap::new(),
-                addresses: imbl::OrdSet::new(),
+                addresses: SortedSet::new(),
                 skydns: SkyIndex::new(domain.clone(), default_ttl, apex_ns),
                 zone: ServedDomain {
                     name: domain.clone(),
@@ -292,16 +293,14 @@ impl SnapshotBuilder {
     /// Updates the reverse index for the instance nodes a batch moved:
     /// each address they left or came to is rebuilt once.
     fn update_reverse(&mut self, moved: Vec<Moved>) {
-        let addresses = &mut self.current.addresses;
+        let mut addresses = Vec::new();
         let entry_after = |address: &IpAddr, moved: &[Moved], entry: Option<&ReverseEntry>| {
             let after = reverse_entry_after(address, moved, entry);
-            match after {
-                Some(_) => addresses.insert(*address),
-                None => addresses.remove(address),
-            };
+            addresses.push((*address, after.is_some()));
             after
         };
         (self.current.reverse).update(moved, |m| &m.address, entry_after);
+        self.current.addresses.update(addresses);
     }
 
     /// Replaces the SkyDNS entry `old` (if any) of `source` with `new` (if

@@ -25,6 +25,7 @@ mod nodes;
 mod service;
 mod sharded;
 mod skydns;
+mod sorted_set;
 mod statics;
 #[cfg(test)]
 mod tests;
@@ -50,6 +51,7 @@ use nodes::{ReverseEntry, ServedDomain};
 use service::ServiceNode;
 use sharded::ShardedMap;
 use skydns::{SkyIndex, SkyLookup};
+use sorted_set::SortedSet;
 use statics::StaticData;
 
 /// What a name in the dynamic index is.
@@ -74,7 +76,7 @@ pub struct Snapshot {
     reverse: ShardedMap<IpAddr, ReverseEntry>,
     /// The same addresses, ordered: whether a network has any (the reverse
     /// names above an address exist, RFC 8020).
-    addresses: imbl::OrdSet<IpAddr>,
+    addresses: SortedSet<IpAddr>,
     skydns: SkyIndex,
     zone: ServedDomain,
     instances: usize,
@@ -377,10 +379,7 @@ impl Snapshot {
         if let Some(answer) = self.skydns.reverse(key, qtype, &others) {
             return Some(Lookup::Answer(answer));
         }
-        let below = |net: IpNet| {
-            let mut addresses = self.addresses.range(net.network()..=net.broadcast());
-            addresses.next().is_some()
-        };
+        let below = |net: IpNet| self.addresses.any_in(net.network()..=net.broadcast());
         let exists = native.is_some() || network.is_some_and(below) || self.skydns.has_name(key);
         exists
             .then(|| self.statics.reverse_apex(key))
