@@ -85,7 +85,7 @@ impl<K: Hash + Ord + Clone, V: Clone> ShardedMap<K, V> {
         // first listing is a million items, and hashing each again in
         // every comparison and search was a tenth of building it.
         let mut placed: Vec<(usize, T)> = (items.into_iter())
-            .map(|item| (Self::shard_of(&key(&item)), item))
+            .map(|item| (Self::shard_of(key(&item)), item))
             .collect();
         placed.sort_unstable_by(|(a, x), (b, y)| a.cmp(b).then_with(|| key(x).cmp(key(y))));
         let (shards_of, items): (Vec<usize>, Vec<T>) = placed.into_iter().unzip();
