@@ -73,9 +73,27 @@ pub async fn run(
             fold(&mut batch, &mut changes);
         }
         if !changes.is_empty() {
-            // After the snapshot is swapped in would be later than DNS;
-            // before is a few microseconds earlier, and off the query path
-            // either way.
+            // Off the runtime's threads: a first listing of 100,000
+            // instances takes a second to build (ten in a debug build), and
+            // TCP, HTTP, forwards and the stores' keepalives run there. The
+            // builder gets its own copy of the batch (pointers, not
+            // instances) so that the catalog is folded in meanwhile, on
+            // another core where there is one: a first listing of a
+            // million instances takes seconds of each.
+            let (instances, records) = (changes.instances.clone(), changes.records.clone());
+            let building = tokio::task::spawn_blocking(move || {
+                let building = std::time::Instant::now();
+                // The whole batch at once: the builder rebuilds each service
+                // it touches once, however many of its instances changed.
+                builder.apply(instances.into_iter().map(|c| (c.old, c.new)));
+                for change in records {
+                    builder.apply_record(change.source, change.old.as_ref(), change.new.as_ref());
+                }
+                let snapshot = builder.snapshot();
+                (builder, snapshot, building.elapsed())
+            });
+            // The catalog is done before the snapshot is swapped in: after
+            // would be later than DNS, and this is off the query path.
             let apply_to_catalog = || {
                 catalog.apply(&changes.instances, &changes.records, |i| {
                     registry.source_of(i)
@@ -86,21 +104,7 @@ pub async fn run(
             } else {
                 apply_to_catalog();
             }
-            // Off the runtime's threads: a first listing of 100,000
-            // instances takes a second to build (ten in a debug build), and
-            // TCP, HTTP, forwards and the stores' keepalives run there.
-            let built = tokio::task::spawn_blocking(move || {
-                let building = std::time::Instant::now();
-                // The whole batch at once: the builder rebuilds each service
-                // it touches once, however many of its instances changed.
-                builder.apply(changes.instances.into_iter().map(|c| (c.old, c.new)));
-                for change in changes.records {
-                    builder.apply_record(change.source, change.old.as_ref(), change.new.as_ref());
-                }
-                let snapshot = builder.snapshot();
-                (builder, snapshot, building.elapsed())
-            })
-            .await;
+            let built = building.await;
             let (kept, snapshot, took) = match built {
                 Ok(built) => built,
                 // A panic in the builder ends the snapshot writer, as it did when
