@@ -4,13 +4,14 @@
 #
 # Usage: bench/scale.sh [SECONDS]     (default 8 s per dnsperf run)
 #   SIZES="100000 1000000" STORES="etcd zk" ROUNDS=1 CHURN_RATE=5000
-#   BURST=100000 KNOT=1 WARM_ALL=1
+#   BURST=100000 KNOT=1 WARM_ALL=1 COLD_ROUNDS=3
 #
 # Per store and size (100,000 services × 10 instances for a million; every
 # instance with named ports, three tags and three metadata pairs:
 # gen_records.py's `realistic` set), in one invocation:
 # - cold start: the store loaded, then process start to /ready 200, and
-#   resident memory above an empty server (bytes per instance);
+#   resident memory above an empty server (bytes per instance), the median
+#   of COLD_ROUNDS starts (each printed);
 # - the first query of each name (lazy encoding: a fresh server, the query
 #   file asked once) and the same file again, at saturation: answers/s,
 #   answers per CPU-second, mean and p99 (lib.sh's `measure`, the usual mix:
@@ -42,6 +43,7 @@ CHURN_RATE=${CHURN_RATE:-5000}
 BURST=${BURST:-100000}
 KNOT=${KNOT:-1}
 WARM_ALL=${WARM_ALL:-1}
+COLD_ROUNDS=${COLD_ROUNDS:-3}
 
 ensure_packages dnsperf=dnsperf dig=dnsutils etcd=etcd-server knotd=knot \
     /usr/share/zookeeper/bin/zkServer.sh=zookeeper
@@ -91,6 +93,14 @@ declare -A FIG=()
 fig() { # store size figure value
     FIG["$1|$2|$3"]=$4
     echo "- $1 $2 $3: $4"
+}
+
+# The median of column C of ROWS (a row per line), and each value of it.
+median_of() { # column rows
+    awk -v c="$1" '{print $c}' <<<"${2%$'\n'}" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+each_of() { # column rows
+    awk -v c="$1" '{print $c}' <<<"${2%$'\n'}" | paste -sd/
 }
 
 # Process start to /ready 200 (at most 600 s): wall seconds, and the CPU
@@ -144,14 +154,26 @@ for store in $STORES; do
         tool load --file "$data/registrations.jsonl" 2>>"$store_dir/load.log"
         fig "$store" "$size" load_s "$(awk -v s="$load_started" -v e="$(date +%s.%N)" 'BEGIN {printf "%.1f", e - s}')"
 
-        log "$store, $size instances: cold start"
-        started=$(date +%s.%N)
-        read -r DISCO_PID DNS_PORT HTTP_PORT < <(start_disco "$store_dir")
-        STARTED_PIDS+=("$DISCO_PID")
-        read -r wall cpu_s < <(wait_ready_cpu "$DISCO_PID" "$HTTP_PORT" "$started")
-        fig "$store" "$size" cold_s "$wall"
-        fig "$store" "$size" cold_cpu_s "$cpu_s"
-        full=$(settled_rss "$DISCO_PID")
+        # COLD_ROUNDS cold starts, the figures the median of them (sorted
+        # on each figure alone); the last server stays for what follows.
+        colds=""
+        for round in $(seq "$COLD_ROUNDS"); do
+            log "$store, $size instances: cold start $round of $COLD_ROUNDS"
+            started=$(date +%s.%N)
+            read -r DISCO_PID DNS_PORT HTTP_PORT < <(start_disco "$store_dir")
+            STARTED_PIDS+=("$DISCO_PID")
+            read -r wall cpu_s < <(wait_ready_cpu "$DISCO_PID" "$HTTP_PORT" "$started")
+            full=$(settled_rss "$DISCO_PID")
+            colds+="$wall $cpu_s $full"$'\n'
+            if ((round < COLD_ROUNDS)); then
+                kill "$DISCO_PID" && wait "$DISCO_PID" 2>/dev/null || true
+            fi
+        done
+        fig "$store" "$size" cold_s "$(median_of 1 "$colds")"
+        fig "$store" "$size" cold_s_each "$(each_of 1 "$colds")"
+        fig "$store" "$size" cold_cpu_s "$(median_of 2 "$colds")"
+        fig "$store" "$size" cold_cpu_s_each "$(each_of 2 "$colds")"
+        full=$(median_of 3 "$colds")
         fig "$store" "$size" rss_mib $(((full - empty) / 1024))
         fig "$store" "$size" bytes_per_instance $(((full - empty) * 1024 / size))
 
@@ -175,17 +197,27 @@ for store in $STORES; do
         fig "$store" "$size" runs "$runs"
         fig "$store" "$size" rss_asked_mib $((($(rss_kib "$DISCO_PID") - empty) / 1024))
 
-        log "$store, $size instances: registration to answer under churn"
-        tool churn --rate "$CHURN_RATE" --seconds 14 >"$DIR/churn.txt" 2>&1 &
-        churn_pid=$!
-        sleep 2
-        tool latency --dns "127.0.0.1:$DNS_PORT" --count 300 >"$DIR/latency.txt" 2>&1 || true
-        wait "$churn_pid" || true
-        fig "$store" "$size" churn "$(sed -n 's/.*(\([0-9]*\)\/s).*/\1/p' "$DIR/churn.txt")"
-        fig "$store" "$size" reg_p50 "$(sed -n 's/.*p50 \([0-9.]*\) ms.*/\1/p' "$DIR/latency.txt")"
-        fig "$store" "$size" reg_p99 "$(sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p' "$DIR/latency.txt")"
-        grep -q "not answered" "$DIR/latency.txt" &&
-            fig "$store" "$size" reg_p99 "over 5000 ($(grep -o 'lat-[0-9]*' "$DIR/latency.txt" | head -1) not answered within 5 s)"
+        # ROUNDS runs of churn, each with its own latency probe; the
+        # medians of their p50 and p99 (each printed).
+        reg=""
+        for round in $(seq "$ROUNDS"); do
+            log "$store, $size instances: registration to answer under churn, $round of $ROUNDS"
+            tool churn --rate "$CHURN_RATE" --seconds 14 >"$DIR/churn.txt" 2>&1 &
+            churn_pid=$!
+            sleep 2
+            tool latency --dns "127.0.0.1:$DNS_PORT" --count 300 >"$DIR/latency.txt" 2>&1 || true
+            wait "$churn_pid" || true
+            rate=$(sed -n 's/.*(\([0-9]*\)\/s).*/\1/p' "$DIR/churn.txt")
+            p50=$(sed -n 's/.*p50 \([0-9.]*\) ms.*/\1/p' "$DIR/latency.txt")
+            p99=$(sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p' "$DIR/latency.txt")
+            # A probe not answered within 5 s counts as 5,000 ms.
+            grep -q "not answered" "$DIR/latency.txt" && p99=5000
+            reg+="${rate:-0} ${p50:-5000} ${p99:-5000}"$'\n'
+        done
+        fig "$store" "$size" churn "$(median_of 1 "$reg")"
+        fig "$store" "$size" reg_p50 "$(median_of 2 "$reg")"
+        fig "$store" "$size" reg_p99 "$(median_of 3 "$reg")"
+        fig "$store" "$size" reg_p99_each "$(each_of 3 "$reg")"
 
         log "$store, $size instances: burst of $BURST"
         sleep 2
@@ -257,7 +289,9 @@ printf '# disco at scale, %s cores, load average before: %s, %s, %s s runs, %s r
     "$(cut -d' ' -f1-3 /proc/loadavg)" "$(date -u +%Y-%m-%dT%H:%MZ)" "$SECONDS_PER_RUN" "$ROUNDS"
 rowsets="load_s:store loaded (s)
 cold_s:cold start to /ready (s)
+cold_s_each:cold start to /ready, each start (s)
 cold_cpu_s:cold start: disco's CPU-seconds to /ready
+cold_cpu_s_each:cold start CPU-seconds, each start
 rss_mib:RSS above empty (MiB; Knot: all of it)
 bytes_per_instance:bytes per instance
 rss_asked_mib:RSS after the query runs (MiB)
@@ -272,6 +306,7 @@ runs:answers/s of each round
 churn:churn reached (registrations/s)
 reg_p50:registration to answer under churn: p50 ms
 reg_p99:registration to answer under churn: p99 ms
+reg_p99_each:registration to answer, p99 of each round (ms; 5000: not answered within 5 s)
 burst_s:burst: first write to all in snapshot (s)
 burst_after_ack_ms:burst: last acknowledgement to all in snapshot (ms)
 burst_dig:burst: a new service answers
