@@ -244,10 +244,7 @@ impl SnapshotBuilder {
         changes: impl IntoIterator<Item = (Option<Arc<Instance>>, Option<Arc<Instance>>)>,
     ) {
         // Collected in place when the caller's changes are a vector.
-        let zone = &self.current.zone.name;
-        let mut changes: Vec<Change> = changes
-            .into_iter()
-            .map(|(old, new)| (old, new.filter(|new| names_fit(new, zone))))
+        let mut changes: Vec<Change> = (changes.into_iter())
             .filter(|(old, new)| old.is_some() || new.is_some())
             .collect();
         // Grouped by service, sorted by id; of several changes to one
@@ -261,8 +258,19 @@ impl SnapshotBuilder {
             same
         });
         let mut moved = Vec::new();
+        let zone = self.current.zone.name.clone();
         for changes in changes.chunk_by(|a, b| subject(a).0 == subject(b).0) {
-            let now = changes.iter().map(|c| (subject(c).1, c.1.as_ref()));
+            // A new instance whose names do not fit is as absent. Checked
+            // here, a service at a time, rather than as the batch is
+            // collected: its instances are then still in the cache when
+            // the service is rebuilt (a tenth of a million-instance cold
+            // start was this check fetching each instance from memory).
+            let now = (changes.iter()).map(|c| {
+                (
+                    subject(c).1,
+                    c.1.as_ref().filter(|new| names_fit(new, &zone)),
+                )
+            });
             self.rebuild_service(subject(&changes[0]).0, now, &mut moved);
         }
         drop(changes);
