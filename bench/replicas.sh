@@ -5,7 +5,7 @@
 #
 # Usage: bench/replicas.sh [REPLICAS]     (default 20)
 #   STORE=etcd|zk INSTANCES=100000 SAMPLES=200 WORKERS=1 (each replica's
-#   tokio worker threads)
+#   tokio worker threads) HERD=REPLICAS
 #
 # Every process shares this machine's cores (disco's replicas, the store's
 # three servers, the tools): the figures say what the store pays per
@@ -21,7 +21,10 @@
 #   for ZooKeeper each replica proves its watch every 10 s) and over
 #   SAMPLES registrations (per replica);
 # - one replica restarted cold while the others run: its time to ready,
-#   and the others' registration to answer meanwhile.
+#   and the others' registration to answer meanwhile;
+# - HERD more replicas cold-started at once while the others run (each
+#   asks the store for a full listing): their time until all are ready, and
+#   the running replicas' registration to answer meanwhile.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -30,6 +33,7 @@ INSTANCES=${INSTANCES:-100000}
 SAMPLES=${SAMPLES:-200}
 STORE=${STORE:-etcd}
 WORKERS=${WORKERS:-1}
+HERD=${HERD:-$REPLICAS}
 
 case $STORE in
 etcd) ensure_packages dig=dnsutils etcd=etcd-server ;;
@@ -179,6 +183,9 @@ wait_ready_all() { # indexes...
     done
     echo "$missing"
 }
+median_of() { # values, one per line
+    sort -g <<<"$1" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
 never_ready() { # count
     (($1 == 0)) || printf ' (%s never ready within 600 s: see %s/disco-*.log)' "$1" "$DIR"
 }
@@ -250,6 +257,42 @@ missing=$(wait_ready_all 0)
 printf -- '- a replica restarted cold: ready after %s s%s\n' "$(seconds_since "$started")" "$(never_ready "$missing")"
 wait "$during" || true
 printf -- '- the other %s meanwhile: %s\n' $((REPLICAS - 1)) "$(sed -n 1p "$DIR/during.txt")"
+log "$HERD more replicas cold-started at once while the $REPLICAS run"
+herd=($(seq "$REPLICAS" $((REPLICAS + HERD - 1))))
+assign_ports "${herd[@]}"
+herd_ready() {
+    local i
+    for i in "${herd[@]}"; do curl -sf "http://127.0.0.1:${HTTP[$i]}/ready" >/dev/null 2>&1 || return 1; done
+}
+running=()
+for i in $(seq 0 $((REPLICAS - 1))); do running+=(--dns "127.0.0.1:${DNS[$i]}"); done
+ticks=$(store_cpu_ticks)
+started=$(date +%s.%N)
+for i in "${herd[@]}"; do start_replica "$i"; done
+# Rounds of 25 registrations, each to the last of the running replicas,
+# for as long as any of the herd is not ready (600 s at most): every
+# sample is taken during the herd's listings.
+: >"$DIR/herd.txt"
+deadline=$((SECONDS + 600))
+until herd_ready || ((SECONDS >= deadline)); do
+    "$TOOLS" latency "${store_flag[@]}" --prefix /disco --service herd "${running[@]}" --count 25 2>&1 |
+        sed -n 1p >>"$DIR/herd.txt"
+done
+herd_in=$(seconds_since "$started")
+missing=$(wait_ready_all "${herd[@]}")
+herd_cpu=$(awk -v t=$(($(store_cpu_ticks) - ticks)) -v hz="$hz" 'BEGIN {printf "%.1f", t / hz}')
+printf -- '- %s more replicas cold-started at once beside the %s: all ready after %s s%s; %s used %s CPU-s meanwhile\n' \
+    "$HERD" "$REPLICAS" "$herd_in" "$(never_ready "$missing")" "$short_name" "$herd_cpu"
+p50s=$(sed -n 's/.*p50 \([0-9.]*\) ms.*/\1/p' "$DIR/herd.txt")
+p99s=$(sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p' "$DIR/herd.txt")
+if [[ -z $p50s ]]; then
+    printf -- '- the running replicas meanwhile: no round of registrations finished (%s)\n' "$(sed -n 1p "$DIR/herd.txt")"
+else
+    printf -- '- the %s running meanwhile, registration to the last of them, %s rounds of 25: median p50 %s ms, the worst p99 %s ms (each round'"'"'s p99: %s)\n' \
+        "$REPLICAS" "$(wc -l <<<"$p50s")" "$(median_of "$p50s")" "$(sort -g <<<"$p99s" | tail -1)" "$(paste -sd/ <<<"$p99s")"
+fi
+for i in "${herd[@]}"; do kill "${PIDS[$i]}" && wait "${PIDS[$i]}" 2>/dev/null || true; done
+
 printf -- '- store connections lost by the replicas over the whole run: %s; load average after: %s\n' \
     "$(reconnections)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 if [[ $STORE == zk ]]; then
