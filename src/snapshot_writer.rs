@@ -21,14 +21,17 @@ const MAX_BATCH: usize = 4096;
 /// After a snapshot that took `t` to build, the next one waits until
 /// `IDLE_PER_BUILD × t` has passed (at most [`MAX_WAIT`]), and changes that
 /// come meanwhile are folded into it. Building then takes at most about a
-/// tenth of a core however fast the store is written: a touched service is
+/// fifth of a core however fast the store is written: a touched service is
 /// rebuilt whole, so a flood of changes to a service of 100,000 instances
 /// would otherwise rebuild it for every change. A build takes tens of
-/// microseconds in the usual case, so a change is published at once.
-const IDLE_PER_BUILD: u32 = 9;
+/// microseconds in the usual case, so a change is published at once. At a
+/// million instances and 5,000 changes a second a build of 25 changes
+/// takes about a millisecond: the wait after it (4 ms; 9 ms and 10 ms
+/// before) is most of a change's time to its answer (`bench/scale.sh`).
+const IDLE_PER_BUILD: u32 = 4;
 
 /// The longest a change waits for the snapshot it goes into.
-const MAX_WAIT: Duration = Duration::from_millis(10);
+const MAX_WAIT: Duration = Duration::from_millis(5);
 
 /// Applies updates until every sender is gone.
 pub async fn run(
