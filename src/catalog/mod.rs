@@ -57,7 +57,7 @@ pub struct Entry {
 
 impl Entry {
     /// Its tags (a SkyDNS entry has none).
-    pub fn tags(&self) -> &[Box<str>] {
+    pub fn tags(&self) -> &[Arc<str>] {
         match &self.registration {
             Registration::Instance(instance) => &instance.tags,
             Registration::SkyDns(_) => &[],

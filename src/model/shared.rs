@@ -1,0 +1,143 @@
+//! One copy of each short label and each list of them that many instances
+//! repeat: port names, tags, whole tag lists and port maps. A million
+//! instances tagged `v2`, `primary`, `az-a` with ports `http` and
+//! `metrics` would otherwise hold five million small blocks for what is a
+//! few dozen distinct values; here an instance holds two pointers to
+//! shared lists.
+//!
+//! Shared by the whole process, so that every parser, whatever the store
+//! or the source, gets the same copies without being handed a table. It
+//! cannot grow without bound under churn: once a table has doubled since
+//! it was last pruned, it drops the values no one else holds.
+
+use std::collections::HashSet;
+use std::hash::Hash;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+
+/// A table below this size is never pruned: a small table costs nothing.
+const SMALLEST_PRUNE: usize = 64;
+
+/// The process's shared copies.
+static SHARED: LazyLock<Mutex<Shared>> = LazyLock::new(Mutex::default);
+
+/// The empty tag list and port map, which every instance without any
+/// shares without taking the lock.
+pub(super) static NO_TAGS: LazyLock<Arc<[Arc<str>]>> = LazyLock::new(|| Arc::new([]));
+pub(super) static NO_PORTS: LazyLock<Arc<[(Arc<str>, u16)]>> = LazyLock::new(|| Arc::new([]));
+
+#[derive(Debug, Default)]
+struct Shared {
+    labels: Table<str>,
+    tag_lists: Table<[Arc<str>]>,
+    port_maps: Table<[(Arc<str>, u16)]>,
+}
+
+fn tables() -> MutexGuard<'static, Shared> {
+    // A std Mutex: nothing awaits while it is held, and it is held for a
+    // few lookups.
+    SHARED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The shared copy of `label`.
+#[cfg(test)]
+pub(super) fn shared_label(label: &str) -> Arc<str> {
+    tables().labels.get(label)
+}
+
+/// The shared copy of the tag list `tags` (in this order).
+pub(super) fn shared_tags(tags: &[&str]) -> Arc<[Arc<str>]> {
+    if tags.is_empty() {
+        return NO_TAGS.clone();
+    }
+    let shared = &mut *tables();
+    let labels: Vec<Arc<str>> = tags.iter().map(|tag| shared.labels.get(tag)).collect();
+    shared.tag_lists.get(&labels)
+}
+
+/// The shared copy of the port map `ports` (sorted by name).
+pub(super) fn shared_ports(ports: &[(&str, u16)]) -> Arc<[(Arc<str>, u16)]> {
+    if ports.is_empty() {
+        return NO_PORTS.clone();
+    }
+    let shared = &mut *tables();
+    let named: Vec<(Arc<str>, u16)> = (ports.iter())
+        .map(|(name, port)| (shared.labels.get(name), *port))
+        .collect();
+    shared.port_maps.get(&named)
+}
+
+/// A table of shared values, pruned as it grows.
+#[derive(Debug)]
+struct Table<T: ?Sized> {
+    values: HashSet<Arc<T>>,
+    /// The size at which the next insertion prunes first.
+    prune_at: usize,
+}
+
+impl<T: ?Sized> Default for Table<T> {
+    fn default() -> Self {
+        Table {
+            values: HashSet::new(),
+            prune_at: SMALLEST_PRUNE,
+        }
+    }
+}
+
+impl<T: ?Sized + Hash + Eq> Table<T>
+where
+    for<'a> Arc<T>: From<&'a T>,
+{
+    fn get(&mut self, value: &T) -> Arc<T> {
+        if let Some(shared) = self.values.get(value) {
+            return shared.clone();
+        }
+        if self.values.len() >= self.prune_at {
+            // Held by the table alone: no instance has it any more.
+            self.values.retain(|v| Arc::strong_count(v) > 1);
+            self.prune_at = (self.values.len() * 2).max(SMALLEST_PRUNE);
+        }
+        let shared: Arc<T> = value.into();
+        self.values.insert(shared.clone());
+        shared
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_label_is_shared_while_held_and_pruned_once_not() {
+        let mut table = Table::<str>::default();
+        let http = table.get("http");
+        assert!(Arc::ptr_eq(&http, &table.get("http")));
+        // Churn of labels no one keeps: the table stays within twice what
+        // is held, and what is held stays shared.
+        for n in 0..10_000 {
+            table.get(&format!("churn{n}"));
+            assert!(table.values.len() <= SMALLEST_PRUNE + 1);
+        }
+        assert!(Arc::ptr_eq(&http, &table.get("http")));
+        let kept: Vec<Arc<str>> = (0..1000).map(|n| table.get(&format!("kept{n}"))).collect();
+        for n in 0..10_000 {
+            table.get(&format!("more{n}"));
+            assert!(table.values.len() <= 2 * (kept.len() + 1) + 1);
+        }
+        assert!(Arc::ptr_eq(&kept[7], &table.get("kept7")));
+    }
+
+    #[test]
+    fn lists_are_shared_whole_and_their_labels_one_by_one() {
+        assert!(Arc::ptr_eq(&shared_label("metrics"), &shared_label("metrics")));
+        let tags = shared_tags(&["v2", "primary"]);
+        assert!(Arc::ptr_eq(&tags, &shared_tags(&["v2", "primary"])));
+        assert!(!Arc::ptr_eq(&tags, &shared_tags(&["primary", "v2"])));
+        let other = shared_tags(&["v3", "primary"]);
+        assert!(Arc::ptr_eq(&tags[1], &other[1]), "one copy of \"primary\"");
+        let ports = shared_ports(&[("http", 80), ("metrics", 9100)]);
+        assert!(Arc::ptr_eq(&ports, &shared_ports(&[("http", 80), ("metrics", 9100)])));
+        assert!(!Arc::ptr_eq(&ports, &shared_ports(&[("http", 81), ("metrics", 9100)])));
+        assert!(Arc::ptr_eq(&ports[1].0, &shared_label("metrics")));
+        assert!(shared_tags(&[]).is_empty() && shared_ports(&[]).is_empty());
+    }
+}
