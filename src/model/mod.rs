@@ -17,8 +17,8 @@ pub use meta::Meta;
 pub use name::{InstanceId, NameError, ServiceName};
 pub use native::{NativeError, native_value, parse_native};
 pub use nerve::{NerveError, NerveName, nerve_json, nerve_name, parse_nerve};
-pub use skydns::{SkyEntry, SkyError, parse_skydns, skydns_key, skydns_name, skydns_value};
 pub use ports::Ports;
+pub use skydns::{SkyEntry, SkyError, parse_skydns, skydns_key, skydns_name, skydns_value};
 pub use tags::Tags;
 
 /// Transport protocol an instance's ports speak, used in SRV owner names
@@ -103,5 +103,17 @@ impl Instance {
     /// Whether the instance carries `tag` (tags are stored lowercased).
     pub fn has_tag(&self, tag: &str) -> bool {
         self.tags.iter().any(|t| **t == *tag)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_instance_with_its_reference_counts_fits_128_bytes() {
+        // A million of them: past 128 bytes, mimalloc's next size class is
+        // 160 (bench/heap.rs).
+        assert!(std::mem::size_of::<Instance>() + 2 * std::mem::size_of::<usize>() <= 128);
     }
 }

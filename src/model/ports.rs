@@ -7,12 +7,12 @@
 use std::ops::Index;
 use std::sync::Arc;
 
-use super::shared::{NO_PORTS, shared_ports};
+use super::shared::{List, NO_PORTS, shared_ports};
 
 /// Ports by name, sorted by name, names unique. Built with `collect()`;
 /// replaced whole rather than edited.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ports(Arc<[(Arc<str>, u16)]>);
+pub struct Ports(List<(Arc<str>, u16)>);
 
 impl Ports {
     /// The port named `name`.
@@ -104,6 +104,9 @@ mod tests {
         let again: Ports = [("http", 8080), ("metrics", 9100)].into_iter().collect();
         assert!(Arc::ptr_eq(&map.0, &again.0), "one copy of the map");
         let other: Ports = [("http", 1)].into_iter().collect();
-        assert!(Arc::ptr_eq(&map.0[0].0, &other.0[0].0), "one copy of a name");
+        assert!(
+            Arc::ptr_eq(&map.0[0].0, &other.0[0].0),
+            "one copy of a name"
+        );
     }
 }

@@ -5,13 +5,13 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-use super::shared::{NO_TAGS, shared_tags};
+use super::shared::{List, NO_TAGS, shared_tags};
 
 /// Tags, each once, in the order given. Built with `collect()`, which
 /// keeps the first of repeated tags; replaced whole rather than edited.
 /// Dereferences to the tags as a slice.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tags(Arc<[Arc<str>]>);
+pub struct Tags(List<Arc<str>>);
 
 impl Default for Tags {
     fn default() -> Self {
