@@ -175,7 +175,11 @@ mod tests {
         .unwrap();
         let seen = SystemTime::UNIX_EPOCH + Duration::new(1_790_000_000, 123_456_789);
         let mut members = Members::default();
-        assert!(members.insert(Entry::new(native("web-2"), 0, seen)).is_none());
+        assert!(
+            members
+                .insert(Entry::new(native("web-2"), 0, seen))
+                .is_none()
+        );
         members.insert(Entry::new(native("web-1"), 1, seen));
         members.insert(Entry::new(Registration::SkyDns(Arc::new(sky)), 0, seen));
         let replaced = members.insert(Entry::new(native("web-1"), 0, SystemTime::now()));
@@ -183,7 +187,10 @@ mod tests {
         let keys: Vec<&str> = members.values().map(Entry::key).collect();
         assert_eq!(keys, ["/skydns/internal/disco/web/x1", "web-1", "web-2"]);
         assert_eq!(members.get("web-2").unwrap().first_seen(), seen);
-        assert_eq!(members.get("/skydns/internal/disco/web/x1").unwrap().id(), "x1");
+        assert_eq!(
+            members.get("/skydns/internal/disco/web/x1").unwrap().id(),
+            "x1"
+        );
         let after: Vec<&str> = (members.range((Bound::Excluded("web-1"), Bound::Unbounded)))
             .map(|(key, _)| key)
             .collect();

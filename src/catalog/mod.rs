@@ -230,7 +230,10 @@ mod tests {
             &[],
             |_| Some(0),
         );
-        let first_seen = catalog.view().services["web"].get("web-1").unwrap().first_seen();
+        let first_seen = catalog.view().services["web"]
+            .get("web-1")
+            .unwrap()
+            .first_seen();
         let moved = instance("web-1", r#"{"address":"10.0.0.2","port":80,"tags":["a"]}"#);
         catalog.apply(
             &[InstanceChange {

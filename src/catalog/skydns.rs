@@ -45,7 +45,8 @@ impl Catalog {
                 let instances = view.services.entry(service.to_owned()).or_default();
                 let first_seen = instances.get(key).map_or(now, Entry::first_seen);
                 let registration = Registration::SkyDns(new.clone());
-                if (instances.insert(Entry::new(registration, change.source, first_seen))).is_none() {
+                if (instances.insert(Entry::new(registration, change.source, first_seen))).is_none()
+                {
                     view.instances += 1;
                 }
             }
