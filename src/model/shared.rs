@@ -1,5 +1,5 @@
 //! One copy of each short label and each list of them that many instances
-//! repeat: port names, tags, whole tag lists and port maps. A million
+//! repeat: service names, port names, tags, whole tag lists and port maps. A million
 //! instances tagged `v2`, `primary`, `az-a` with ports `http` and
 //! `metrics` would otherwise hold five million small blocks for what is a
 //! few dozen distinct values; here an instance holds two pointers to
@@ -36,8 +36,9 @@ pub(super) static NO_PORTS: LazyLock<List<(Arc<str>, u16)>> =
 #[derive(Debug, Default)]
 struct Shared {
     labels: Table<str, Arc<str>>,
-    tag_lists: Table<[Arc<str>], Listed<Arc<str>>>,
-    port_maps: Table<[(Arc<str>, u16)], Listed<(Arc<str>, u16)>>,
+    service_names: Table<str, Thin<str>>,
+    tag_lists: Table<[Arc<str>], Thin<[Arc<str>]>>,
+    port_maps: Table<[(Arc<str>, u16)], Thin<[(Arc<str>, u16)]>>,
 }
 
 fn tables() -> MutexGuard<'static, Shared> {
@@ -50,6 +51,11 @@ fn tables() -> MutexGuard<'static, Shared> {
 #[cfg(test)]
 pub(super) fn shared_label(label: &str) -> Arc<str> {
     tables().labels.get(label)
+}
+
+/// The shared copy of the service name `name`, one pointer wide.
+pub(super) fn shared_service_name(name: &str) -> Arc<Box<str>> {
+    tables().service_names.get(name).0
 }
 
 /// The shared copy of the tag list `tags` (in this order).
@@ -93,40 +99,43 @@ impl Handle<str> for Arc<str> {
     }
 }
 
-/// A shared list as its table sees it: its contents.
+/// A shared value one pointer wide, as its table sees it: its contents.
 #[derive(Debug)]
-struct Listed<E>(List<E>);
+struct Thin<T: ?Sized>(Arc<Box<T>>);
 
-impl<E> Clone for Listed<E> {
+impl<T: ?Sized> Clone for Thin<T> {
     fn clone(&self) -> Self {
-        Listed(self.0.clone())
+        Thin(self.0.clone())
     }
 }
 
-impl<E> Borrow<[E]> for Listed<E> {
-    fn borrow(&self) -> &[E] {
+impl<T: ?Sized> Borrow<T> for Thin<T> {
+    fn borrow(&self) -> &T {
         &self.0
     }
 }
 
 // Hashed and compared exactly as the borrowed form, as `Borrow` requires.
-impl<E: Hash> Hash for Listed<E> {
+impl<T: ?Sized + Hash> Hash for Thin<T> {
     fn hash<H: Hasher>(&self, state: &mut H) {
         (**self.0).hash(state);
     }
 }
 
-impl<E: PartialEq> PartialEq for Listed<E> {
+impl<T: ?Sized + PartialEq> PartialEq for Thin<T> {
     fn eq(&self, other: &Self) -> bool {
         **self.0 == **other.0
     }
 }
 
-impl<E: Eq> Eq for Listed<E> {}
+impl<T: ?Sized + Eq> Eq for Thin<T> {}
 
-impl<E: Clone + Hash + Eq> Handle<[E]> for Listed<E> {
-    fn new(value: &[E]) -> Self {
-        Listed(Arc::new(value.into()))
+impl<T: ?Sized + Hash + Eq> Handle<T> for Thin<T>
+where
+    for<'a> Box<T>: From<&'a T>,
+{
+    fn new(value: &T) -> Self {
+        Thin(Arc::new(value.into()))
     }
 
     fn held_elsewhere(&self) -> bool {
