@@ -5,14 +5,13 @@
 //! (`http` 8080, `metrics` 9100), so the slice itself is a shared copy.
 
 use std::ops::Index;
-use std::sync::Arc;
 
-use super::shared::{List, NO_PORTS, shared_ports};
+use super::shared::{List, NO_PORTS, Port, shared_ports};
 
 /// Ports by name, sorted by name, names unique. Built with `collect()`;
 /// replaced whole rather than edited.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ports(List<(Arc<str>, u16)>);
+pub struct Ports(List<Port>);
 
 impl Ports {
     /// The port named `name`.
@@ -85,6 +84,8 @@ impl Index<&str> for Ports {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[test]

@@ -16,6 +16,8 @@ use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
+use foldhash::fast::RandomState;
+
 /// A table below this size is never pruned: a small table costs nothing.
 const SMALLEST_PRUNE: usize = 64;
 
@@ -27,18 +29,20 @@ static SHARED: LazyLock<Mutex<Shared>> = LazyLock::new(Mutex::default);
 /// `Arc<Instance>` from mimalloc's 160-byte size class to its 128-byte one.
 pub(super) type List<E> = Arc<Box<[E]>>;
 
+/// A port map's entries: each name, shared, with its port.
+pub(super) type Port = (Arc<str>, u16);
+
 /// The empty tag list and port map, which every instance without any
 /// shares without taking the lock.
 pub(super) static NO_TAGS: LazyLock<List<Arc<str>>> = LazyLock::new(|| Arc::new(Box::new([])));
-pub(super) static NO_PORTS: LazyLock<List<(Arc<str>, u16)>> =
-    LazyLock::new(|| Arc::new(Box::new([])));
+pub(super) static NO_PORTS: LazyLock<List<Port>> = LazyLock::new(|| Arc::new(Box::new([])));
 
 #[derive(Debug, Default)]
 struct Shared {
     labels: Table<str, Arc<str>>,
     service_names: Table<str, Thin<str>>,
     tag_lists: Table<[Arc<str>], Thin<[Arc<str>]>>,
-    port_maps: Table<[(Arc<str>, u16)], Thin<[(Arc<str>, u16)]>>,
+    port_maps: Table<[Port], Thin<[Port]>>,
 }
 
 fn tables() -> MutexGuard<'static, Shared> {
@@ -69,12 +73,12 @@ pub(super) fn shared_tags(tags: &[&str]) -> List<Arc<str>> {
 }
 
 /// The shared copy of the port map `ports` (sorted by name).
-pub(super) fn shared_ports(ports: &[(&str, u16)]) -> List<(Arc<str>, u16)> {
+pub(super) fn shared_ports(ports: &[(&str, u16)]) -> List<Port> {
     if ports.is_empty() {
         return NO_PORTS.clone();
     }
     let shared = &mut *tables();
-    let named: Vec<(Arc<str>, u16)> = (ports.iter())
+    let named: Vec<Port> = (ports.iter())
         .map(|(name, port)| (shared.labels.get(name), *port))
         .collect();
     shared.port_maps.get(&named).0
@@ -147,7 +151,9 @@ where
 /// it grows.
 #[derive(Debug)]
 struct Table<T: ?Sized, H> {
-    values: HashSet<H>,
+    /// foldhash, seeded per process: a registration's names are hashed
+    /// several times a parse, and SipHash took a fifth of it.
+    values: HashSet<H, RandomState>,
     /// The size at which the next insertion prunes first.
     prune_at: usize,
     held: PhantomData<fn(&T)>,
@@ -156,7 +162,7 @@ struct Table<T: ?Sized, H> {
 impl<T: ?Sized, H> Default for Table<T, H> {
     fn default() -> Self {
         Table {
-            values: HashSet::new(),
+            values: HashSet::default(),
             prune_at: SMALLEST_PRUNE,
             held: PhantomData,
         }
