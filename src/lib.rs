@@ -5,7 +5,10 @@
 //! Read in this order:
 //!
 //! - [`model`]: services and instances, and the native registration format.
-//!   Knows nothing of DNS or of any store.
+//!   Knows nothing of DNS or of any store. Instances share what repeats
+//!   among them: tag lists and port maps are process-wide shared copies
+//!   ([`model::Tags`], [`model::Ports`]), service names are shared by the
+//!   registry.
 //! - [`registry`]: what `disco serve` knows of each `--registry` (the word
 //!   the flag, `/ready`, `/metrics` and the JSON API use): the contract a
 //!   store's watch keeps ([`registry::Backend`]: a full listing, then
@@ -25,7 +28,9 @@
 //! - [`snapshot_writer`]: the single writer that turns the stores' updates
 //!   into new snapshots and swaps them in atomically, and tells the [`catalog`]
 //!   (what disco holds and the change timeline, for the JSON API and the
-//!   web page; never read by the query path) what changed.
+//!   web page; never read by the query path) what changed. The catalog
+//!   keeps per instance only the registration it shares with the registry,
+//!   where from and since when ([`catalog::Entry`], 32 bytes).
 //! - [`cli`], then [`config`]: the raw flags as clap reads them, then their
 //!   validation into runtime structs (bad input exits 64 before any port is
 //!   bound). One way only: `config` reads `cli`, `cli` imports nothing of

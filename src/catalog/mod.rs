@@ -16,6 +16,7 @@
 //! costs what the batch changed, and a reader holds a consistent copy for
 //! as long as it needs without blocking the writer.
 
+mod members;
 mod skydns;
 mod timeline;
 
@@ -29,6 +30,7 @@ use imbl::OrdMap;
 use crate::model::{Instance, SkyEntry};
 use crate::registry::{InstanceChange, RecordChange, SourceId};
 
+pub use members::{Entry, Members};
 pub use skydns::{changed_sky_fields, sky_place};
 pub use timeline::{ChangeEvent, ChangeKind, Timeline};
 
@@ -44,42 +46,11 @@ pub enum Registration {
     SkyDns(Arc<SkyEntry>),
 }
 
-/// One instance in effect.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    /// The registration.
-    pub registration: Registration,
-    /// The registry it is answered from.
-    pub registry: SourceId,
-    /// When disco first saw it (since this process started).
-    pub first_seen: SystemTime,
-}
-
-impl Entry {
-    /// Its tags (a SkyDNS entry has none).
-    pub fn tags(&self) -> &[Box<str>] {
-        match &self.registration {
-            Registration::Instance(instance) => &instance.tags,
-            Registration::SkyDns(_) => &[],
-        }
-    }
-
-    /// Its instance id: the registration's, or a SkyDNS entry's first label.
-    pub fn id(&self) -> &str {
-        match &self.registration {
-            Registration::Instance(instance) => instance.id.as_str(),
-            Registration::SkyDns(entry) => entry.name.split('.').next().unwrap_or_default(),
-        }
-    }
-}
-
-/// Every instance in effect, by service then instance key, both sorted.
-/// The key is the instance id, or for a SkyDNS entry its store key (two
-/// keys may name one id: `/skydns/internal/disco/web` and `…/web/`).
+/// Every instance in effect, by service then [`Entry::key`], both sorted.
 #[derive(Debug, Clone, Default)]
 pub struct View {
-    /// Service name to its instances by key.
-    pub services: OrdMap<String, OrdMap<String, Entry>>,
+    /// Service name to its instances.
+    pub services: OrdMap<String, Members>,
     /// Instances in all.
     pub instances: usize,
 }
@@ -149,7 +120,7 @@ impl Catalog {
         // first touches them and put back once at the end: a listing of a
         // million instances looks up the map of services 100,000 times,
         // not a million (3.6 s of a cold start at a million, bench/heap.rs).
-        let mut touched: HashMap<&str, OrdMap<String, Entry>> = HashMap::new();
+        let mut touched: HashMap<&str, Members> = HashMap::new();
         for change in changes {
             let (kind, fields, instance) = match (&change.old, &change.new) {
                 (None, Some(new)) => (ChangeKind::Added, Vec::new(), new),
@@ -165,13 +136,9 @@ impl Catalog {
             let source = match &change.new {
                 Some(new) => {
                     let source = source_of(new).unwrap_or_default();
-                    let first_seen = instances.get(id).map_or(now, |e| e.first_seen);
-                    let entry = Entry {
-                        registration: Registration::Instance(new.clone()),
-                        registry: source,
-                        first_seen,
-                    };
-                    if instances.insert(id.to_owned(), entry).is_none() {
+                    let first_seen = instances.get(id).map_or(now, Entry::first_seen);
+                    let registration = Registration::Instance(new.clone());
+                    if (instances.insert(Entry::new(registration, source, first_seen))).is_none() {
                         view.instances += 1;
                     }
                     source
@@ -263,7 +230,10 @@ mod tests {
             &[],
             |_| Some(0),
         );
-        let first_seen = catalog.view().services["web"]["web-1"].first_seen;
+        let first_seen = catalog.view().services["web"]
+            .get("web-1")
+            .unwrap()
+            .first_seen();
         let moved = instance("web-1", r#"{"address":"10.0.0.2","port":80,"tags":["a"]}"#);
         catalog.apply(
             &[InstanceChange {
@@ -275,12 +245,12 @@ mod tests {
         );
         let view = catalog.view();
         assert_eq!(view.instances, 1);
-        let entry = &view.services["web"]["web-1"];
+        let entry = view.services["web"].get("web-1").unwrap();
         let Registration::Instance(instance) = &entry.registration else {
             panic!("a native registration");
         };
         assert_eq!(instance.address.to_string(), "10.0.0.2");
-        assert_eq!(entry.first_seen, first_seen, "a change keeps first seen");
+        assert_eq!(entry.first_seen(), first_seen, "a change keeps first seen");
         catalog.apply(
             &[InstanceChange {
                 old: Some(moved),

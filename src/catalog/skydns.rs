@@ -43,13 +43,10 @@ impl Catalog {
         match &change.new {
             Some(new) => {
                 let instances = view.services.entry(service.to_owned()).or_default();
-                let first_seen = instances.get(key).map_or(now, |e| e.first_seen);
-                let entry = Entry {
-                    registration: Registration::SkyDns(new.clone()),
-                    registry: change.source,
-                    first_seen,
-                };
-                if instances.insert(key.to_owned(), entry).is_none() {
+                let first_seen = instances.get(key).map_or(now, Entry::first_seen);
+                let registration = Registration::SkyDns(new.clone());
+                if (instances.insert(Entry::new(registration, change.source, first_seen))).is_none()
+                {
                     view.instances += 1;
                 }
             }

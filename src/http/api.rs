@@ -134,13 +134,13 @@ impl Api {
         let mut page = Vec::new();
         let mut next = None;
         let mut last_key = None;
-        for (key, entry) in instances.range::<_, str>(after_bound(&after)) {
+        for (key, entry) in instances.range(after_bound(&after)) {
             if page.len() == limit {
                 next = last_key;
                 break;
             }
             page.push(self.instance_json(&name, entry));
-            last_key = Some(key.as_str());
+            last_key = Some(key);
         }
         let domain = &self.domain;
         // The RFC 2782 form answers registrations, not SkyDNS entries.
@@ -190,7 +190,7 @@ impl Api {
             "ttl": i.ttl,
             "meta": meta,
             "registry": self.catalog.registry_name(entry.registry),
-            "first_seen": humantime::format_rfc3339_millis(entry.first_seen).to_string(),
+            "first_seen": humantime::format_rfc3339_millis(entry.first_seen()).to_string(),
             "dns": format!("{id}.{service}.{}.", self.domain),
             "skydns": null,
         })
@@ -214,7 +214,7 @@ impl Api {
             "ttl": sky.ttl.filter(|&t| t > 0),
             "meta": {},
             "registry": self.catalog.registry_name(entry.registry),
-            "first_seen": humantime::format_rfc3339_millis(entry.first_seen).to_string(),
+            "first_seen": humantime::format_rfc3339_millis(entry.first_seen()).to_string(),
             "dns": format!("{}.", sky.name),
             "skydns": {
                 "key": sky.key,

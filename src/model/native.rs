@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Deserializer, Serialize, de};
 
 use super::name::checked_label;
-use super::{Instance, InstanceId, NameError, Protocol, ServiceName, SmallMap};
+use super::{Instance, InstanceId, NameError, Ports, Protocol, ServiceName};
 
 /// Why a native registration was skipped.
 #[derive(Debug, thiserror::Error)]
@@ -150,15 +150,12 @@ pub fn parse_native(service: &str, instance: &str, value: &[u8]) -> Result<Insta
         Some(p) if p.eq_ignore_ascii_case("udp") => Protocol::Udp,
         Some(other) => return Err(NativeError::Protocol(other.to_ascii_lowercase())),
     };
-    let mut tags: Vec<Box<str>> = Vec::with_capacity(reg.tags.len());
-    for tag in &reg.tags {
+    let tags = (reg.tags.iter())
         // A tag is a label under the service name, so it obeys the same rules
         // as an instance id.
-        let tag = checked_label(&tag.0).map_err(NativeError::Tag)?;
-        if !tags.iter().any(|t| **t == *tag) {
-            tags.push(tag.into());
-        }
-    }
+        .map(|tag| checked_label(&tag.0))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(NativeError::Tag)?;
     // In the order a map of the names as written would give, so that the
     // first bad name reported, and which of two names that lowercasing
     // makes one is kept (the later), stay what they were.
@@ -167,13 +164,13 @@ pub fn parse_native(service: &str, instance: &str, value: &[u8]) -> Result<Insta
     let ports = ports
         .iter()
         .map(|(name, port)| Ok((checked_label(&name.0)?, *port)))
-        .collect::<Result<SmallMap<u16>, NameError>>()
+        .collect::<Result<Ports, NameError>>()
         .map_err(NativeError::PortName)?;
     let mut instance = Instance::new(service, id, address);
     instance.port = reg.port.or_else(|| ports.values().next().copied());
     instance.ports = ports;
     instance.protocol = protocol;
-    instance.tags = tags.into_boxed_slice();
+    instance.tags = tags.into_iter().collect();
     instance.priority = reg.priority.unwrap_or(super::DEFAULT_PRIORITY);
     instance.weight = reg.weight.unwrap_or(super::DEFAULT_WEIGHT);
     instance.ttl = reg.ttl;
@@ -193,8 +190,8 @@ struct Written<'a> {
     ports: BTreeMap<&'a str, u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     protocol: Option<&'static str>,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    tags: &'a [Box<str>],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tags: Vec<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     priority: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -217,7 +214,7 @@ pub fn native_value(instance: &Instance) -> Vec<u8> {
             .map(|(name, port)| (name, *port))
             .collect(),
         protocol: (instance.protocol == Protocol::Udp).then_some("udp"),
-        tags: &instance.tags,
+        tags: instance.tags.iter().map(|t| &**t).collect(),
         priority: (instance.priority != super::DEFAULT_PRIORITY).then_some(instance.priority),
         weight: (instance.weight != super::DEFAULT_WEIGHT).then_some(instance.weight),
         ttl: instance.ttl,

@@ -161,15 +161,10 @@ pub fn parse_nerve(directory: &str, node_name: &str, value: &[u8]) -> Result<Ins
             (key, value)
         })
         .collect();
-    let mut tags: Vec<Box<str>> = Vec::new();
-    for (key, value) in &labels {
-        if let Ok(tag) = InstanceId::new(&format!("{key}-{value}"))
-            && !tags.iter().any(|t| **t == *tag.as_str())
-        {
-            tags.push(tag.as_str().into());
-        }
-    }
-    instance.tags = tags.into_boxed_slice();
+    instance.tags = (labels.iter())
+        .filter_map(|(key, value)| InstanceId::new(&format!("{key}-{value}")).ok())
+        .map(|tag| tag.as_str().to_owned())
+        .collect();
     instance.meta = labels.into_iter().collect();
     Ok(instance)
 }

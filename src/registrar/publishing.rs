@@ -394,9 +394,9 @@ impl Publishing {
         } else {
             role::REPLICA_TAG
         };
-        let mut tags = registration.tags.to_vec();
-        tags.push(tag.into());
-        tagged.tags = tags.into_boxed_slice();
+        tagged.tags = (registration.tags.iter().map(|t| &**t))
+            .chain([tag])
+            .collect();
         tagged
     }
 

@@ -5,11 +5,10 @@
 mod instances;
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use super::{Change, SourceId};
-use crate::model::{Instance, ServiceName, SkyEntry};
+use crate::model::{Instance, SkyEntry};
 use instances::{Identified, Instances};
 
 /// A change to the effective set of instances.
@@ -56,42 +55,6 @@ pub struct Registry {
     sources: Vec<Instances>,
     /// Per source, SkyDNS entries by store key.
     records: Vec<HashMap<String, Arc<SkyEntry>>>,
-    services: SharedNames,
-}
-
-/// One copy of each service name in use, shared by the instances stored
-/// with it: a backend parses a fresh copy for every instance, and with ten
-/// instances a service, nine of them are waste.
-#[derive(Debug, Default)]
-struct SharedNames {
-    /// Each name, with how many stored instances hold it.
-    names: HashMap<ServiceName, usize>,
-}
-
-impl SharedNames {
-    /// Makes `instance` hold the shared copy of its service name, for as
-    /// long as it is stored: [`SharedNames::release`] it when it goes.
-    fn share(&mut self, instance: &mut Instance) {
-        match self.names.entry(instance.service.clone()) {
-            Entry::Occupied(mut shared) => {
-                *shared.get_mut() += 1;
-                instance.service = shared.key().clone();
-            }
-            Entry::Vacant(new) => {
-                new.insert(1);
-            }
-        }
-    }
-
-    /// A stored instance went: the last one of a name takes the name along.
-    fn release(&mut self, instance: &Instance) {
-        if let Some(users) = self.names.get_mut(&instance.service) {
-            *users -= 1;
-            if *users == 0 {
-                self.names.remove(&instance.service);
-            }
-        }
-    }
 }
 
 impl Registry {
@@ -100,7 +63,6 @@ impl Registry {
         Registry {
             sources: vec![Instances::default(); sources],
             records: vec![HashMap::new(); sources],
-            services: SharedNames::default(),
         }
     }
 
@@ -113,27 +75,20 @@ impl Registry {
     pub fn reset(&mut self, source: SourceId, instances: Vec<Instance>) -> Vec<InstanceChange> {
         let mut old = std::mem::take(&mut self.sources[source]);
         let mut fresh = Instances::with_capacity(instances.len());
-        for mut instance in instances {
-            self.services.share(&mut instance);
+        for instance in instances {
             // Unchanged instances keep their Arc, so they produce no change.
             let instance = match old.get(&instance) {
                 Some(before) if **before == instance => before.clone(),
                 _ => Arc::new(instance),
             };
-            if let Some(repeated) = fresh.insert(instance) {
-                self.services.release(&repeated);
-            }
+            fresh.insert(instance);
         }
         let mut changes = Vec::new();
         for instance in fresh.iter() {
             let before = old.remove(&**instance);
-            if let Some(before) = &before {
-                self.services.release(before);
-            }
             changes.extend(self.change_in(source, &**instance, before, Some(instance.clone())));
         }
         for before in old.drain() {
-            self.services.release(&before);
             changes.extend(self.change_in(source, &*before, Some(before.clone()), None));
         }
         self.sources[source] = fresh;
@@ -214,23 +169,19 @@ impl Registry {
         result
     }
 
-    fn put(&mut self, source: SourceId, mut instance: Instance) -> Option<InstanceChange> {
+    fn put(&mut self, source: SourceId, instance: Instance) -> Option<InstanceChange> {
         if (self.sources[source].get(&instance)).is_some_and(|existing| **existing == instance) {
             return None;
         }
         let old = self.effective(&instance).cloned();
-        self.services.share(&mut instance);
         let instance = Arc::new(instance);
-        if let Some(replaced) = self.sources[source].insert(instance.clone()) {
-            self.services.release(&replaced);
-        }
+        self.sources[source].insert(instance.clone());
         difference(old, self.effective(&*instance).cloned())
     }
 
     fn delete(&mut self, source: SourceId, key: &dyn Identified) -> Option<InstanceChange> {
         let old = self.effective(key).cloned();
-        let removed = self.sources[source].remove(key)?;
-        self.services.release(&removed);
+        self.sources[source].remove(key)?;
         difference(old, self.effective(key).cloned())
     }
 
@@ -283,7 +234,7 @@ fn difference(old: Option<Arc<Instance>>, new: Option<Arc<Instance>>) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::InstanceId;
+    use crate::model::{InstanceId, ServiceName};
 
     fn instance(id: &str, address: &str) -> Instance {
         Instance::new(
@@ -349,33 +300,6 @@ mod tests {
                 .apply(1, vec![Change::Put(instance("a", "10.0.0.9"))])
                 .is_empty()
         );
-    }
-
-    #[test]
-    fn instances_of_a_service_share_its_name_until_the_last_one_goes() {
-        let mut registry = Registry::new(1);
-        let changes = registry.reset(
-            0,
-            vec![instance("a", "10.0.0.1"), instance("b", "10.0.0.2")],
-        );
-        let names: Vec<&str> = changes
-            .iter()
-            .map(|c| c.new.as_ref().unwrap().service.as_str())
-            .collect();
-        assert!(std::ptr::eq(names[0], names[1]), "one copy of \"web\"");
-        let more = registry.apply(0, vec![Change::Put(instance("c", "10.0.0.3"))]);
-        assert!(std::ptr::eq(
-            more.instances[0].new.as_ref().unwrap().service.as_str(),
-            names[0]
-        ));
-        let delete = |id: &str| Change::Delete {
-            service: ServiceName::new("web").unwrap(),
-            id: InstanceId::new(id).unwrap(),
-        };
-        registry.apply(0, vec![delete("a"), delete("b")]);
-        assert_eq!(registry.services.names.len(), 1);
-        registry.reset(0, Vec::new());
-        assert!(registry.services.names.is_empty());
     }
 
     #[test]

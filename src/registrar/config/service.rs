@@ -10,7 +10,7 @@ use super::{
     Origin, RegistrarConfigError, ServiceConfig,
 };
 use crate::config::RegistryUrl;
-use crate::model::{Instance, InstanceId, ServiceName, SmallMap};
+use crate::model::{Instance, InstanceId, Ports, ServiceName, Tags};
 use crate::registrar::address::NoAutoAddress;
 use crate::registrar::check::CheckSpec;
 use crate::registrar::dockstack::{self, DockStackSpec};
@@ -241,7 +241,7 @@ pub(super) fn service(
             InstanceId::new(port_name).map_err(|e| origin.invalid("port-name", port_name, e))?;
         registration.ports = [(label.as_str().to_owned(), port)]
             .into_iter()
-            .collect::<SmallMap<u16>>();
+            .collect::<Ports>();
     }
     registration.tags = tags(origin, &settings.tags, &registration.id)?;
     registration.meta = settings.meta.into_iter().collect();
@@ -476,8 +476,8 @@ pub(super) fn tags(
     origin: &Origin,
     given: &[String],
     id: &InstanceId,
-) -> Result<Box<[Box<str>]>, RegistrarConfigError> {
-    let mut tags: Vec<Box<str>> = Vec::new();
+) -> Result<Tags, RegistrarConfigError> {
+    let mut tags: Vec<InstanceId> = Vec::new();
     for text in given {
         let tag = InstanceId::new(text).map_err(|e| origin.invalid("tag", text, e))?;
         if tag == *id {
@@ -487,9 +487,7 @@ pub(super) fn tags(
                 "equals the instance id; a label under the service names the instance first",
             ));
         }
-        if !tags.iter().any(|t| **t == *tag.as_str()) {
-            tags.push(tag.as_str().into());
-        }
+        tags.push(tag);
     }
-    Ok(tags.into_boxed_slice())
+    Ok(tags.iter().map(InstanceId::as_str).collect())
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::container::{Container, Health};
 use super::labels::{self, LabelCheck, ServiceLabels};
-use crate::model::{Instance, InstanceId, Protocol, SmallMap};
+use crate::model::{Instance, InstanceId, Ports, Protocol};
 use crate::registrar::check::CheckSpec;
 use crate::registrar::health::Thresholds;
 use crate::store::publish::Format;
@@ -323,9 +323,9 @@ fn one(
     if let Some(name) = &service.port_name {
         registration.ports = [(name.as_str().to_owned(), registered_port)]
             .into_iter()
-            .collect::<SmallMap<u16>>();
+            .collect::<Ports>();
     }
-    registration.tags = service.tags.iter().map(|t| t.as_str().into()).collect();
+    registration.tags = service.tags.iter().map(InstanceId::as_str).collect();
     registration.meta = service.meta.iter().cloned().collect();
     let interval = service.interval.unwrap_or(options.interval);
     let timeout = service.timeout.unwrap_or(options.timeout).min(interval);

@@ -274,7 +274,7 @@ mod tests {
             "fd00::5".parse().unwrap(),
         );
         instance.port = Some(8080);
-        instance.tags = vec!["v2".into()].into_boxed_slice();
+        instance.tags = ["v2"].into_iter().collect();
         instance
     }
 

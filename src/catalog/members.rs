@@ -1,0 +1,353 @@
+//! One service's instances in the catalog, sorted by key.
+//!
+//! A million instances make a million of these entries, so each is kept
+//! as small as the page needs: the registration it shares with the
+//! registry, the registry's index and when it was first seen, 32 bytes.
+//! The key is not stored beside it: it is the registration's own instance
+//! id (or a SkyDNS entry's store key), which the entries are sorted by.
+//! An `imbl::OrdMap<String, Entry>` per service held a copy of the key (a
+//! block of its own) and a 64-byte slot per instance in leaves of 16
+//! slots: 124 bytes an instance at a million with ten a service, against
+//! 38 here (`bench/heap.rs`).
+
+use std::borrow::Borrow;
+use std::cmp::Ordering;
+use std::ops::Bound;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use imbl::OrdSet;
+
+use super::Registration;
+use crate::registry::SourceId;
+
+/// One instance in effect.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The registration.
+    pub registration: Registration,
+    /// The registry it is answered from.
+    pub registry: SourceId,
+    /// When disco first saw it, in nanoseconds since the Unix epoch: half
+    /// the size of a `SystemTime`.
+    first_seen: u64,
+}
+
+impl Entry {
+    /// An entry first seen at `first_seen`.
+    pub fn new(registration: Registration, registry: SourceId, first_seen: SystemTime) -> Self {
+        let since_epoch = first_seen.duration_since(SystemTime::UNIX_EPOCH);
+        // A clock before 1970 or past 2554 is no one's; the epoch will do.
+        let nanos = since_epoch.map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(0));
+        Entry {
+            registration,
+            registry,
+            first_seen: nanos,
+        }
+    }
+
+    /// When disco first saw it (since this process started).
+    pub fn first_seen(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_nanos(self.first_seen)
+    }
+
+    /// Its tags (a SkyDNS entry has none).
+    pub fn tags(&self) -> &[Arc<str>] {
+        match &self.registration {
+            Registration::Instance(instance) => &instance.tags,
+            Registration::SkyDns(_) => &[],
+        }
+    }
+
+    /// Its instance id: the registration's, or a SkyDNS entry's first label.
+    pub fn id(&self) -> &str {
+        match &self.registration {
+            Registration::Instance(instance) => instance.id.as_str(),
+            Registration::SkyDns(entry) => entry.name.split('.').next().unwrap_or_default(),
+        }
+    }
+
+    /// Its key among its service's instances: the instance id, or for a
+    /// SkyDNS entry its store key (two keys may name one id:
+    /// `/skydns/internal/disco/web` and `…/web/`). A store key starts with
+    /// `/`, which no instance id holds, so the two never meet.
+    pub fn key(&self) -> &str {
+        match &self.registration {
+            Registration::Instance(instance) => instance.id.as_str(),
+            Registration::SkyDns(entry) => &entry.key,
+        }
+    }
+}
+
+/// An entry as the set sees it: its key.
+#[derive(Debug, Clone)]
+struct ByKey(Entry);
+
+impl Borrow<str> for ByKey {
+    fn borrow(&self) -> &str {
+        self.0.key()
+    }
+}
+
+// Ordered and compared exactly as the borrowed key, as `Borrow` requires.
+impl Ord for ByKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.key().cmp(other.0.key())
+    }
+}
+
+impl PartialOrd for ByKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for ByKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.key() == other.0.key()
+    }
+}
+
+impl Eq for ByKey {}
+
+/// Services with at most this many instances keep them in one block
+/// sized to them; a service that grows past it moves to a B-tree, and
+/// moves back once it has shrunk to half.
+const FEW: usize = 32;
+
+/// A service's instances, sorted by [`Entry::key`]. Persistent: a copy is
+/// a pointer, and a change to one copies only what it changes, so the
+/// view published after each batch costs what the batch changed.
+#[derive(Debug, Clone, Default)]
+pub struct Members(Repr);
+
+/// Most services have a few instances, for which a B-tree leaf (room for
+/// 16 entries, 544 bytes) is mostly empty: they are one exactly sized
+/// block, copied whole on a change, which costs little at this size.
+#[derive(Debug, Clone)]
+enum Repr {
+    Few(Arc<[ByKey]>),
+    Many(OrdSet<ByKey>),
+}
+
+impl Default for Repr {
+    fn default() -> Self {
+        Repr::Few(Arc::new([]))
+    }
+}
+
+impl Members {
+    /// The entry at `key`.
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        match &self.0 {
+            Repr::Few(few) => {
+                (few.binary_search_by(|e| e.0.key().cmp(key)).ok()).map(|at| &few[at].0)
+            }
+            Repr::Many(many) => many.get(key).map(|e| &e.0),
+        }
+    }
+
+    /// Stores `entry` at its key, giving the one it replaces.
+    pub fn insert(&mut self, entry: Entry) -> Option<Entry> {
+        let entry = ByKey(entry);
+        let few = match &mut self.0 {
+            Repr::Many(many) => return many.insert(entry).map(|e| e.0),
+            Repr::Few(few) => few,
+        };
+        match few.binary_search_by(|e| e.0.key().cmp(entry.0.key())) {
+            Ok(at) => {
+                if let Some(unshared) = Arc::get_mut(few) {
+                    return Some(std::mem::replace(&mut unshared[at], entry).0);
+                }
+                let replaced = few[at].clone();
+                *few = (few[..at].iter().cloned())
+                    .chain([entry])
+                    .chain(few[at + 1..].iter().cloned())
+                    .collect();
+                Some(replaced.0)
+            }
+            Err(_) if few.len() >= FEW => {
+                let mut many: OrdSet<ByKey> = few.iter().cloned().collect();
+                many.insert(entry);
+                self.0 = Repr::Many(many);
+                None
+            }
+            Err(at) => {
+                *few = (few[..at].iter().cloned())
+                    .chain([entry])
+                    .chain(few[at..].iter().cloned())
+                    .collect();
+                None
+            }
+        }
+    }
+
+    /// Takes out the entry at `key`.
+    pub fn remove(&mut self, key: &str) -> Option<Entry> {
+        match &mut self.0 {
+            Repr::Few(few) => {
+                let at = few.binary_search_by(|e| e.0.key().cmp(key)).ok()?;
+                let removed = few[at].clone();
+                *few = (few[..at].iter().cloned())
+                    .chain(few[at + 1..].iter().cloned())
+                    .collect();
+                Some(removed.0)
+            }
+            Repr::Many(many) => {
+                let removed = many.remove(key)?;
+                if many.len() <= FEW / 2 {
+                    self.0 = Repr::Few(many.iter().cloned().collect());
+                }
+                Some(removed.0)
+            }
+        }
+    }
+
+    /// Every entry, by key.
+    pub fn values(&self) -> impl Iterator<Item = &Entry> {
+        self.range((Bound::Unbounded, Bound::Unbounded))
+            .map(|(_, entry)| entry)
+    }
+
+    /// The entries with keys within `range`, with their keys, by key.
+    pub fn range<'a>(
+        &'a self,
+        range: (Bound<&str>, Bound<&str>),
+    ) -> impl Iterator<Item = (&'a str, &'a Entry)> {
+        // One of the two is empty.
+        let (few, many) = match &self.0 {
+            Repr::Few(few) => (within(few, range), None),
+            Repr::Many(many) => (&[][..], Some(many.range::<_, str>(range))),
+        };
+        (few.iter().chain(many.into_iter().flatten())).map(|e| (e.0.key(), &e.0))
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            Repr::Few(few) => few.len(),
+            Repr::Many(many) => many.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The part of sorted `entries` with keys within `range`.
+fn within<'a>(entries: &'a [ByKey], (from, to): (Bound<&str>, Bound<&str>)) -> &'a [ByKey] {
+    let below = |key: &str| entries.partition_point(|e| e.0.key() < key);
+    let up_to = |key: &str| entries.partition_point(|e| e.0.key() <= key);
+    let start = match from {
+        Bound::Included(key) => below(key),
+        Bound::Excluded(key) => up_to(key),
+        Bound::Unbounded => 0,
+    };
+    let end = match to {
+        Bound::Included(key) => up_to(key),
+        Bound::Excluded(key) => below(key),
+        Bound::Unbounded => entries.len(),
+    };
+    &entries[start..end.max(start)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{parse_native, parse_skydns};
+
+    #[test]
+    fn entries_are_found_and_sorted_by_id_or_store_key_and_keep_first_seen() {
+        let native = |id: &str| {
+            let instance = parse_native("web", id, br#"{"address":"10.0.0.1"}"#).unwrap();
+            Registration::Instance(Arc::new(instance))
+        };
+        let sky = parse_skydns(
+            "/skydns",
+            "/skydns/internal/disco/web/x1",
+            br#"{"host":"10.0.0.2"}"#,
+            None,
+        )
+        .unwrap();
+        let seen = SystemTime::UNIX_EPOCH + Duration::new(1_790_000_000, 123_456_789);
+        let mut members = Members::default();
+        assert!(
+            members
+                .insert(Entry::new(native("web-2"), 0, seen))
+                .is_none()
+        );
+        members.insert(Entry::new(native("web-1"), 1, seen));
+        members.insert(Entry::new(Registration::SkyDns(Arc::new(sky)), 0, seen));
+        let replaced = members.insert(Entry::new(native("web-1"), 0, SystemTime::now()));
+        assert_eq!(replaced.map(|e| e.registry), Some(1));
+        let keys: Vec<&str> = members.values().map(Entry::key).collect();
+        assert_eq!(keys, ["/skydns/internal/disco/web/x1", "web-1", "web-2"]);
+        assert_eq!(members.get("web-2").unwrap().first_seen(), seen);
+        assert_eq!(
+            members.get("/skydns/internal/disco/web/x1").unwrap().id(),
+            "x1"
+        );
+        let after: Vec<&str> = (members.range((Bound::Excluded("web-1"), Bound::Unbounded)))
+            .map(|(key, _)| key)
+            .collect();
+        assert_eq!(after, ["web-2"]);
+        assert!(members.remove("web-2").is_some());
+        assert!(members.remove("web-2").is_none());
+        assert_eq!(members.len(), 2);
+        assert_eq!(std::mem::size_of::<Entry>(), 32);
+    }
+
+    #[test]
+    fn a_service_growing_past_a_few_and_back_keeps_every_entry_in_order_and_copies_apart() {
+        let entry = |n: usize| {
+            let instance =
+                parse_native("web", &format!("web-{n:03}"), br#"{"address":"10.0.0.1"}"#);
+            let registration = Registration::Instance(Arc::new(instance.unwrap()));
+            Entry::new(registration, 0, SystemTime::now())
+        };
+        let ids = |members: &Members| {
+            members
+                .values()
+                .map(|e| e.id().to_owned())
+                .collect::<Vec<_>>()
+        };
+        let mut members = Members::default();
+        let mut published = Vec::new();
+        // In an order that inserts at the front, the back and between.
+        for n in (0..3 * FEW).rev().step_by(2).chain((0..3 * FEW).step_by(2)) {
+            assert!(members.insert(entry(n)).is_none());
+            published.push(members.clone());
+        }
+        let all: Vec<String> = (0..3 * FEW).map(|n| format!("web-{n:03}")).collect();
+        assert_eq!(ids(&members), all);
+        assert!(matches!(members.0, Repr::Many(_)));
+        assert_eq!(
+            ids(&published[0]),
+            [format!("web-{:03}", 3 * FEW - 1)],
+            "a copy is apart"
+        );
+        let from: Vec<&str> = members
+            .range((Bound::Included("web-010"), Bound::Excluded("web-013")))
+            .map(|(key, _)| key)
+            .collect();
+        assert_eq!(from, ["web-010", "web-011", "web-012"]);
+        for n in 0..3 * FEW - 2 {
+            assert_eq!(
+                members.remove(&format!("web-{n:03}")).unwrap().id(),
+                format!("web-{n:03}")
+            );
+        }
+        assert!(matches!(members.0, Repr::Few(_)));
+        assert_eq!(ids(&members), all[3 * FEW - 2..]);
+        let replaced = members.insert(entry(3 * FEW - 1)).unwrap();
+        assert_eq!(replaced.id(), format!("web-{:03}", 3 * FEW - 1));
+        let from: Vec<&str> = members
+            .range((Bound::Excluded("web-094"), Bound::Included("web-095")))
+            .map(|(key, _)| key)
+            .collect();
+        assert_eq!(from, ["web-095"]);
+        assert_eq!(members.len(), 2);
+    }
+}
