@@ -464,16 +464,23 @@ mod tests {
         let (in_flight, held_at_once) = tokio::sync::oneshot::channel();
         let answering = tokio::spawn(async move {
             let mut buffer = [0u8; 512];
-            // One answer first, so that the upstream is known to be there.
+            // One slow answer first, so that the upstream is known to be
+            // there and the wait for the next ones (four round trips) is long.
             let (len, from) = upstream.recv_from(&mut buffer).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(300)).await;
             upstream
                 .send_to(&answer(buffer[..len].to_vec()), from)
                 .await
                 .unwrap();
-            // Then hold every query until none has come for 30 ms.
+            // Then hold a window's worth of queries, and whatever else comes
+            // in the next 200 ms.
             let mut held = Vec::new();
+            while held.len() < WINDOW {
+                let (len, from) = upstream.recv_from(&mut buffer).await.unwrap();
+                held.push((buffer[..len].to_vec(), from));
+            }
             while let Ok(received) =
-                tokio::time::timeout(Duration::from_millis(30), upstream.recv_from(&mut buffer))
+                tokio::time::timeout(Duration::from_millis(200), upstream.recv_from(&mut buffer))
                     .await
             {
                 let (len, from) = received.unwrap();
