@@ -156,6 +156,11 @@ impl Datagram {
         let Ok(_sending) = target.window.acquire().await else {
             return Direct::Failed;
         };
+        // Left to the pool while this query waited its turn: the queries
+        // ahead of it found the upstream silent.
+        if target.down_until.load(Ordering::Relaxed) > self.millis() {
+            return Direct::Failed;
+        }
         let idle = match target.take() {
             Some(idle) => idle,
             None => match connect(target.addr) {
@@ -512,5 +517,24 @@ mod tests {
                 .all(|answer| matches!(answer, Direct::Answer(_)))
         );
         answering.abort();
+    }
+
+    #[tokio::test]
+    async fn queries_waiting_their_turn_go_to_the_pool_once_the_upstream_is_found_silent() {
+        let silent = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let direct = Datagram::new([silent.local_addr().unwrap()]).unwrap();
+        let packet = packet("a");
+        let client = ClientQuery::parse(&packet).unwrap();
+        let started = Instant::now();
+        let asks = (0..=WINDOW).map(|_| direct.ask(&client, Duration::from_millis(500)));
+        let outcomes = futures_util::future::join_all(asks).await;
+        assert!(outcomes.iter().all(|outcome| *outcome == Direct::Failed));
+        // One wait for the whole window, not a second one for the query
+        // that waited behind it.
+        assert!(
+            started.elapsed() < Duration::from_millis(900),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }
