@@ -3,7 +3,8 @@
 # Knot DNS upstream on loopback.
 #
 # Usage: bench/forward.sh [SECONDS]     (default 10 s per measurement)
-#   ROUNDS=3 NAMES=2000 COLD_NAMES=200000 FORWARDERS="disco unbound dnsmasq"
+#   ROUNDS=3 NAMES=2000 COLD_NAMES=200000 COLD_RATE=10000
+#   FORWARDERS="disco unbound dnsmasq"
 #   DISCO_REF=PATH: another build of disco (e.g. main's, before a change),
 #   run as forwarder "disco-ref" when FORWARDERS names it
 #
@@ -16,7 +17,9 @@
 #   answers per CPU-second, mean and p99 latency);
 # - cold misses: a fresh forwarder, and a query file of COLD_NAMES names
 #   never asked before (a wildcard in Knot's zone answers them), sent once:
-#   answers/s and p99 latency, every query a miss.
+#   answers/s, p99 latency and queries lost, every query a miss; then, on
+#   another fresh forwarder, COLD_RATE (default 10000) cold misses a
+#   second, for p99 at the same load for all.
 # Figures are the medians of ROUNDS rounds, with ratios to unbound and
 # dnsmasq in the same run.
 set -euo pipefail
@@ -27,6 +30,7 @@ ROUNDS=${ROUNDS:-3}
 NAMES=${NAMES:-2000}
 COLD_NAMES=${COLD_NAMES:-200000}
 FORWARDERS=${FORWARDERS:-"disco unbound dnsmasq"}
+COLD_RATE=${COLD_RATE:-10000}
 
 ensure_packages dnsperf=dnsperf knotd=knot unbound=unbound dnsmasq=dnsmasq-base dig=dnsutils
 build_disco_only
@@ -48,6 +52,7 @@ OTHER_CORES=$(seq -s, 1 $(($(nproc) - 1)))
 } >"$DIR/fwd.bench.zone"
 for i in $(seq 0 $((NAMES - 1))); do echo "h$i.fwd.bench A"; done >"$DIR/hits.txt"
 awk -v n="$COLD_NAMES" 'BEGIN { for (i = 0; i < n; i++) printf "u%d.cold.fwd.bench A\n", i }' >"$DIR/cold.txt"
+awk -v n="$COLD_NAMES" 'BEGIN { for (i = 0; i < n; i++) printf "r%d.cold.fwd.bench A\n", i }' >"$DIR/cold-rate.txt"
 
 KNOT_PORT=$(free_port)
 cat >"$DIR/knot.conf" <<CONF
@@ -126,22 +131,30 @@ client() { # workers dnsperf-args...
     taskset -c "$OTHER_CORES" dnsperf "$@"
 }
 
-# One pass over the cold names: answers/s and p99 (ms), from the same run.
-cold_run() { # port
-    local trace="$DIR/cold-latencies.txt"
-    client 1 -s 127.0.0.1 -p "$1" -d "$DIR/cold.txt" -n 1 -l "$SECONDS_PER_RUN" -c 20 -q 500 -t 3 -v \
+# One pass over the cold names: answers/s, p99 (ms) and queries lost, from
+# the same run. A lost query counts as the 3 s dnsperf waited for it (it is
+# in the slowest percent, not the fastest). With RATE, dnsperf sends at most
+# that many queries a second (open loop: p99 at an equal load for all).
+cold_run() { # port [rate]
+    local trace="$DIR/cold-latencies.txt" names="$DIR/cold.txt" rate=()
+    if [[ -n ${2:-} ]]; then
+        rate=(-Q "$2")
+        names="$DIR/cold-rate.txt"
+    fi
+    client 1 -s 127.0.0.1 -p "$1" -d "$names" -n 1 -l "$SECONDS_PER_RUN" -c 20 -q 500 -t 3 "${rate[@]}" -v \
         >"$trace" 2>/dev/null || true
-    local qps
+    local qps lost
     qps=$(awk '/Queries per second/ {printf "%d", $4}' "$trace")
-    awk '/^> / {print $NF}' "$trace" | sort -g | awk -v qps="$qps" '
+    lost=$(awk '/Queries lost/ {print $3}' "$trace")
+    awk '/^> / {print ($2 == "T" ? 3 : $NF)}' "$trace" | sort -g | awk -v qps="$qps" -v lost="${lost:-0}" '
         { v[NR] = $1 }
-        END { if (NR == 0) { print qps, "-"; exit }
+        END { if (NR == 0) { print qps, "-", lost; exit }
               i = int(NR * 0.99); if (i < 1) i = 1
-              printf "%s %.3f\n", qps, v[i] * 1000 }'
+              printf "%s %.3f %s\n", qps, v[i] * 1000, lost }'
     rm -f "$trace"
 }
 
-declare -A hits=() colds=()
+declare -A hits=() colds=() rated=()
 for round in $(seq "$ROUNDS"); do
     for server in $FORWARDERS; do
         log "round $round: $server"
@@ -163,8 +176,18 @@ for round in $(seq "$ROUNDS"); do
         pid=$!
         STARTED_PIDS+=("$pid")
         wait_for_dns "$port" h0.fwd.bench
-        read -r qps p99 < <(cold_run "$port")
-        colds[$server]+="$qps $p99"$'\n'
+        read -r qps p99 lost < <(cold_run "$port")
+        colds[$server]+="$qps $p99 $lost"$'\n'
+        kill "$pid" && wait "$pid" 2>/dev/null || true
+        STARTED_PIDS=("$KNOT_PID")
+
+        port=$(free_port)
+        "start_$server" "$port"
+        pid=$!
+        STARTED_PIDS+=("$pid")
+        wait_for_dns "$port" h0.fwd.bench
+        read -r qps p99 lost < <(cold_run "$port" "$COLD_RATE")
+        rated[$server]+="$qps $p99 $lost"$'\n'
         kill "$pid" && wait "$pid" 2>/dev/null || true
         STARTED_PIDS=("$KNOT_PID")
     done
@@ -191,15 +214,23 @@ done
 
 printf '\n## Cold misses: %s names never asked, one pass (at most %s s), median of %s rounds\n\n' "$COLD_NAMES" \
     "$SECONDS_PER_RUN" "$ROUNDS"
-printf '| forwarder | answers/s | p99 ms | × unbound answers/s | answers/s of each round |\n'
-printf '|---|---|---|---|---|\n'
+printf 'dnsperf keeps 500 queries outstanding: a lost query holds its place for\n'
+printf '3 s (and counts as 3 s in p99), so a forwarder that drops queries answers\n'
+printf 'the rest with fewer ahead of them. At %s queries/s (open loop) every\n' "$COLD_RATE"
+printf 'forwarder gets the same load.\n\n'
+printf '| forwarder | answers/s | p99 ms | lost | × unbound answers/s | p99 at %s/s | lost at %s/s | answers/s of each round |\n' \
+    "$COLD_RATE" "$COLD_RATE"
+printf '|---|---|---|---|---|---|---|---|\n'
 declare -A cold_qps=()
 for server in $FORWARDERS; do
-    read -r qps p99 runs < <(median_row "${colds[$server]%$'\n'}")
-    cold_qps[$server]="$qps $p99 $runs"
+    read -r qps p99 lost runs < <(median_row "${colds[$server]%$'\n'}")
+    cold_qps[$server]="$qps $p99 $lost $runs"
 done
 read -r unbound_cold _ < <(echo "${cold_qps[unbound]:-- -}")
 for server in $FORWARDERS; do
-    read -r qps p99 runs <<<"${cold_qps[$server]}"
-    printf '| %s | %s | %s | %s | %s |\n' "$server" "$qps" "$p99" "$(ratio "$qps" "$unbound_cold")" "$runs"
+    read -r qps p99 lost runs <<<"${cold_qps[$server]}"
+    # The rate run's median p99 (its answers/s is the rate).
+    read -r _ rate_p99 rate_lost < <(sort -g -k2,2 <<<"${rated[$server]%$'\n'}" | sed -n "$(((ROUNDS + 1) / 2))p")
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$server" "$qps" "$p99" "$lost" "$(ratio "$qps" "$unbound_cold")" \
+        "$rate_p99" "$rate_lost" "$runs"
 done
