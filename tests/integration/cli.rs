@@ -626,6 +626,27 @@ fn sigterm_stops_a_serving_disco_with_status_0() {
 }
 
 #[test]
+fn a_serving_disco_runs_without_transparent_huge_pages() {
+    // mimalloc's 2 MiB-aligned memory under THP `always` made the kernel
+    // clear a whole huge page at every first touch: a fifth of a
+    // million-instance cold start (BENCHMARKS.md). The kernel says per
+    // process whether THP applies to it (`THP_enabled`, Linux 5.0).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("example.internal.zone"), EXAMPLE_ZONE).unwrap();
+    let mut command = serve(dir.path(), &[]);
+    command.args(["--log-format", "json"]);
+    let served = start(command);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", served.child.0.id())).unwrap();
+    let thp = status.lines().find(|l| l.starts_with("THP_enabled:"));
+    assert_eq!(
+        thp.map(|l| l.split_whitespace().nth(1)),
+        Some(Some("0")),
+        "{status}"
+    );
+    served.assert_clean_exit_on(libc::SIGTERM);
+}
+
+#[test]
 fn a_signal_right_after_disco_serving_is_a_clean_shutdown() {
     // An orchestrator may stop a replica the moment it sees it come up. The
     // signal handlers must be in place before "disco serving" is logged, or
