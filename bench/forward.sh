@@ -154,6 +154,20 @@ cold_run() { # port [rate]
     rm -f "$trace"
 }
 
+# cold_run on a fresh forwarder SERVER (nothing cached), stopped after;
+# sets COLD_ROW to its "answers/s p99 lost".
+fresh_cold_run() { # server [rate]
+    local port pid
+    port=$(free_port)
+    "start_$1" "$port"
+    pid=$!
+    STARTED_PIDS+=("$pid")
+    wait_for_dns "$port" h0.fwd.bench
+    COLD_ROW=$(cold_run "$port" ${2:+"$2"})
+    kill "$pid" && wait "$pid" 2>/dev/null || true
+    STARTED_PIDS=("$KNOT_PID")
+}
+
 declare -A hits=() colds=() rated=()
 for round in $(seq "$ROUNDS"); do
     for server in $FORWARDERS; do
@@ -171,25 +185,10 @@ for round in $(seq "$ROUNDS"); do
         kill "$pid" && wait "$pid" 2>/dev/null || true
         STARTED_PIDS=("$KNOT_PID")
 
-        port=$(free_port)
-        "start_$server" "$port"
-        pid=$!
-        STARTED_PIDS+=("$pid")
-        wait_for_dns "$port" h0.fwd.bench
-        read -r qps p99 lost < <(cold_run "$port")
-        colds[$server]+="$qps $p99 $lost"$'\n'
-        kill "$pid" && wait "$pid" 2>/dev/null || true
-        STARTED_PIDS=("$KNOT_PID")
-
-        port=$(free_port)
-        "start_$server" "$port"
-        pid=$!
-        STARTED_PIDS+=("$pid")
-        wait_for_dns "$port" h0.fwd.bench
-        read -r qps p99 lost < <(cold_run "$port" "$COLD_RATE")
-        rated[$server]+="$qps $p99 $lost"$'\n'
-        kill "$pid" && wait "$pid" 2>/dev/null || true
-        STARTED_PIDS=("$KNOT_PID")
+        fresh_cold_run "$server"
+        colds[$server]+="$COLD_ROW"$'\n'
+        fresh_cold_run "$server" "$COLD_RATE"
+        rated[$server]+="$COLD_ROW"$'\n'
     done
 done
 
