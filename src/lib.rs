@@ -6,9 +6,9 @@
 //!
 //! - [`model`]: services and instances, and the native registration format.
 //!   Knows nothing of DNS or of any store. Instances share what repeats
-//!   among them: tag lists and port maps are process-wide shared copies
-//!   ([`model::Tags`], [`model::Ports`]), service names are shared by the
-//!   registry.
+//!   among them: service names, tag lists and port maps are process-wide
+//!   shared copies ([`model::ServiceName`], [`model::Tags`],
+//!   [`model::Ports`]).
 //! - [`registry`]: what `disco serve` knows of each `--registry` (the word
 //!   the flag, `/ready`, `/metrics` and the JSON API use): the contract a
 //!   store's watch keeps ([`registry::Backend`]: a full listing, then
@@ -60,12 +60,12 @@
 //! below a service selects (a tag, two tags, a named port, the RFC 2782
 //! name) are gathered the first time that name is asked: the snapshot
 //! keeps only which such names exist, which took its memory per instance
-//! from 924 to 177 bytes (`bench/heap.rs`). Encoding lazily is a memory
+//! from 924 to 175 bytes (`bench/heap.rs`). Encoding lazily is a memory
 //! trade-off: most of a million instances' names are never asked, and
 //! encoding even the services' A and SRV and the instances' A when the
-//! snapshot is built would add 35% (a million instances) to 84% (100,000)
-//! to the memory the instances take (`BENCHMARKS.md`, "A million
-//! instances").
+//! snapshot is built would add about 1.1 GiB at a million instances, twice
+//! what disco holds for them (564 MiB from etcd; `BENCHMARKS.md`, "A
+//! million instances").
 //! A first query is gathered and encoded on the thread that reads it, a few
 //! microseconds for a service of ten instances; other names wait for no
 //! lock.
