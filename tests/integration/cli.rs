@@ -561,6 +561,15 @@ fn start(mut command: Command) -> Served {
     }
 }
 
+/// A `disco serve` of the example zone in `dir`, logging JSON, once it
+/// serves.
+fn serve_the_example_zone(dir: &Path) -> Served {
+    std::fs::write(dir.join("example.internal.zone"), EXAMPLE_ZONE).unwrap();
+    let mut command = serve(dir, &[]);
+    command.args(["--log-format", "json"]);
+    start(command)
+}
+
 impl Served {
     /// Asks `name` A over UDP; the addresses in the answer.
     fn ask_a(&self, name: &str) -> Vec<String> {
@@ -617,10 +626,7 @@ impl Served {
 #[test]
 fn sigterm_stops_a_serving_disco_with_status_0() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("example.internal.zone"), EXAMPLE_ZONE).unwrap();
-    let mut command = serve(dir.path(), &[]);
-    command.args(["--log-format", "json"]);
-    let served = start(command);
+    let served = serve_the_example_zone(dir.path());
     assert_eq!(served.ask_a("www.example.internal."), ["192.0.2.1"]);
     served.assert_clean_exit_on(libc::SIGTERM);
 }
@@ -632,10 +638,7 @@ fn a_serving_disco_runs_without_transparent_huge_pages() {
     // million-instance cold start (BENCHMARKS.md). The kernel says per
     // process whether THP applies to it (`THP_enabled`, Linux 5.0).
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("example.internal.zone"), EXAMPLE_ZONE).unwrap();
-    let mut command = serve(dir.path(), &[]);
-    command.args(["--log-format", "json"]);
-    let served = start(command);
+    let served = serve_the_example_zone(dir.path());
     let status = std::fs::read_to_string(format!("/proc/{}/status", served.child.0.id())).unwrap();
     let thp = status.lines().find(|l| l.starts_with("THP_enabled:"));
     assert_eq!(

@@ -11,6 +11,7 @@
 
 use etcd_client::{GetOptions, GetResponse, KeyValue, KvClient};
 use tokio::task::JoinHandle;
+use tokio::time::error::Elapsed;
 
 use super::connect::{REQUEST_TIMEOUT, describe};
 use crate::heavy::without_stalling;
@@ -89,7 +90,7 @@ pub(super) async fn list(
     };
     let mut pending = ask(kv, &page, revision);
     loop {
-        let response = match answer(pending, prefix).await? {
+        let mut response = match answer(pending, prefix).await? {
             Ok(response) => response,
             Err(e) if is_too_large(&e) && page.limit > 1 => {
                 // Some value in this page is huge: smaller pages until the
@@ -113,7 +114,6 @@ pub(super) async fn list(
                 )));
             }
         };
-        let mut response = response;
         if revision == 0 {
             revision = response.header().map_or(0, |h| h.revision());
         }
@@ -122,26 +122,28 @@ pub(super) async fn list(
         let next = range.next_page(&page, more, Held::of(&kvs));
         // Asked for before this page is parsed, so that etcd reads the
         // next page while disco parses this one.
-        let following = next.as_ref().map(|next| ask(kv, next, revision));
+        let following = next.map(|next| {
+            let asked = ask(kv, &next, revision);
+            (next, asked)
+        });
         without_stalling(|| {
             for kv in kvs {
                 each(Listed::Kv(kv));
             }
         });
-        match (next, following) {
-            (Some(next), Some(following)) => (page, pending) = (next, following),
-            _ => return Ok(revision),
+        match following {
+            Some(following) => (page, pending) = following,
+            None => return Ok(revision),
         }
     }
 }
 
+/// A request sent by [`ask`]: etcd's answer, or the timeout's.
+type Pending = JoinHandle<Result<Result<GetResponse, etcd_client::Error>, Elapsed>>;
+
 /// Sends the request for `page`, at `revision` (0 for the newest); it goes
 /// on while the caller parses the page before.
-fn ask(
-    kv: &KvClient,
-    page: &Page,
-    revision: i64,
-) -> JoinHandle<Result<Result<GetResponse, etcd_client::Error>, tokio::time::error::Elapsed>> {
+fn ask(kv: &KvClient, page: &Page, revision: i64) -> Pending {
     let mut kv = kv.clone();
     let options = GetOptions::new()
         .with_range(page.end.clone())
@@ -155,9 +157,7 @@ fn ask(
 
 /// The answer to a request sent by [`ask`]: etcd's, or why none came.
 async fn answer(
-    pending: JoinHandle<
-        Result<Result<GetResponse, etcd_client::Error>, tokio::time::error::Elapsed>,
-    >,
+    pending: Pending,
     prefix: &str,
 ) -> Result<Result<GetResponse, etcd_client::Error>, ListError> {
     match pending.await {
@@ -175,7 +175,6 @@ async fn answer(
 /// of keys can be sized by the keys seen before it. Keys alike in those
 /// bytes share a position; windows are then wider than a page, never wrong.
 struct Range {
-    prefix_len: usize,
     prefix: Vec<u8>,
     /// The end of the range (exclusive); `[0]` is the end of the keyspace.
     end: Vec<u8>,
@@ -187,7 +186,6 @@ const POSITION_BYTES: usize = 16;
 impl Range {
     fn new(prefix: &[u8]) -> Self {
         Range {
-            prefix_len: prefix.len(),
             prefix: prefix.to_vec(),
             end: prefix_end(prefix),
         }
@@ -196,7 +194,7 @@ impl Range {
     /// Where `key` (under the prefix) lies.
     fn position(&self, key: &[u8]) -> u128 {
         let mut bytes = [0; POSITION_BYTES];
-        let rest = key.get(self.prefix_len..).unwrap_or_default();
+        let rest = key.get(self.prefix.len()..).unwrap_or_default();
         let n = rest.len().min(POSITION_BYTES);
         bytes[..n].copy_from_slice(&rest[..n]);
         u128::from_be_bytes(bytes)
@@ -209,12 +207,12 @@ impl Range {
         };
         let mut key = self.prefix.clone();
         key.extend_from_slice(&position.to_be_bytes());
-        let at_end = self.end == [0] || key < self.end;
-        if at_end { key } else { self.end.clone() }
+        let before_end = self.end == [0] || key < self.end;
+        if before_end { key } else { self.end.clone() }
     }
 
-    /// The page after `page`, whose answer held `kvs` and said whether
-    /// `more` keys are left in it; `None` when the listing is done. The
+    /// The page after `page`, whose answer `held` what it did and said
+    /// whether `more` keys are left in it; `None` when the listing is done. The
     /// next page starts after the last key read (or at the page's end when
     /// it was exhausted) and spans about seven eighths of a page of keys,
     /// as far apart as this page's were (after a page of one key or none,
