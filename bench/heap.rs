@@ -161,8 +161,8 @@ fn first_reset(registry: &mut Registry, instances: Vec<Instance>) -> Vec<Instanc
 }
 
 #[inline(never)]
-fn catalog_apply(catalog: &Catalog, registry: &Registry, changes: &[InstanceChange]) {
-    catalog.apply(changes, &[], |i| registry.source_of(i));
+fn catalog_apply(catalog: &Catalog, changes: &[InstanceChange]) {
+    catalog.apply(changes, &[]);
 }
 
 #[inline(never)]
@@ -223,7 +223,7 @@ fn main() {
 
     let (region, started) = (Region::new(), Instant::now());
     let catalog = Catalog::new(vec!["etcd".into()], "disco.internal", 1000);
-    catalog_apply(&catalog, &registry, &changes);
+    catalog_apply(&catalog, &changes);
     report.step("catalog (JSON API and page)", region, started);
 
     let (region, started) = (Region::new(), Instant::now());

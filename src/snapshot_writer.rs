@@ -97,11 +97,7 @@ pub async fn run(
             });
             // The catalog is done before the snapshot is swapped in: after
             // would be later than DNS, and this is off the query path.
-            let apply_to_catalog = || {
-                catalog.apply(&changes.instances, &changes.records, |i| {
-                    registry.source_of(i)
-                })
-            };
+            let apply_to_catalog = || catalog.apply(&changes.instances, &changes.records);
             if changes.instances.len() + changes.records.len() > HEAVY_BATCH {
                 without_stalling(apply_to_catalog);
             } else {

@@ -30,7 +30,7 @@ use imbl::OrdMap;
 use crate::model::{Instance, SkyEntry};
 use crate::registry::{InstanceChange, RecordChange, SourceId};
 
-pub use members::{Entry, Members};
+pub use members::{Entry, Members, Staged};
 pub use skydns::{changed_sky_fields, sky_place};
 pub use timeline::{ChangeEvent, ChangeKind, Timeline};
 
@@ -103,66 +103,76 @@ impl Catalog {
     }
 
     /// Takes one batch of changes to the instances in effect and to SkyDNS
-    /// entries; `source_of` tells which registry an instance now in effect
-    /// comes from.
-    pub fn apply(
-        &self,
-        changes: &[InstanceChange],
-        records: &[RecordChange],
-        source_of: impl Fn(&Instance) -> Option<SourceId>,
-    ) {
+    /// entries.
+    pub fn apply(&self, changes: &[InstanceChange], records: &[RecordChange]) {
         if changes.is_empty() && records.is_empty() {
             return;
         }
         let now = SystemTime::now();
         let mut view = self.working.lock().expect("not poisoned");
         // Each service's instances are taken out of the view when the batch
-        // first touches them and put back once at the end: a listing of a
-        // million instances looks up the map of services 100,000 times,
-        // not a million (3.6 s of a cold start at a million, bench/heap.rs).
-        let mut touched: HashMap<&str, Members> = HashMap::new();
-        for change in changes {
-            let (kind, fields, instance) = match (&change.old, &change.new) {
-                (None, Some(new)) => (ChangeKind::Added, Vec::new(), new),
-                (Some(old), None) => (ChangeKind::Removed, Vec::new(), old),
-                (Some(old), Some(new)) => (ChangeKind::Changed, changed_fields(old, new), new),
-                (None, None) => continue,
+        // first touches them, changed in place, and put back once at the
+        // end: a listing of a million instances looks up the map of
+        // services 100,000 times, not a million (3.6 s of a cold start at a
+        // million, bench/heap.rs), and copies no service's block for each
+        // of its instances. The changes come grouped by service when they
+        // are a listing, so most services are looked up once per batch.
+        let mut touched: HashMap<&str, Staged> = HashMap::new();
+        // Changes no one could be given once this batch ends are only
+        // numbered: a listing's million would be made and dropped.
+        let untold = changes.len().saturating_sub(self.timeline.window());
+        self.timeline.skip(untold);
+        let mut at = 0;
+        for run in changes.chunk_by(|a, b| service_of(a) == service_of(b)) {
+            let Some(service) = service_of(&run[0]) else {
+                at += run.len();
+                continue;
             };
-            let service = instance.service.as_str();
-            let id = instance.id.as_str();
             let instances = touched
                 .entry(service)
-                .or_insert_with(|| view.services.remove(service).unwrap_or_default());
-            let source = match &change.new {
-                Some(new) => {
-                    let source = source_of(new).unwrap_or_default();
-                    let first_seen = instances.get(id).map_or(now, Entry::first_seen);
-                    let registration = Registration::Instance(new.clone());
-                    if (instances.insert(Entry::new(registration, source, first_seen))).is_none() {
-                        view.instances += 1;
+                .or_insert_with(|| view.services.remove(service).unwrap_or_default().stage());
+            for change in run {
+                let told = at >= untold;
+                at += 1;
+                let Some((kind, fields, id)) = describe(change) else {
+                    continue;
+                };
+                let source = match &change.new {
+                    Some(new) => {
+                        let source = change.source;
+                        let first_seen = instances.get(id).map_or(now, Entry::first_seen);
+                        let registration = Registration::Instance(new.clone());
+                        if (instances.insert(Entry::new(registration, source, first_seen)))
+                            .is_none()
+                        {
+                            view.instances += 1;
+                        }
+                        source
                     }
-                    source
-                }
-                None => {
-                    let source = instances.remove(id).map(|e| e.registry);
-                    if source.is_some() {
-                        view.instances -= 1;
+                    None => {
+                        let source = instances.remove(id).map(|e| e.registry);
+                        if source.is_some() {
+                            view.instances -= 1;
+                        }
+                        source.unwrap_or_default()
                     }
-                    source.unwrap_or_default()
+                };
+                if told {
+                    self.timeline.push(ChangeEvent {
+                        seq: 0,
+                        time: now,
+                        registry: self.registry_name(source).to_owned(),
+                        kind,
+                        service: Some(service.to_owned()),
+                        instance: Some(id.to_owned()),
+                        fields,
+                        detail: None,
+                    });
                 }
-            };
-            self.timeline.push(ChangeEvent {
-                seq: 0,
-                time: now,
-                registry: self.registry_name(source).to_owned(),
-                kind,
-                service: Some(service.to_owned()),
-                instance: Some(id.to_owned()),
-                fields,
-                detail: None,
-            });
+            }
         }
         for (service, instances) in touched {
+            let instances = instances.into_members();
             if !instances.is_empty() {
                 view.services.insert(service.to_owned(), instances);
             }
@@ -187,6 +197,23 @@ impl Catalog {
             detail,
         });
     }
+}
+
+/// The service `change` is to.
+fn service_of(change: &InstanceChange) -> Option<&str> {
+    (change.new.as_ref().or(change.old.as_ref())).map(|i| i.service.as_str())
+}
+
+/// What `change` did, the fields it changed, and to which instance id;
+/// `None` for a change from nothing to nothing.
+fn describe(change: &InstanceChange) -> Option<(ChangeKind, Vec<&'static str>, &str)> {
+    let (kind, fields, instance) = match (&change.old, &change.new) {
+        (None, Some(new)) => (ChangeKind::Added, Vec::new(), new),
+        (Some(old), None) => (ChangeKind::Removed, Vec::new(), old),
+        (Some(old), Some(new)) => (ChangeKind::Changed, changed_fields(old, new), new),
+        (None, None) => return None,
+    };
+    Some((kind, fields, instance.id.as_str()))
 }
 
 /// The fields that differ between two registrations of one instance.
@@ -226,9 +253,9 @@ mod tests {
             &[InstanceChange {
                 old: None,
                 new: Some(one.clone()),
+                source: 0,
             }],
             &[],
-            |_| Some(0),
         );
         let first_seen = catalog.view().services["web"]
             .get("web-1")
@@ -239,9 +266,9 @@ mod tests {
             &[InstanceChange {
                 old: Some(one),
                 new: Some(moved.clone()),
+                source: 0,
             }],
             &[],
-            |_| Some(0),
         );
         let view = catalog.view();
         assert_eq!(view.instances, 1);
@@ -255,9 +282,9 @@ mod tests {
             &[InstanceChange {
                 old: Some(moved),
                 new: None,
+                source: 0,
             }],
             &[],
-            |_| None,
         );
         assert!(catalog.view().services.is_empty());
         assert_eq!(catalog.view().instances, 0);

@@ -138,7 +138,7 @@ mod tests {
             old: None,
             new: Some(entry.clone()),
         };
-        catalog.apply(&[], &[put(&x1), put(&lone), put(&reverse)], |_| None);
+        catalog.apply(&[], &[put(&x1), put(&lone), put(&reverse)]);
         let view = catalog.view();
         assert_eq!(view.instances, 2, "the reverse entry is no service");
         let web = &view.services["web"];
@@ -155,7 +155,6 @@ mod tests {
                 old: Some(x1),
                 new: Some(moved.clone()),
             }],
-            |_| None,
         );
         catalog.apply(
             &[],
@@ -164,7 +163,6 @@ mod tests {
                 old: Some(moved),
                 new: None,
             }],
-            |_| None,
         );
         assert_eq!(catalog.view().instances, 1);
         let (events, _) = catalog.timeline().since(0, 10);

@@ -63,6 +63,10 @@ pub struct ChangeEvent {
     pub detail: Option<String>,
 }
 
+/// Changes a live stream may fall behind by: one that falls further is
+/// closed, and its client reconnects and catches up from the ring.
+const LIVE_BACKLOG: usize = 1024;
+
 /// The last changes, and their live stream.
 #[derive(Debug)]
 pub struct Timeline {
@@ -86,9 +90,7 @@ impl Timeline {
                 capacity,
                 last_seq: 0,
             }),
-            // A stream that falls this far behind is closed; its client
-            // reconnects and catches up from the ring.
-            live: broadcast::channel(1024).0,
+            live: broadcast::channel(LIVE_BACKLOG).0,
         }
     }
 
@@ -109,6 +111,26 @@ impl Timeline {
         };
         // No receiver is fine: nobody is watching.
         let _ = self.live.send(event);
+    }
+
+    /// The most changes in a row that anyone can still be given: the ones
+    /// the ring keeps, or a live stream's backlog if that is longer. Of a
+    /// longer run of changes only the last these many need be recorded.
+    pub fn window(&self) -> usize {
+        (self.ring.lock().expect("not poisoned").capacity).max(LIVE_BACKLOG)
+    }
+
+    /// Numbers `count` changes without recording them, as if they were
+    /// pushed and then pushed out: they fall out of the ring as they would
+    /// have, and a live stream sees the gap in the numbers.
+    pub fn skip(&self, count: usize) {
+        if count == 0 {
+            return;
+        }
+        let mut ring = self.ring.lock().expect("not poisoned");
+        ring.last_seq += count as u64;
+        let gone = count.min(ring.events.len());
+        ring.events.drain(..gone);
     }
 
     /// The kept changes numbered above `since`, at most `limit`, oldest
@@ -171,5 +193,11 @@ mod tests {
         assert!(seqs(5, 10).is_empty());
         assert!(seqs(99, 10).is_empty());
         assert_eq!(timeline.since(0, 0).1, 5);
+
+        // Two skipped push the two oldest out, as two pushed would.
+        timeline.skip(2);
+        timeline.push(event());
+        assert_eq!(seqs(0, 10), [5, 8]);
+        assert_eq!(timeline.since(0, 0).1, 8);
     }
 }

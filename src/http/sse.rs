@@ -83,6 +83,10 @@ impl Streams {
                         event = receiver.recv() => match event {
                             // Already sent from the ring.
                             Ok(event) if event.seq <= last => continue,
+                            // Changes too many to keep were skipped
+                            // (`Timeline::skip`): as after a lag, the client
+                            // reconnects and catches up from the ring.
+                            Ok(event) if event.seq > last + 1 => return None,
                             Ok(event) => {
                                 last = event.seq;
                                 let chunk = Bytes::from(frame(&event));

@@ -3,8 +3,8 @@
 //! rebuilt once per batch, everything else is shared with the previous
 //! snapshot.
 
-use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -43,6 +43,26 @@ fn key_of<'l>(labels: impl IntoIterator<Item = &'l str>, zone: &[u8]) -> NameKey
     }
     key.extend_from_slice(zone);
     key.into()
+}
+
+/// Groups `changes` by service and sorts each service's by id, keeping the
+/// order of changes to one instance. A listing comes grouped already (the
+/// registry keeps a store's order, and a store lists by key): then each
+/// service's few changes are sorted where they are, in memory read in the
+/// order it was written. Otherwise the whole batch is sorted by
+/// [`sort_by_subject`].
+fn group_by_subject(changes: &mut Vec<Change>) {
+    let mut seen = HashSet::with_hasher(foldhash::fast::FixedState::default());
+    let grouped = (changes.chunk_by(|a, b| subject(a).0 == subject(b).0))
+        .all(|run| seen.insert(subject(&run[0]).0.as_str()));
+    drop(seen);
+    if !grouped {
+        return sort_by_subject(changes);
+    }
+    for run in changes.chunk_by_mut(|a, b| subject(a).0 == subject(b).0) {
+        // Stable, and all but free when the run is sorted already.
+        run.sort_by(|a, b| subject(a).1.cmp(subject(b).1));
+    }
 }
 
 /// Sorts `changes` by service, then id, keeping the order of changes to
@@ -249,7 +269,7 @@ impl SnapshotBuilder {
             .collect();
         // Grouped by service, sorted by id; of several changes to one
         // instance the last one is last, and says what holds now.
-        sort_by_subject(&mut changes);
+        group_by_subject(&mut changes);
         changes.dedup_by(|later, kept| {
             let same = subject(later) == subject(kept);
             if same {
@@ -514,6 +534,67 @@ mod tests {
         let mut net = builder();
         net.apply([(None, Some(web_2)), (None, Some(web_1_moved))]);
         assert_eq!(answers(&batched.snapshot()), answers(&net.snapshot()));
+    }
+
+    #[test]
+    fn changes_are_grouped_by_service_and_sorted_by_id_keeping_each_instance_s_order() {
+        let at = |service: &str, id: &str, address: &str| {
+            let json = format!(r#"{{"address":"{address}"}}"#);
+            Some(instance(service, id, &json))
+        };
+        let summary = |changes: &[Change]| -> Vec<String> {
+            (changes.iter())
+                .map(|c| {
+                    let now =
+                        c.1.as_ref()
+                            .map_or("gone".into(), |i| i.address.to_string());
+                    let (service, id) = subject(c);
+                    format!("{}/{} {now}", service.as_str(), id.as_str())
+                })
+                .collect()
+        };
+        // As a listing comes: each service together, its ids in any order.
+        let mut listed = vec![
+            (None, at("web", "web-2", "10.0.0.2")),
+            (None, at("web", "web-1", "10.0.0.1")),
+            (at("web", "web-1", "10.0.0.1"), None),
+            (None, at("db", "db-1", "10.0.1.1")),
+        ];
+        group_by_subject(&mut listed);
+        assert_eq!(
+            summary(&listed),
+            [
+                "web/web-1 10.0.0.1",
+                "web/web-1 gone",
+                "web/web-2 10.0.0.2",
+                "db/db-1 10.0.1.1"
+            ]
+        );
+        // As a watch delivers them: a service comes back after another.
+        let mut watched = vec![
+            (None, at("web", "web-2", "10.0.0.2")),
+            (None, at("db", "db-1", "10.0.1.1")),
+            (None, at("web", "web-1", "10.0.0.1")),
+            (
+                at("web", "web-2", "10.0.0.2"),
+                at("web", "web-2", "10.0.0.3"),
+            ),
+        ];
+        group_by_subject(&mut watched);
+        let mut services = summary(&watched);
+        services.dedup_by(|a, b| a.split('/').next() == b.split('/').next());
+        assert_eq!(services.len(), 2, "each service together: {watched:?}");
+        let web: Vec<String> = (summary(&watched).into_iter())
+            .filter(|c| c.starts_with("web/"))
+            .collect();
+        assert_eq!(
+            web,
+            [
+                "web/web-1 10.0.0.1",
+                "web/web-2 10.0.0.2",
+                "web/web-2 10.0.0.3"
+            ]
+        );
     }
 
     #[test]
