@@ -7,7 +7,9 @@
 //! etcd's CPU in pages of 4 MiB (`bench/scale.sh`; a count of a million
 //! keys is about a second). So after the first page each request is a
 //! window about a page wide, sized from where the keys seen so far lie,
-//! and the next page is asked for while this one is parsed.
+//! and the next [`IN_FLIGHT`] windows are asked for while a page is parsed.
+
+use std::collections::VecDeque;
 
 use etcd_client::{GetOptions, GetResponse, KeyValue, KvClient};
 use tokio::task::JoinHandle;
@@ -23,6 +25,14 @@ const FIRST_PAGE_KEYS: i64 = 1000;
 const PAGE_BYTES: usize = 4 << 20;
 /// The most keys in one page.
 const MAX_PAGE_KEYS: i64 = 200_000;
+/// Requests asked for ahead of the page being parsed. A window is rarely
+/// the size it aims at (keys are not spread evenly over the bytes that
+/// place them: 20,000 keys, then 2,000, then none), and with one request
+/// ahead etcd answered a small one and waited while disco parsed a big
+/// one. Three took a million keys' listing from 7.6 to 7.0 s; eight did no
+/// better, and etcd and disco are each still busy about half of it
+/// (`bench/scale.sh`).
+const IN_FLIGHT: usize = 3;
 
 /// One key of the listing.
 pub(super) enum Listed {
@@ -42,12 +52,14 @@ pub(super) enum ListError {
     Failed(String),
 }
 
-/// One request of the listing: the keys in `[start, end)`, at most `limit`.
+/// One request of the listing: the keys in `[start, end)`, at most `limit`,
+/// part of the window that ends at `through`.
 #[derive(Clone)]
 struct Page {
     start: Vec<u8>,
     end: Vec<u8>,
     limit: i64,
+    through: Vec<u8>,
 }
 
 /// What a page's answer held: its first and last keys, how many, and
@@ -71,39 +83,34 @@ impl<'a> Held<'a> {
 }
 
 /// Reads every key under `prefix` at one revision, page by page, handing
-/// each to `each` (off the runtime's worker, see [`crate::heavy`]);
-/// returns that revision.
+/// each to `each` in key order (off the runtime's worker, see
+/// [`crate::heavy`]); returns that revision.
 pub(super) async fn list(
     kv: &mut KvClient,
     prefix: &str,
     mut each: impl FnMut(Listed),
 ) -> Result<i64, ListError> {
-    let range = Range::new(prefix.as_bytes());
-    // 0 reads the newest revision; the first page fixes it for the rest.
+    let (mut plan, first) = Plan::new(prefix.as_bytes());
+    // 0 reads the newest revision; the first page fixes it for the rest,
+    // so it is asked for alone.
     let mut revision = 0;
-    // Nothing is known yet of where the keys lie: the first page spans the
-    // whole prefix.
-    let mut page = Page {
-        start: prefix.as_bytes().to_vec(),
-        end: range.end.clone(),
-        limit: FIRST_PAGE_KEYS,
-    };
-    let mut pending = ask(kv, &page, revision);
-    loop {
+    // Requests in key order: each page's keys come before the next one's.
+    let mut asked = VecDeque::from([(first.clone(), ask(kv, &first, revision))]);
+    while let Some((mut page, pending)) = asked.pop_front() {
         let mut response = match answer(pending, prefix).await? {
             Ok(response) => response,
             Err(e) if is_too_large(&e) && page.limit > 1 => {
                 // Some value in this page is huge: smaller pages until the
                 // page is that value alone.
                 page.limit = (page.limit / 8).max(1);
-                pending = ask(kv, &page, revision);
+                asked.push_front((page.clone(), ask(kv, &page, revision)));
                 continue;
             }
             Err(e) if is_too_large(&e) => {
                 let key = first_key(kv, &page.start, &page.end, revision).await?;
                 page.start = after(&key);
                 each(Listed::TooLarge(key));
-                pending = ask(kv, &page, revision);
+                asked.push_front((page.clone(), ask(kv, &page, revision)));
                 continue;
             }
             Err(e) if is_compacted(&e) => return Err(ListError::Compacted),
@@ -119,22 +126,128 @@ pub(super) async fn list(
         }
         let more = response.more();
         let kvs = response.take_kvs();
-        let next = range.next_page(&page, more, Held::of(&kvs));
-        // Asked for before this page is parsed, so that etcd reads the
-        // next page while disco parses this one.
-        let following = next.map(|next| {
-            let asked = ask(kv, &next, revision);
-            (next, asked)
-        });
+        // Asked for before this page is parsed, so that etcd reads them
+        // while disco parses this one: first the rest of this page's
+        // window, then windows after the last one asked for.
+        if let Some(rest) = plan.answered(&page, more, Held::of(&kvs)) {
+            asked.push_front((rest.clone(), ask(kv, &rest, revision)));
+        }
+        while asked.len() < IN_FLIGHT {
+            let Some(window) = plan.next_window() else {
+                break;
+            };
+            asked.push_back((window.clone(), ask(kv, &window, revision)));
+        }
         without_stalling(|| {
             for kv in kvs {
                 each(Listed::Kv(kv));
             }
         });
-        match following {
-            Some(following) => (page, pending) = following,
-            None => return Ok(revision),
+    }
+    Ok(revision)
+}
+
+/// Which pages a listing asks for, from the answers so far: the first
+/// page spans the whole prefix; after it, windows about a page of keys
+/// wide follow each other to the end of the range, so no key is left
+/// between them, and a window that held more than a page is read to its
+/// end before the keys after it.
+struct Plan {
+    range: Range,
+    /// Where the next window starts; `None` while no window is due (before
+    /// the first page's answer, and once the windows reach the range's
+    /// end).
+    frontier: Option<Vec<u8>>,
+    /// The next window's width, in positions ([`Range::position`]).
+    span: u128,
+    /// The next page's limit.
+    limit: i64,
+}
+
+impl Plan {
+    /// The plan of a listing of `prefix`, and its first page.
+    fn new(prefix: &[u8]) -> (Self, Page) {
+        let range = Range::new(prefix);
+        // Nothing is known yet of where the keys lie: the first page spans
+        // the whole prefix.
+        let first = Page {
+            start: prefix.to_vec(),
+            end: range.end.clone(),
+            limit: FIRST_PAGE_KEYS,
+            through: range.end.clone(),
+        };
+        let plan = Plan {
+            range,
+            frontier: None,
+            span: 1,
+            limit: FIRST_PAGE_KEYS,
+        };
+        (plan, first)
+    }
+
+    /// Takes the answer to `page`, which `held` what it did and said
+    /// whether `more` keys are left in it; gives the next part of its
+    /// window, to be read before any window after it. Windows, and the
+    /// parts of one that held more than a page, span about seven eighths of
+    /// a page of keys, as far apart as this page's were; after a page of one
+    /// key or none, eight times wider.
+    fn answered(&mut self, page: &Page, more: bool, held: Option<Held>) -> Option<Page> {
+        let (keys, bytes) = held.as_ref().map_or((0, 0), |held| (held.keys, held.bytes));
+        self.limit = next_limit(page.limit, keys, bytes);
+        match &held {
+            Some(held) if held.keys > 1 => {
+                let spanned = self.range.position(held.last) - self.range.position(held.first) + 1;
+                let wanted = u128::try_from(self.limit).unwrap_or(1) * 7 / 8;
+                self.span = (spanned / held.keys as u128)
+                    .max(1)
+                    .saturating_mul(wanted.max(1));
+            }
+            _ => self.span = self.span.saturating_mul(8),
         }
+        let next = match held.filter(|_| more) {
+            Some(held) if page.end == self.range.end => {
+                // The first page, or a window that reached the end: windows
+                // from here, never one request that etcd would count to
+                // the end.
+                self.frontier = Some(after(held.last));
+                return None;
+            }
+            Some(held) => after(held.last),
+            None if page.end == page.through => return None,
+            None => page.end.clone(),
+        };
+        // The rest of a window a page at a time: one request for all of
+        // it would count every key to its end, again for each page.
+        Some(self.window(next, page.through.clone()))
+    }
+
+    /// A window from `start`, `span` wide, ending at `through` at most.
+    fn window(&self, start: Vec<u8>, through: Vec<u8>) -> Page {
+        let reach = self
+            .range
+            .key_at(self.range.position(&start).checked_add(self.span));
+        let end = if through != self.range.end && reach > through {
+            through.clone()
+        } else {
+            reach
+        };
+        Page {
+            start,
+            end,
+            limit: self.limit,
+            through,
+        }
+    }
+
+    /// The next window, if the windows have not reached the range's end.
+    fn next_window(&mut self) -> Option<Page> {
+        let start = self.frontier.take()?;
+        let mut window = self.window(start, self.range.end.clone());
+        window.through = window.end.clone();
+        if window.end != self.range.end {
+            self.frontier = Some(window.end.clone());
+        }
+        Some(window)
     }
 }
 
@@ -209,47 +322,6 @@ impl Range {
         key.extend_from_slice(&position.to_be_bytes());
         let before_end = self.end == [0] || key < self.end;
         if before_end { key } else { self.end.clone() }
-    }
-
-    /// The page after `page`, whose answer `held` what it did and said
-    /// whether `more` keys are left in it; `None` when the listing is done. The
-    /// next page starts after the last key read (or at the page's end when
-    /// it was exhausted) and spans about seven eighths of a page of keys,
-    /// as far apart as this page's were (after a page of one key or none,
-    /// eight times this page's span). Pages follow each other to the end of
-    /// the range, so no key is left between them.
-    fn next_page(&self, page: &Page, more: bool, held: Option<Held>) -> Option<Page> {
-        let (keys, bytes) = held.as_ref().map_or((0, 0), |held| (held.keys, held.bytes));
-        let limit = next_limit(page.limit, keys, bytes);
-        let start = match &held {
-            Some(held) if more => after(held.last),
-            _ if page.end == self.end => return None,
-            _ => page.end.clone(),
-        };
-        let span = self.span_after(page, held.as_ref(), limit);
-        let end = self.key_at(self.position(&start).checked_add(span));
-        Some(Page { start, end, limit })
-    }
-
-    /// The width of the window after `page`, for about `limit` keys.
-    fn span_after(&self, page: &Page, held: Option<&Held>, limit: i64) -> u128 {
-        let wanted = u128::try_from(limit).unwrap_or(1) * 7 / 8;
-        match held {
-            Some(held) if held.keys > 1 => {
-                let spanned = self.position(held.last) - self.position(held.first) + 1;
-                (spanned / held.keys as u128)
-                    .max(1)
-                    .saturating_mul(wanted.max(1))
-            }
-            _ => {
-                let start = self.position(&page.start);
-                let end = match page.end == self.end {
-                    true => u128::MAX,
-                    false => self.position(&page.end),
-                };
-                end.saturating_sub(start).max(1).saturating_mul(8)
-            }
-        }
     }
 }
 
@@ -342,68 +414,69 @@ mod tests {
         })
     }
 
-    #[test]
-    fn after_the_first_page_a_page_reaches_about_a_page_of_keys_not_the_end_of_the_prefix() {
-        let range = Range::new(b"/disco/");
-        // The first page: the whole prefix, 1,000 of a million keys.
-        let first = Page {
-            start: b"/disco/".to_vec(),
-            end: range.end.clone(),
-            limit: 1000,
-        };
-        // Keys spread evenly: ten apart, as 4-byte numbers.
-        let key = |n: u32| [&b"/disco/"[..], &n.to_be_bytes()].concat();
-        let keys: Vec<Vec<u8>> = (0..1000).map(|i| key(10 * i)).collect();
-        let second = range
-            .next_page(&first, true, held(&keys))
-            .expect("more keys");
-        assert_eq!(second.start, after(&key(9990)));
-        // Pages of 100-byte keys aim at 8,000 keys: the window ends where
-        // about 7,000 more keys spaced as these were would, far before the
-        // end of the prefix.
-        assert_eq!(second.limit, 8000);
-        assert!(second.end > key(9990 + 6000 * 10) && second.end < key(9990 + 8000 * 10));
+    /// Lists `keys` (sorted, under `prefix`) as [`list`] does, each page
+    /// answered as etcd would: the keys in the order they were handed on,
+    /// and for each page asked, how many keys etcd counted for it (those
+    /// from its start to its end).
+    fn listing(prefix: &[u8], keys: &[Vec<u8>]) -> (Vec<Vec<u8>>, Vec<usize>) {
+        let (mut plan, first) = Plan::new(prefix);
+        let mut asked = VecDeque::from([first]);
+        let (mut listed, mut counted) = (Vec::new(), Vec::new());
+        while let Some(page) = asked.pop_front() {
+            let from = keys.partition_point(|k| *k < page.start);
+            let to = keys.partition_point(|k| *k < page.end);
+            let limit = usize::try_from(page.limit).unwrap();
+            let answer = &keys[from..to.min(from + limit)];
+            counted.push(to - from);
+            if let Some(rest) = plan.answered(&page, to - from > limit, held(answer)) {
+                asked.push_front(rest);
+            }
+            while asked.len() < IN_FLIGHT {
+                let Some(window) = plan.next_window() else {
+                    break;
+                };
+                asked.push_back(window);
+            }
+            listed.extend_from_slice(answer);
+        }
+        (listed, counted)
     }
 
     #[test]
-    fn pages_follow_each_other_to_the_end_of_the_prefix() {
-        let range = Range::new(b"/d/");
-        let window = Page {
-            start: b"/d/a".to_vec(),
-            end: b"/d/b".to_vec(),
-            limit: 1000,
-        };
-        // An exhausted window: the next starts at its end, and widens
-        // eightfold when it held one key or none.
-        let next = range.next_page(&window, false, None).expect("not the end");
-        assert_eq!(next.start, b"/d/b");
-        assert_eq!(
-            range.position(&next.end) - range.position(b"/d/b"),
-            8 * (range.position(b"/d/b") - range.position(b"/d/a"))
-        );
-        // A window past the end of the prefix stops at it, and the listing
-        // ends when that last window is exhausted.
-        let last = Page {
-            start: b"/d/z".to_vec(),
-            end: range.end.clone(),
-            limit: 1000,
-        };
-        assert!(
-            range
-                .next_page(&last, false, held(&[b"/d/z1".to_vec()]))
-                .is_none()
-        );
-        let wide = range
-            .next_page(
-                &Page {
-                    end: b"/d/\xf0".to_vec(),
-                    ..last
-                },
-                false,
-                None,
-            )
-            .expect("not the end");
-        assert_eq!(wide.end, range.end);
+    fn every_key_is_listed_once_in_order_and_etcd_counts_each_a_few_times() {
+        // Spread evenly (ten apart, as 4-byte numbers), and as
+        // registrations are: `services/` and `svc` in every key, so that 16
+        // bytes after the prefix tell apart only a thousand services.
+        let even: Vec<Vec<u8>> = (0..100_000u32)
+            .map(|n| [&b"/disco/"[..], &(10 * n).to_be_bytes()].concat())
+            .collect();
+        let mut services: Vec<Vec<u8>> = (0..20_000)
+            .flat_map(|s| (0..10).map(move |i| format!("/disco/services/svc{s}/svc{s}-{i}")))
+            .map(String::into_bytes)
+            .collect();
+        services.sort();
+        for keys in [even, services] {
+            let (listed, counted) = listing(b"/disco/", &keys);
+            assert!(listed == keys, "every key once, in order");
+            // The first page counts them all; each later one about a page
+            // of keys (41,943 at 100 bytes a key), where pages reaching to
+            // the end counted 100,000 keys, then 99,000, 91,000...
+            assert_eq!(counted[0], keys.len());
+            let after_first: usize = counted[1..].iter().sum();
+            assert!(after_first < 3 * keys.len(), "{counted:?}");
+            // And about as many pages as a page at a time would take (at
+            // seven eighths of 41,943 a page, 3 and 6); empty windows, as
+            // where no key lies, cost a round trip each and no reading.
+            let read = counted.iter().filter(|&&n| n > 0).count();
+            assert!(read <= 2 + 2 * keys.len() / 36_000, "{counted:?}");
+        }
+    }
+
+    #[test]
+    fn a_listing_within_the_first_page_is_that_page_alone() {
+        let keys: Vec<Vec<u8>> = (0..10).map(|n| format!("/d/{n}").into_bytes()).collect();
+        assert_eq!(listing(b"/d/", &keys), (keys.clone(), vec![10]));
+        assert_eq!(listing(b"/d/", &[]), (Vec::new(), vec![0]));
     }
 
     #[test]
