@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# A cold start at scale, one build against another: a store loaded once
+# with SIZE instances (gen_records.py's `realistic` set) and kept in the
+# scratch directory between invocations, then ROUNDS starts of each build
+# in turn, each from process start to /ready 200.
+#
+# Usage: bench/cold_start.sh [ROUNDS]   (default 3)
+#   STORE=etcd|zk SIZE=1000000 DISCO_REF=path/to/other/disco PERF=1
+#
+# Per start: wall seconds, disco's CPU-seconds, the store's CPU-seconds
+# over the same time, resident memory 2 s after /ready. PERF=1 records each
+# start of the build under test with `perf record --call-graph dwarf` into
+# the scratch directory. disco runs as bench/scale.sh runs it: one worker
+# on DISCO_CORES, the store on STORE_CORES (registration_lib.sh's split).
+# etcd keeps its data between invocations; ZooKeeper is loaded afresh.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/registration_lib.sh"
+
+ROUNDS=${1:-3}
+STORE=${STORE:-etcd}
+SIZE=${SIZE:-1000000}
+PREFIX="/scale$SIZE"
+DIR="$BENCH_SCRATCH/cold_start/$STORE$SIZE"
+mkdir -p "$DIR/empty"
+ensure_packages etcd=etcd-server /usr/share/zookeeper/bin/zkServer.sh=zookeeper
+build_disco
+
+case $STORE in
+etcd)
+    # Fixed ports: etcd's data directory remembers its member's address.
+    ETCD_CLIENT=127.0.0.1:23790
+    taskset -c "$STORE_CORES" etcd --name bench --data-dir "$DIR/etcd" \
+        --listen-client-urls "http://$ETCD_CLIENT" --advertise-client-urls "http://$ETCD_CLIENT" \
+        --listen-peer-urls http://127.0.0.1:23800 --initial-advertise-peer-urls http://127.0.0.1:23800 \
+        --initial-cluster bench=http://127.0.0.1:23800 --quota-backend-bytes 4294967296 \
+        --log-level error >"$DIR/etcd.log" 2>&1 &
+    STARTED_PIDS+=($!)
+    for _ in $(seq 100); do
+        curl -sf "http://$ETCD_CLIENT/health" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    store_flag=(--etcd "$ETCD_CLIENT")
+    registry="etcd://$ETCD_CLIENT$PREFIX"
+    ;;
+zk)
+    rm -rf "$DIR/zk" "$DIR/loaded"
+    ZK_CORES=$STORE_CORES start_zookeeper "$DIR"
+    store_flag=(--zk "$ZK_CLIENT")
+    registry="zk://$ZK_CLIENT$PREFIX"
+    ;;
+*)
+    log "STORE is etcd or zk"
+    exit 64
+    ;;
+esac
+store_pid=${STARTED_PIDS[0]}
+if [[ ! -f $DIR/loaded ]]; then
+    log "loading $SIZE instances into $STORE (once)"
+    python3 "$REPO/bench/gen_records.py" $((SIZE / 10)) 10 "$DIR" 100000 realistic
+    on_store_cores "$TOOLS" load "${store_flag[@]}" --prefix "$PREFIX" \
+        --file "$DIR/registrations.jsonl" 2>>"$DIR/load.log"
+    touch "$DIR/loaded"
+fi
+
+seconds_between() { awk -v a="$1" -v b="$2" -v hz="${3:-1}" 'BEGIN {printf "%.2f", (b - a) / hz}'; }
+
+cold_start() { # label binary perf_output
+    local dns http started store_before pid wall cpu store_cpu hz
+    dns=$(free_port)
+    http=$(free_port)
+    hz=$(getconf CLK_TCK)
+    local perf=()
+    [[ -n $3 ]] && perf=(perf record -F 250 --call-graph dwarf,32768 -o "$3" --)
+    store_before=$(cpu_ticks "$store_pid")
+    started=$(date +%s.%N)
+    TOKIO_WORKER_THREADS=1 taskset -c "$DISCO_CORES" "${perf[@]}" "$2" serve --udp-sockets 1 \
+        --listen "127.0.0.1:$dns" --http-listen "127.0.0.1:$http" --zones-dir "$DIR/empty" \
+        --upstream off --log-level warn --registry "$registry" 2>>"$DIR/disco.log" &
+    pid=$!
+    for _ in $(seq 30000); do
+        curl -sf "http://127.0.0.1:$http/ready" >/dev/null 2>&1 && break
+        sleep 0.02
+    done
+    wall=$(seconds_between "$started" "$(date +%s.%N)")
+    cpu=$(seconds_between 0 "$(cpu_ticks "$pid")" "$hz")
+    store_cpu=$(seconds_between "$store_before" "$(cpu_ticks "$store_pid")" "$hz")
+    sleep 2
+    printf '| %s | %s | %s | %s | %s |\n' "$1" "$wall" "$cpu" "$store_cpu" $(($(rss_kib "$pid") / 1024))
+    kill -INT "$pid"
+    wait "$pid" 2>/dev/null || true
+}
+
+printf '\n%s, %s instances, %s rounds\n\n' "$STORE" "$SIZE" "$ROUNDS"
+printf '| build | wall to /ready (s) | disco CPU-s | %s CPU-s | RSS (MiB) |\n|---|---|---|---|---|\n' "$STORE"
+for round in $(seq "$ROUNDS"); do
+    cold_start "disco" "$DISCO" "${PERF:+$DIR/perf$round.data}"
+    [[ -n ${DISCO_REF:-} ]] && cold_start "reference" "$DISCO_REF" ""
+done
