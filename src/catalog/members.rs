@@ -252,8 +252,8 @@ impl Staged {
         }
     }
 
-    /// Back to [`Members`]: a block when they are few, a B-tree past
-    /// [`FEW`], and back to a block once a B-tree has shrunk to half that.
+    /// Back to [`Members`]: a block when they are few, a B-tree past 32
+    /// (`FEW`), and a block again once a B-tree has shrunk to half that.
     pub fn into_members(self) -> Members {
         Members(match self.0 {
             Open::Few(few) if few.len() > FEW => Repr::Many(few.into_iter().collect()),
