@@ -32,7 +32,7 @@ use crate::registry::{InstanceChange, RecordChange, SourceId};
 
 pub use members::{Entry, Members, Staged};
 pub use skydns::{changed_sky_fields, sky_place};
-pub use timeline::{ChangeEvent, ChangeKind, Timeline};
+pub use timeline::{ChangeEvent, ChangeKind, Live, Timeline};
 
 /// Default `--change-history`: changes kept for `/v1/changes` and the page.
 pub const DEFAULT_HISTORY: usize = 1000;

@@ -67,6 +67,9 @@ pub struct ChangeEvent {
 /// closed, and its client reconnects and catches up from the ring.
 const LIVE_BACKLOG: usize = 1024;
 
+/// Changes as they are recorded, for one reader.
+pub type Live = broadcast::Receiver<Arc<ChangeEvent>>;
+
 /// The last changes, and their live stream.
 #[derive(Debug)]
 pub struct Timeline {
@@ -145,14 +148,12 @@ impl Timeline {
 
     /// Changes as they are recorded, with the kept ones above `since`
     /// first (the subscription starts before they are read, so none is
-    /// missed between the two).
-    pub fn subscribe(
-        &self,
-        since: u64,
-    ) -> (Vec<Arc<ChangeEvent>>, broadcast::Receiver<Arc<ChangeEvent>>) {
+    /// missed between the two), and the number of the latest change
+    /// recorded by then: the live changes follow on from it.
+    pub fn subscribe(&self, since: u64) -> (Vec<Arc<ChangeEvent>>, u64, Live) {
         let receiver = self.live.subscribe();
-        let (kept, _) = self.since(since, usize::MAX);
-        (kept, receiver)
+        let (kept, latest) = self.since(since, usize::MAX);
+        (kept, latest, receiver)
     }
 }
 

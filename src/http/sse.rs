@@ -64,16 +64,18 @@ impl Streams {
             return Err(Reply::text(503, "too many event streams open\n"));
         }
         let open = Open(self.open.clone());
-        let (kept, receiver) = catalog.timeline().subscribe(since);
+        let (kept, latest, receiver) = catalog.timeline().subscribe(since);
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         heartbeat.reset();
         // `retry` tells the browser how soon to reconnect.
         let mut first = String::from("retry: 1000\n\n");
-        let mut last = since;
         for event in &kept {
             first.push_str(&frame(event));
-            last = event.seq;
         }
+        // What came before the subscription was sent from the ring or is
+        // gone from it (with `--change-history 0`, all of it): a gap
+        // after this is one the live stream itself missed.
+        let last = since.max(latest);
         let state = (receiver, heartbeat, last, open);
         let live = futures_util::stream::unfold(
             state,

@@ -114,7 +114,8 @@ impl Registry {
             } else {
                 old.remove(&*instance)
             };
-            changes.extend(self.change_in(source, &*instance.clone(), before, Some(instance)));
+            let after = Some(instance.clone());
+            changes.extend(self.change_in(source, &*instance, before, after));
         }
         for before in old.drain() {
             changes.extend(self.change_in(source, &*before, Some(before.clone()), None));
