@@ -6,14 +6,18 @@
 //! the end of the prefix cost O(n²), and a million keys took over 30 s of
 //! etcd's CPU in pages of 4 MiB (`bench/scale.sh`; a count of a million
 //! keys is about a second). So after the first page each request is a
-//! window about a page wide, sized from where the keys seen so far lie,
-//! and the next [`IN_FLIGHT`] windows are asked for while a page is parsed.
+//! window about a page wide, sized from where the keys seen so far lie.
+//! A task of its own asks for the pages, the next [`IN_FLIGHT`] windows
+//! ahead of the answer awaited, while the listing's caller parses the
+//! pages already answered.
 
 use std::collections::VecDeque;
 
 use etcd_client::{GetOptions, GetResponse, KeyValue, KvClient};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::error::Elapsed;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::connect::{REQUEST_TIMEOUT, describe};
 use crate::heavy::without_stalling;
@@ -25,14 +29,17 @@ const FIRST_PAGE_KEYS: i64 = 1000;
 const PAGE_BYTES: usize = 4 << 20;
 /// The most keys in one page.
 const MAX_PAGE_KEYS: i64 = 200_000;
-/// Requests asked for ahead of the page being parsed. A window is rarely
-/// the size it aims at (keys are not spread evenly over the bytes that
-/// place them: 20,000 keys, then 2,000, then none), and with one request
-/// ahead etcd answered a small one and waited while disco parsed a big
-/// one. Three took a million keys' listing from 7.6 to 7.0 s; eight did no
-/// better, and etcd and disco are each still busy about half of it
-/// (`bench/scale.sh`).
+/// Requests asked for at once. A window is rarely the size it aims at
+/// (keys are not spread evenly over the bytes that place them: 20,000
+/// keys, then 2,000, then none), and with one request ahead etcd answered
+/// a small one and waited while disco parsed a big one. Three took a
+/// million keys' listing from 7.6 to 7.0 s; eight did no better
+/// (`bench/cold_start.sh`).
 const IN_FLIGHT: usize = 3;
+/// Answered pages held for the parse at most: two pages of about
+/// [`PAGE_BYTES`] wait while one is parsed, and etcd is not asked for more
+/// until the parse catches up.
+const PAGES_AHEAD: usize = 2;
 
 /// One key of the listing.
 pub(super) enum Listed {
@@ -85,11 +92,56 @@ impl<'a> Held<'a> {
 /// Reads every key under `prefix` at one revision, page by page, handing
 /// each to `each` in key order (off the runtime's worker, see
 /// [`crate::heavy`]); returns that revision.
+///
+/// The pages are asked for by a task of their own ([`fetch`]), which asks
+/// for the next one as soon as an answer says where it starts: when the
+/// loop that parses also asked, the next page of a window that held more
+/// than a page waited for the parse of the one before, and etcd and disco
+/// took turns (a million keys: 3.9 s of listing for 1.9 s of parsing and
+/// about as much of etcd's serving).
 pub(super) async fn list(
-    kv: &mut KvClient,
+    kv: &KvClient,
     prefix: &str,
     mut each: impl FnMut(Listed),
 ) -> Result<i64, ListError> {
+    let (pages, mut fetched) = mpsc::channel(PAGES_AHEAD);
+    // Aborted if the listing is dropped half way (its watch ended).
+    let fetcher = AbortOnDropHandle::new(tokio::spawn(fetch(kv.clone(), prefix.to_owned(), pages)));
+    while let Some(page) = fetched.recv().await {
+        match page {
+            Fetched::Page(kvs) => without_stalling(|| {
+                for kv in kvs {
+                    each(Listed::Kv(kv));
+                }
+            }),
+            Fetched::TooLarge(key) => each(Listed::TooLarge(key)),
+        }
+    }
+    // The fetcher closed the channel: it is done, or failed.
+    match fetcher.await {
+        Ok(listed) => listed,
+        Err(e) => Err(ListError::Failed(format!("listing {prefix}: {e}"))),
+    }
+}
+
+/// What [`fetch`] hands the parsing loop, in key order.
+enum Fetched {
+    /// A page's keys and values.
+    Page(Vec<KeyValue>),
+    /// A key whose value alone is over the response limit.
+    TooLarge(Vec<u8>),
+}
+
+/// Asks for every page of the listing of `prefix` and sends each answer
+/// to `pages` in key order; returns the revision read at. Stops when the
+/// receiver is gone.
+async fn fetch(
+    mut kv: KvClient,
+    prefix: String,
+    pages: mpsc::Sender<Fetched>,
+) -> Result<i64, ListError> {
+    let kv = &mut kv;
+    let prefix = prefix.as_str();
     let (mut plan, first) = Plan::new(prefix.as_bytes());
     // 0 reads the newest revision; the first page fixes it for the rest,
     // so it is asked for alone.
@@ -109,7 +161,9 @@ pub(super) async fn list(
             Err(e) if is_too_large(&e) => {
                 let key = first_key(kv, &page.start, &page.end, revision).await?;
                 page.start = after(&key);
-                each(Listed::TooLarge(key));
+                if pages.send(Fetched::TooLarge(key)).await.is_err() {
+                    break;
+                }
                 asked.push_front((page.clone(), ask(kv, &page, revision)));
                 continue;
             }
@@ -126,9 +180,8 @@ pub(super) async fn list(
         }
         let more = response.more();
         let kvs = response.take_kvs();
-        // Asked for before this page is parsed, so that etcd reads them
-        // while disco parses this one: first the rest of this page's
-        // window, then windows after the last one asked for.
+        // Asked for before this page is handed on: first the rest of this
+        // page's window, then windows after the last one asked for.
         if let Some(rest) = plan.answered(&page, more, Held::of(&kvs)) {
             asked.push_front((rest.clone(), ask(kv, &rest, revision)));
         }
@@ -138,11 +191,9 @@ pub(super) async fn list(
             };
             asked.push_back((window.clone(), ask(kv, &window, revision)));
         }
-        without_stalling(|| {
-            for kv in kvs {
-                each(Listed::Kv(kv));
-            }
-        });
+        if pages.send(Fetched::Page(kvs)).await.is_err() {
+            break;
+        }
     }
     Ok(revision)
 }

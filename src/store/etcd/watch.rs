@@ -133,7 +133,7 @@ impl<'b> Watcher<'b> {
     async fn resync(&mut self, client: &Client) -> Result<i64, End> {
         let keys = &self.backend.keys;
         let prefix = keys.range_prefix();
-        let mut kv = client.kv_client().max_decoding_message_size(MAX_RESPONSE);
+        let kv = client.kv_client().max_decoding_message_size(MAX_RESPONSE);
         for _ in 0..COMPACTED_RETRIES {
             let started = Instant::now();
             self.skips.restart();
@@ -143,7 +143,7 @@ impl<'b> Watcher<'b> {
             let mut leased = Vec::new();
             let mut skipped = 0u64;
             let (skips, leases) = (&mut self.skips, &mut self.leases);
-            let listed = listing::list(&mut kv, &prefix, |item| {
+            let listed = listing::list(&kv, &prefix, |item| {
                 let skip = match item {
                     Listed::Kv(kv) => match keys.put(kv.key(), kv.value(), None) {
                         Ok(Entry::Instance(instance)) => return instances.push(instance),
