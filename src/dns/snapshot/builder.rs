@@ -12,8 +12,8 @@ use std::sync::Arc;
 use hickory_proto::rr::{Name, RecordType};
 
 use super::nodes::{InstanceNode, ReverseEntry, ServedDomain};
+use super::reverse::ReverseIndex;
 use super::service::{Moved, ServiceNode};
-use super::sharded::ShardedMap;
 use super::skydns::SkyIndex;
 use super::sorted_set::SortedSet;
 use super::statics::StaticData;
@@ -228,7 +228,7 @@ impl SnapshotBuilder {
             current: Snapshot {
                 statics,
                 names: imbl::HashMap::new(),
-                reverse: ShardedMap::new(),
+                reverse: ReverseIndex::new(),
                 addresses: SortedSet::new(),
                 skydns: SkyIndex::new(domain.clone(), default_ttl, apex_ns),
                 zone: ServedDomain {
@@ -322,12 +322,12 @@ impl SnapshotBuilder {
     /// each address they left or came to is rebuilt once.
     fn update_reverse(&mut self, moved: Vec<Moved>) {
         let mut addresses = Vec::new();
-        let entry_after = |address: &IpAddr, moved: &[Moved], entry: Option<&ReverseEntry>| {
-            let after = reverse_entry_after(address, moved, entry);
-            addresses.push((*address, after.is_some()));
+        let entry_after = |address: IpAddr, moved: &[Moved], entry: Option<&ReverseEntry>| {
+            let after = reverse_entry_after(&address, moved, entry);
+            addresses.push((address, after.is_some()));
             after
         };
-        (self.current.reverse).update(moved, |m| &m.address, entry_after);
+        (self.current.reverse).update(moved, |m| m.address, entry_after);
         self.current.addresses.update(addresses);
     }
 

@@ -75,7 +75,7 @@ impl Snapshot {
             }
         }
         for (address, entry) in self.reverse.iter() {
-            let owner = records::arpa_name(*address);
+            let owner = records::arpa_name(address);
             let records = nodes::ptr_records(&owner, entry.members(), zone);
             dynamic.push((owner, RecordType::PTR, Some(records)));
         }

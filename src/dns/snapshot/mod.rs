@@ -22,6 +22,7 @@ mod builder;
 #[cfg(feature = "fuzzing")]
 mod listing;
 mod nodes;
+mod reverse;
 mod service;
 mod sharded;
 mod skydns;
@@ -47,9 +48,9 @@ use crate::dns::answer::{Sections, WireAnswer};
 use crate::dns::name::{NameKey, label_offsets, name_key};
 use crate::dns::records;
 use crate::model::Protocol;
-use nodes::{ReverseEntry, ServedDomain};
+use nodes::ServedDomain;
+use reverse::ReverseIndex;
 use service::ServiceNode;
-use sharded::ShardedMap;
 use skydns::{SkyIndex, SkyLookup};
 use sorted_set::SortedSet;
 use statics::StaticData;
@@ -72,8 +73,8 @@ pub(crate) enum DynNode {
 pub struct Snapshot {
     statics: Arc<StaticData>,
     names: imbl::HashMap<NameKey, DynNode>,
-    /// An entry per address, as many as instances: see `sharded`.
-    reverse: ShardedMap<IpAddr, ReverseEntry>,
+    /// An entry per address, as many as instances: see `reverse`.
+    reverse: ReverseIndex,
     /// The same addresses, ordered: whether a network has any (the reverse
     /// names above an address exist, RFC 8020).
     addresses: SortedSet<IpAddr>,

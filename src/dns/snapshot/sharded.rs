@@ -1,5 +1,5 @@
-//! A persistent map for many small entries: the reverse index, which has an
-//! entry per address, as many as there are instances.
+//! A persistent map for many small entries: the reverse index's, which
+//! have an entry per address, as many as there are instances.
 //!
 //! imbl's maps would do, but spend 50 to 200 bytes of node on every entry
 //! (their nodes are fixed-size arrays, and sorted inserts leave B-tree leaves
@@ -75,7 +75,7 @@ impl<K: Hash + Ord + Clone, V: Clone> ShardedMap<K, V> {
     pub(crate) fn update<T>(
         &mut self,
         items: Vec<T>,
-        key: impl Fn(&T) -> &K,
+        key: impl Fn(&T) -> K,
         mut value: impl FnMut(&K, &[T], Option<&V>) -> Option<V>,
     ) {
         if items.is_empty() {
@@ -85,9 +85,9 @@ impl<K: Hash + Ord + Clone, V: Clone> ShardedMap<K, V> {
         // first listing is a million items, and hashing each again in
         // every comparison and search was a tenth of building it.
         let mut placed: Vec<(usize, T)> = (items.into_iter())
-            .map(|item| (Self::shard_of(key(&item)), item))
+            .map(|item| (Self::shard_of(&key(&item)), item))
             .collect();
-        placed.sort_unstable_by(|(a, x), (b, y)| a.cmp(b).then_with(|| key(x).cmp(key(y))));
+        placed.sort_unstable_by(|(a, x), (b, y)| a.cmp(b).then_with(|| key(x).cmp(&key(y))));
         let (shards_of, items): (Vec<usize>, Vec<T>) = placed.into_iter().unzip();
         let mut groups = self.groups.to_vec();
         let mut start = 0;
@@ -112,13 +112,13 @@ impl<K: Hash + Ord + Clone, V: Clone> ShardedMap<K, V> {
 fn merge<K: Ord + Clone, V: Clone, T>(
     shard: &[(K, V)],
     items: &[T],
-    key: &impl Fn(&T) -> &K,
+    key: &impl Fn(&T) -> K,
     value: &mut impl FnMut(&K, &[T], Option<&V>) -> Option<V>,
 ) -> Vec<(K, V)> {
     let mut merged = Vec::with_capacity(shard.len() + items.len());
     let mut rest = shard;
     for items in items.chunk_by(|a, b| key(a) == key(b)) {
-        let k = key(&items[0]);
+        let k = &key(&items[0]);
         let before = rest.partition_point(|(other, _)| other < k);
         merged.extend_from_slice(&rest[..before]);
         rest = &rest[before..];
@@ -150,11 +150,11 @@ mod tests {
     #[test]
     fn updates_set_replace_and_remove() {
         let mut map = ShardedMap::new();
-        map.update((0..5000).collect(), |i| i, |&i, _, _| Some(i * 2));
+        map.update((0..5000).collect(), |&i| i, |&i, _, _| Some(i * 2));
         let before = map.clone();
         map.update(
             vec![9000, 8, 7, 8],
-            |i| i,
+            |&i| i,
             |&i, items, now| match i {
                 7 => now.map(|v| v - 14),
                 8 => (items.len() == 1).then_some(0),
