@@ -270,39 +270,43 @@ impl<'b> Watcher<'b> {
     async fn resync(&mut self, client: &Client) -> Result<(), zookeeper_client::Error> {
         let started = Instant::now();
         let paths = &self.backend.paths;
-        let listed = listing::list(client, paths).await?;
-        // Parsed off the runtime's worker: meanwhile the client must keep
-        // hearing from the server, or it drops the connection (see
-        // `crate::heavy`).
-        let (instances, skipped) = without_stalling(|| {
+        // Off the runtime's worker, as each chunk's parse is: meanwhile the
+        // client must keep hearing from the server, or it drops the
+        // connection (see `crate::heavy`).
+        without_stalling(|| {
             self.skips.restart();
             self.audit.clear();
-            let mut native = Vec::new();
-            let mut nerve = Vec::new();
-            let mut skipped = 0u64;
-            for (path, read) in listed {
+        });
+        let (skips, audit) = (&mut self.skips, &mut self.audit);
+        let mut native = Vec::new();
+        let mut nerve = Vec::new();
+        let mut skipped = 0u64;
+        listing::list(client, paths, |chunk| {
+            for (path, read) in chunk {
                 let Read::Data(data, children, mzxid) = read else {
                     continue;
                 };
                 let Node::Leaf { service, name } = paths.node(&path) else {
                     continue;
                 };
-                self.audit.read(&path, mzxid);
+                audit.read(&path, mzxid);
                 match paths.parse(service, name, &data, children) {
                     Ok(instance) if paths.layout() == Layout::Native => native.push(instance),
                     Ok(instance) => nerve.push((path, instance)),
                     Err(reason) => {
                         skipped += 1;
-                        self.skips.skipped(&path, &reason.to_string());
+                        skips.skipped(&path, &reason.to_string());
                     }
                 }
             }
+        })
+        .await?;
+        let instances = without_stalling(|| {
             self.skips.listing_done();
-            let instances = match paths.layout() {
+            match paths.layout() {
                 Layout::Native => native,
                 Layout::Nerve => self.nerve.reset(nerve),
-            };
-            (instances, skipped)
+            }
         });
         let count = instances.len();
         // Skipped first: once the listing shows as synced, its skips are
