@@ -47,13 +47,19 @@ pub async fn run(
     let mut listed = Vec::new();
     // Tokio's clock, so tests can pause it.
     let mut next_build = Instant::now();
+    // Parts of a listing built but not yet published (see below).
+    let mut held_back = false;
     while events.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut changes = Changes::default();
+        // Whether the batch holds anything but parts of a listing.
+        let mut whole = false;
         let mut fold = |batch: &mut Vec<SourceEvent>, changes: &mut Changes| {
             for event in batch.drain(..) {
+                whole |= !matches!(event.update, Update::Part(_));
                 match &event.update {
                     Update::Reset(instances) => listed.push((event.source, instances.len())),
                     Update::ResetRecords(entries) => listed.push((event.source, entries.len())),
+                    Update::Listed { count } => listed.push((event.source, *count)),
                     _ => {}
                 }
                 apply(event, &mut registry, &status, &catalog, changes);
@@ -75,7 +81,12 @@ pub async fn run(
             }
             fold(&mut batch, &mut changes);
         }
-        if !changes.is_empty() {
+        if !changes.is_empty() || (held_back && whole) {
+            // A batch of nothing but parts of a listing is built but not
+            // published: the builder leaves their reverse index to the
+            // batch that ends the listing (`apply_part`), and the parts are
+            // built as they come so that little is left to do after the
+            // last (a million instances from etcd: … s to `/ready`).
             // Off the runtime's threads: a first listing of 100,000
             // instances takes a second to build (ten in a debug build), and
             // TCP, HTTP, forwards and the stores' keepalives run there. The
@@ -88,12 +99,17 @@ pub async fn run(
                 let building = std::time::Instant::now();
                 // The whole batch at once: the builder rebuilds each service
                 // it touches once, however many of its instances changed.
-                builder.apply(instances.into_iter().map(|c| (c.old, c.new)));
+                let instances = instances.into_iter().map(|c| (c.old, c.new));
+                if !whole {
+                    builder.apply_part(instances);
+                    return (builder, None, building.elapsed());
+                }
+                builder.apply(instances);
                 for change in records {
                     builder.apply_record(change.source, change.old.as_ref(), change.new.as_ref());
                 }
                 let snapshot = builder.snapshot();
-                (builder, snapshot, building.elapsed())
+                (builder, Some(snapshot), building.elapsed())
             });
             // The catalog is done before the snapshot is swapped in: after
             // would be later than DNS, and this is off the query path.
@@ -112,8 +128,11 @@ pub async fn run(
                 Err(_) => return,
             };
             builder = kept;
-            metrics.record_snapshot(snapshot.instances());
-            live.store(Arc::new(snapshot));
+            held_back = snapshot.is_none();
+            if let Some(snapshot) = snapshot {
+                metrics.record_snapshot(snapshot.instances());
+                live.store(Arc::new(snapshot));
+            }
             next_build = Instant::now() + (took * IDLE_PER_BUILD).min(MAX_WAIT);
         }
         // Synced (and so ready) only once the listing is what DNS answers.
@@ -134,12 +153,17 @@ pub async fn run(
 }
 
 /// Updates in a batch past which folding it in is done off the runtime's
-/// workers (see [`crate::heavy`]); a listing always is.
+/// workers (see [`crate::heavy`]); a listing or a part of one always is.
 const HEAVY_BATCH: usize = 256;
 
 fn is_heavy(batch: &[SourceEvent]) -> bool {
     batch.len() > HEAVY_BATCH
-        || (batch.iter()).any(|e| matches!(e.update, Update::Reset(_) | Update::ResetRecords(_)))
+        || (batch.iter()).any(|e| {
+            matches!(
+                e.update,
+                Update::Reset(_) | Update::ResetRecords(_) | Update::Part(_)
+            )
+        })
 }
 
 /// Applies one update to the registry, adding what it changed to `changes`.
@@ -166,6 +190,12 @@ fn apply(
             mark_current(status, catalog, source);
             (Vec::new(), registry.reset_records(source, entries))
         }
+        Update::Part(instances) => {
+            mark_current(status, catalog, source);
+            (registry.add(source, instances), Vec::new())
+        }
+        // Its parts were applied as they came; the caller marks it synced.
+        Update::Listed { .. } => return,
         Update::Stale { reason } => {
             status.update(source, |s| {
                 // Said once when it starts, not once per retry.
@@ -234,12 +264,15 @@ mod tests {
     use crate::registry::Change;
 
     fn put(id: usize) -> SourceEvent {
-        let value = format!(r#"{{"address": "10.0.{}.{}"}}"#, id / 256, id % 256);
-        let instance = parse_native("web", &format!("web-{id}"), value.as_bytes()).unwrap();
         SourceEvent {
             source: 0,
-            update: Update::Changes(vec![Change::Put(instance)]),
+            update: Update::Changes(vec![Change::Put(instance(id))]),
         }
+    }
+
+    fn instance(id: usize) -> crate::model::Instance {
+        let value = format!(r#"{{"address": "10.0.{}.{}"}}"#, id / 256, id % 256);
+        parse_native("web", &format!("web-{id}"), value.as_bytes()).unwrap()
     }
 
     fn snapshots_published(metrics: &Metrics) -> u64 {
@@ -286,5 +319,42 @@ mod tests {
         tokio::time::sleep(MAX_WAIT).await;
         assert_eq!(live.load().instances(), 101);
         assert_eq!(snapshots_published(&metrics), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_listing_in_parts_is_answered_and_ready_only_once_whole() {
+        let (events, receiver) = mpsc::unbounded_channel();
+        let builder = SnapshotBuilder::new("disco.internal", Vec::new(), 5, &[]);
+        let live = Arc::new(ArcSwap::from_pointee(builder.snapshot()));
+        let status = Arc::new(StatusBoard::new(vec!["test".into()]));
+        let metrics = Arc::new(Metrics::new());
+        let writer = tokio::spawn(run(
+            receiver,
+            builder,
+            Registry::new(1),
+            live.clone(),
+            status.clone(),
+            metrics.clone(),
+            Arc::new(Catalog::new(vec!["test".into()], "disco.internal", 10)),
+        ));
+        let send = |update| events.send(SourceEvent { source: 0, update }).unwrap();
+        send(Update::Part((0..300).map(instance).collect()));
+        send(Update::Part((300..600).map(instance).collect()));
+        // Both parts built (the writer waits for its next event), neither
+        // published.
+        tokio::time::sleep(MAX_WAIT * 4).await;
+        assert_eq!(live.load().instances(), 0);
+        assert_eq!(snapshots_published(&metrics), 0);
+        assert!(!status.all_synced());
+
+        send(Update::Listed { count: 600 });
+        while live.load().instances() == 0 {
+            tokio::time::sleep(MAX_WAIT).await;
+        }
+        assert_eq!(live.load().instances(), 600);
+        assert_eq!(snapshots_published(&metrics), 1);
+        assert!(status.all_synced());
+        drop(events);
+        writer.await.unwrap();
     }
 }

@@ -101,10 +101,13 @@ fn reverse_entry_after(
         .map(|m| Arc::as_ptr(&m.node))
         .collect();
     gone.sort_unstable();
+    let stays = |node: &&Arc<InstanceNode>| gone.binary_search(&Arc::as_ptr(node)).is_err();
     let before = entry.map_or(&[][..], ReverseEntry::members);
-    let mut members: Vec<Arc<InstanceNode>> = (before.iter())
-        .filter(|node| gone.binary_search(&Arc::as_ptr(node)).is_err())
-        .chain(moved.iter().filter(|m| m.added).map(|m| &m.node))
+    // A node added by one part of a listing may be gone by a later one
+    // (a key listed twice, in two spellings): never within one batch.
+    let added = moved.iter().filter(|m| m.added).map(|m| &m.node);
+    let mut members: Vec<Arc<InstanceNode>> = (before.iter().filter(stays))
+        .chain(added.filter(stays))
         .cloned()
         .collect();
     members.sort_by(|a, b| a.service_and_id().cmp(&b.service_and_id()));
@@ -197,6 +200,9 @@ pub struct SnapshotBuilder {
     empty_refs: HashMap<NameKey, usize>,
     /// The served domain's key, which every dynamic name ends in.
     zone_key: NameKey,
+    /// Instance nodes that parts of a listing moved, for the reverse index
+    /// to take in at the next [`SnapshotBuilder::apply`].
+    deferred_moves: Vec<Moved>,
 }
 
 impl SnapshotBuilder {
@@ -240,6 +246,7 @@ impl SnapshotBuilder {
             services: HashMap::new(),
             empty_refs: HashMap::new(),
             zone_key: name_key(domain),
+            deferred_moves: Vec::new(),
         }
     }
 
@@ -263,6 +270,33 @@ impl SnapshotBuilder {
         &mut self,
         changes: impl IntoIterator<Item = (Option<Arc<Instance>>, Option<Arc<Instance>>)>,
     ) {
+        let mut moved = std::mem::take(&mut self.deferred_moves);
+        self.rebuild_services(changes, &mut moved);
+        self.update_reverse(moved);
+    }
+
+    /// Applies part of a listing as [`SnapshotBuilder::apply`] does, but
+    /// leaves the reverse index to the next `apply`, which takes in every
+    /// part's addresses at once: the index is a sorted map, and a part of
+    /// a listing touches all of it, so updating it for each part would copy
+    /// it whole each time. What [`SnapshotBuilder::snapshot`] returns
+    /// meanwhile has no PTR for these parts: hold it back.
+    pub fn apply_part(
+        &mut self,
+        changes: impl IntoIterator<Item = (Option<Arc<Instance>>, Option<Arc<Instance>>)>,
+    ) {
+        let mut moved = std::mem::take(&mut self.deferred_moves);
+        self.rebuild_services(changes, &mut moved);
+        self.deferred_moves = moved;
+    }
+
+    /// Rebuilds every service `changes` touch, adding the instance nodes
+    /// they moved to `moved`.
+    fn rebuild_services(
+        &mut self,
+        changes: impl IntoIterator<Item = (Option<Arc<Instance>>, Option<Arc<Instance>>)>,
+        moved: &mut Vec<Moved>,
+    ) {
         // Collected in place when the caller's changes are a vector.
         let mut changes: Vec<Change> = (changes.into_iter())
             .filter(|(old, new)| old.is_some() || new.is_some())
@@ -277,7 +311,6 @@ impl SnapshotBuilder {
             }
             same
         });
-        let mut moved = Vec::new();
         let zone = self.current.zone.name.clone();
         for changes in changes.chunk_by(|a, b| subject(a).0 == subject(b).0) {
             // A new instance whose names do not fit is as absent. Checked
@@ -291,10 +324,8 @@ impl SnapshotBuilder {
                     c.1.as_ref().filter(|new| names_fit(new, &zone)),
                 )
             });
-            self.rebuild_service(subject(&changes[0]).0, now, &mut moved);
+            self.rebuild_service(subject(&changes[0]).0, now, moved);
         }
-        drop(changes);
-        self.update_reverse(moved);
         self.current.skydns.next_version();
     }
 
@@ -534,6 +565,31 @@ mod tests {
         let mut net = builder();
         net.apply([(None, Some(web_2)), (None, Some(web_1_moved))]);
         assert_eq!(answers(&batched.snapshot()), answers(&net.snapshot()));
+    }
+
+    #[test]
+    fn a_listing_built_in_parts_answers_as_the_whole_batch_with_its_reverse_names() {
+        let web_1 = instance("web", "web-1", r#"{"address":"10.0.0.1","port":80}"#);
+        let web_2 = instance("web", "web-2", r#"{"address":"10.0.0.2","port":81}"#);
+        // The same instance again in a later part, elsewhere (a key listed
+        // twice in two spellings): the first address leaves.
+        let web_1_again = instance("web", "web-1", r#"{"address":"10.0.0.2","port":80}"#);
+        let mut parts = builder();
+        parts.apply_part([(None, Some(web_1.clone()))]);
+        parts.apply_part([(None, Some(web_2.clone()))]);
+        parts.apply([(Some(web_1), Some(web_1_again.clone()))]);
+        let mut whole = builder();
+        whole.apply([(None, Some(web_1_again)), (None, Some(web_2))]);
+        assert_eq!(answers(&parts.snapshot()), answers(&whole.snapshot()));
+        let ptr_count = |name| {
+            let key = name_key(&Name::from_ascii(name).unwrap());
+            match parts.snapshot().lookup(&key, RecordType::PTR) {
+                Lookup::Answer(answer) => answer.answer_count(),
+                _ => 0,
+            }
+        };
+        assert_eq!(ptr_count("1.0.0.10.in-addr.arpa."), 0);
+        assert_eq!(ptr_count("2.0.0.10.in-addr.arpa."), 2);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The listing-and-watch loop: list the prefix at revision R, report it as
-//! one full listing, watch from R + 1 and report each watch response as one
+//! one full listing (the first in parts, as it is read), watch from R + 1 and report each watch response as one
 //! batch; on any break, start over with a fresh listing.
 
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use super::keys::{Entry, Layout, Skip};
 use super::leases::LeaseTtls;
 use super::listing::{self, ListError, Listed};
 use crate::backoff::Backoff;
-use crate::registry::{Change, ResyncCause, Sink, Update};
+use crate::registry::{Change, LISTING_PART, ResyncCause, Sink, Update};
 use crate::store::skips::SkipLog;
 
 /// A watch that ran this long was healthy: the next break retries at once
@@ -51,6 +51,10 @@ pub(super) struct Watcher<'b> {
     /// The revision applied when the watch was last found behind, until
     /// the listing after it tells how far behind.
     behind_at: Option<i64>,
+    /// Whether any entry was sent yet: until then a listing goes out in
+    /// parts as it is read, after that whole, since it replaces what was
+    /// sent.
+    reported: bool,
 }
 
 impl<'b> Watcher<'b> {
@@ -63,6 +67,7 @@ impl<'b> Watcher<'b> {
             backoff: Backoff::new(),
             stale: false,
             behind_at: None,
+            reported: false,
         }
     }
 
@@ -142,11 +147,24 @@ impl<'b> Watcher<'b> {
             let mut records = Vec::new();
             let mut leased = Vec::new();
             let mut skipped = 0u64;
-            let (skips, leases) = (&mut self.skips, &mut self.leases);
+            let in_parts = !self.reported && keys.layout() == Layout::Native;
+            let (mut parted, mut sink_closed) = (0, false);
+            let (skips, leases, sink) = (&mut self.skips, &mut self.leases, &self.sink);
             let listed = listing::list(&kv, &prefix, |item| {
                 let skip = match item {
                     Listed::Kv(kv) => match keys.put(kv.key(), kv.value(), None) {
-                        Ok(Entry::Instance(instance)) => return instances.push(instance),
+                        Ok(Entry::Instance(instance)) => {
+                            instances.push(instance);
+                            if in_parts && instances.len() == LISTING_PART {
+                                parted += LISTING_PART;
+                                let part = std::mem::replace(
+                                    &mut instances,
+                                    Vec::with_capacity(LISTING_PART),
+                                );
+                                sink_closed |= !sink.send(Update::Part(part));
+                            }
+                            return;
+                        }
                         Ok(Entry::Record(record)) => {
                             if kv.lease() != 0 {
                                 leases.attach(&record.key, kv.lease());
@@ -169,6 +187,10 @@ impl<'b> Watcher<'b> {
                 skips.skipped(&skip.key, &skip.reason);
             })
             .await;
+            self.reported |= parted > 0;
+            if sink_closed {
+                return Err(End::SinkClosed);
+            }
             let revision = match listed {
                 Ok(revision) => revision,
                 Err(ListError::Compacted) => continue,
@@ -187,16 +209,20 @@ impl<'b> Watcher<'b> {
                     records[index].lease_ttl = self.leases.ttl(lease);
                 }
             }
-            let count = instances.len() + records.len();
-            let update = match keys.layout() {
-                Layout::Native => Update::Reset(instances),
-                Layout::SkyDns => Update::ResetRecords(records),
-            };
+            let count = parted + instances.len() + records.len();
             // Skipped first: once the listing shows as synced, its skips
             // are counted too.
-            if (skipped > 0 && !self.sink.send(Update::Skipped { count: skipped }))
-                || !self.sink.send(update)
-            {
+            let mut updates =
+                Vec::from_iter((skipped > 0).then_some(Update::Skipped { count: skipped }));
+            match keys.layout() {
+                Layout::Native if in_parts => {
+                    updates.extend([Update::Part(instances), Update::Listed { count }]);
+                }
+                Layout::Native => updates.push(Update::Reset(instances)),
+                Layout::SkyDns => updates.push(Update::ResetRecords(records)),
+            }
+            self.reported = true;
+            if !updates.into_iter().all(|update| self.sink.send(update)) {
                 return Err(End::SinkClosed);
             }
             tracing::info!(

@@ -21,7 +21,7 @@ use super::proof::{self, Failed, Reading, Window};
 use crate::backoff::Backoff;
 use crate::heavy::without_stalling;
 use crate::model::Instance;
-use crate::registry::{Change, ResyncCause, Sink, Update};
+use crate::registry::{Change, LISTING_PART, ResyncCause, Sink, Update};
 use crate::store::skips::SkipLog;
 
 /// A session that lasted this long was healthy: the next one is tried at
@@ -69,6 +69,10 @@ pub(super) struct Watcher<'b> {
     /// The zxid the watch was last known current at when it was found
     /// behind, until the first proof after the resync tells the lag.
     behind_at: Option<i64>,
+    /// Whether any instance was sent yet: until then a listing goes out
+    /// in parts as it is read, after that whole, since it replaces what
+    /// was sent.
+    reported: bool,
 }
 
 impl<'b> Watcher<'b> {
@@ -82,6 +86,7 @@ impl<'b> Watcher<'b> {
             backoff: Backoff::new(),
             stale: false,
             behind_at: None,
+            reported: false,
         }
     }
 
@@ -266,7 +271,8 @@ impl<'b> Watcher<'b> {
         }
     }
 
-    /// Lists the whole tree and reports it as one full listing.
+    /// Lists the whole tree and reports it as one full listing (the first
+    /// in parts, as it is read).
     async fn resync(&mut self, client: &Client) -> Result<(), zookeeper_client::Error> {
         let started = Instant::now();
         let paths = &self.backend.paths;
@@ -277,11 +283,13 @@ impl<'b> Watcher<'b> {
             self.skips.restart();
             self.audit.clear();
         });
-        let (skips, audit) = (&mut self.skips, &mut self.audit);
+        let (skips, audit, sink) = (&mut self.skips, &mut self.audit, &self.sink);
+        let in_parts = !self.reported && paths.layout() == Layout::Native;
+        let mut parted = 0;
         let mut native = Vec::new();
         let mut nerve = Vec::new();
         let mut skipped = 0u64;
-        listing::list(client, paths, |chunk| {
+        let listed = listing::list(client, paths, |chunk| {
             for (path, read) in chunk {
                 let Read::Data(data, children, mzxid) = read else {
                     continue;
@@ -299,8 +307,15 @@ impl<'b> Watcher<'b> {
                     }
                 }
             }
+            if in_parts && native.len() >= LISTING_PART {
+                parted += native.len();
+                // A closed sink is noticed at the listing's end.
+                sink.send(Update::Part(std::mem::take(&mut native)));
+            }
         })
-        .await?;
+        .await;
+        self.reported |= parted > 0;
+        listed?;
         let instances = without_stalling(|| {
             self.skips.listing_done();
             match paths.layout() {
@@ -308,12 +323,18 @@ impl<'b> Watcher<'b> {
                 Layout::Nerve => self.nerve.reset(nerve),
             }
         });
-        let count = instances.len();
+        let count = parted + instances.len();
         // Skipped first: once the listing shows as synced, its skips are
         // counted too.
-        if (skipped > 0 && !self.sink.send(Update::Skipped { count: skipped }))
-            || !self.sink.send(Update::Reset(instances))
-        {
+        let mut updates =
+            Vec::from_iter((skipped > 0).then_some(Update::Skipped { count: skipped }));
+        if in_parts {
+            updates.extend([Update::Part(instances), Update::Listed { count }]);
+        } else {
+            updates.push(Update::Reset(instances));
+        }
+        self.reported = true;
+        if !updates.into_iter().all(|update| self.sink.send(update)) {
             // The server is going away; the caller notices on its next send.
             return Ok(());
         }
