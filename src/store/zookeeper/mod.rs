@@ -25,6 +25,7 @@ mod audit;
 mod connect;
 mod election;
 mod events;
+mod known;
 mod listing;
 mod nodes;
 mod paths;

@@ -338,6 +338,8 @@ impl<'b> Watcher<'b> {
             // The server is going away; the caller notices on its next send.
             return Ok(());
         }
+        // After the listing is sent, so that it is not waited for.
+        without_stalling(|| self.audit.compact());
         tracing::info!(
             registry = %self.backend.name,
             instances = count,
@@ -523,6 +525,9 @@ impl<'b> Watcher<'b> {
                 (Layout::Nerve, Some(instance)) => self.nerve.put(&path, instance, &mut changes),
                 (Layout::Nerve, None) => self.nerve.delete(&path, &mut changes),
             }
+        }
+        if self.audit.compaction_due() {
+            without_stalling(|| self.audit.compact());
         }
         if skipped > 0 && !self.sink.send(Update::Skipped { count: skipped }) {
             return Ok(false);
