@@ -19,7 +19,7 @@
 //! (16 minutes at the default 10 s). The `mzxid`s are kept packed
 //! ([`KnownLeaves`]): a million leaves in about 17 MB. Pure, no I/O.
 
-use super::known::KnownLeaves;
+use super::known::{KnownLeaves, Listed};
 
 /// Nodes read at every proof at least.
 pub(super) const MIN_SLICE: usize = 128;
@@ -44,18 +44,25 @@ pub(super) struct Missed {
 #[derive(Debug, Default)]
 pub(super) struct Audit {
     known: KnownLeaves,
+    /// What the listing under way has read, until [`Audit::compact`].
+    listing: Option<Listed>,
     /// The last path of the previous slice.
     cursor: Option<Box<str>>,
 }
 
 impl Audit {
-    /// Forgets everything (a new listing follows).
+    /// Forgets everything: a new listing follows, whose reads are held
+    /// as they come until [`Audit::compact`].
     pub fn clear(&mut self) {
         self.known.clear();
+        self.listing = Some(Listed::default());
     }
 
     /// The leaf at `path` was read at `mzxid`.
     pub fn read(&mut self, path: &str, mzxid: i64) {
+        if let Some(listing) = &mut self.listing {
+            return listing.push(path, mzxid);
+        }
         if self.known.get(path).is_none_or(|known| known < mzxid) {
             self.known.insert(path, mzxid);
         }
@@ -63,24 +70,36 @@ impl Audit {
 
     /// The leaf at `path` is gone.
     pub fn gone(&mut self, path: &str) {
+        self.compact_listing();
         self.known.remove(path);
     }
 
-    /// Whether the changes since the last [`Audit::compact`] are worth
-    /// packing.
+    /// Whether what was read since the last [`Audit::compact`] is worth
+    /// packing: a listing always is.
     pub fn compaction_due(&self) -> bool {
-        self.known.compaction_due()
+        self.listing.is_some() || self.known.compaction_due()
     }
 
     /// Packs what was read since the last compaction: after a listing, and
-    /// whenever [`Audit::compaction_due`]. Linear in the leaves, so off the
-    /// runtime's worker.
+    /// whenever [`Audit::compaction_due`]. Linear in the leaves (a listing's
+    /// sorted too), so off the runtime's worker.
     pub fn compact(&mut self) {
-        self.known.compact();
+        if self.listing.is_some() {
+            self.compact_listing();
+        } else {
+            self.known.compact();
+        }
+    }
+
+    fn compact_listing(&mut self) {
+        if let Some(listed) = self.listing.take() {
+            self.known.load(listed);
+        }
     }
 
     /// The next slice to read, in path order, wrapping round.
     pub fn next_slice(&mut self) -> Vec<String> {
+        self.compact_listing();
         let size = (self.known.len() / ROUNDS).clamp(MIN_SLICE, MAX_SLICE);
         let mut slice = self.known.paths_after(self.cursor.as_deref(), size);
         if slice.len() < size {
@@ -98,6 +117,7 @@ impl Audit {
     /// arrived before the read's answer was applied: a node newer in the
     /// store than disco's, or gone while disco still holds it, was missed.
     pub fn judge(&self, read: &[(String, Option<i64>)]) -> Result<(), Missed> {
+        debug_assert!(self.listing.is_none(), "a slice was taken first");
         for (path, store) in read {
             let Some(seen) = self.known.get(path) else {
                 // Gone from disco since: an event said so.
