@@ -285,24 +285,49 @@ mod tests {
         line.rsplit(' ').next().unwrap().parse().unwrap()
     }
 
-    // Time is paused: it moves only when every task waits for a timer.
-    #[tokio::test(start_paused = true)]
-    async fn a_lone_change_is_published_at_once_and_a_burst_shares_one_snapshot() {
+    /// A snapshot writer on one source, running, and what it publishes to.
+    struct Writer {
+        events: mpsc::UnboundedSender<SourceEvent>,
+        live: Arc<ArcSwap<Snapshot>>,
+        status: Arc<StatusBoard>,
+        metrics: Arc<Metrics>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    fn writer() -> Writer {
         let (events, receiver) = mpsc::unbounded_channel();
         let builder = SnapshotBuilder::new("disco.internal", Vec::new(), 5, &[]);
         let live = Arc::new(ArcSwap::from_pointee(builder.snapshot()));
         let status = Arc::new(StatusBoard::new(vec!["test".into()]));
         let metrics = Arc::new(Metrics::new());
-        let started = Instant::now();
-        tokio::spawn(run(
+        let task = tokio::spawn(run(
             receiver,
             builder,
             Registry::new(1),
             live.clone(),
-            status,
+            status.clone(),
             metrics.clone(),
             Arc::new(Catalog::new(vec!["test".into()], "disco.internal", 10)),
         ));
+        Writer {
+            events,
+            live,
+            status,
+            metrics,
+            task,
+        }
+    }
+
+    // Time is paused: it moves only when every task waits for a timer.
+    #[tokio::test(start_paused = true)]
+    async fn a_lone_change_is_published_at_once_and_a_burst_shares_one_snapshot() {
+        let Writer {
+            events,
+            live,
+            metrics,
+            ..
+        } = writer();
+        let started = Instant::now();
 
         events.send(put(0)).unwrap();
         while live.load().instances() == 0 {
@@ -324,20 +349,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_listing_in_parts_is_answered_and_ready_only_once_whole() {
-        let (events, receiver) = mpsc::unbounded_channel();
-        let builder = SnapshotBuilder::new("disco.internal", Vec::new(), 5, &[]);
-        let live = Arc::new(ArcSwap::from_pointee(builder.snapshot()));
-        let status = Arc::new(StatusBoard::new(vec!["test".into()]));
-        let metrics = Arc::new(Metrics::new());
-        let writer = tokio::spawn(run(
-            receiver,
-            builder,
-            Registry::new(1),
-            live.clone(),
-            status.clone(),
-            metrics.clone(),
-            Arc::new(Catalog::new(vec!["test".into()], "disco.internal", 10)),
-        ));
+        let Writer {
+            events,
+            live,
+            status,
+            metrics,
+            task,
+        } = writer();
         let send = |update| events.send(SourceEvent { source: 0, update }).unwrap();
         send(Update::Part((0..300).map(instance).collect()));
         send(Update::Part((300..600).map(instance).collect()));
@@ -356,6 +374,6 @@ mod tests {
         assert_eq!(snapshots_published(&metrics), 1);
         assert!(status.all_synced());
         drop(events);
-        writer.await.unwrap();
+        task.await.unwrap();
     }
 }
