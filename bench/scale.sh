@@ -331,9 +331,12 @@ while IFS= read -r entry; do
     done
     printf '\n'
 done <<<"$rowsets"
-for store in $STORES; do
-    printf '\n- %s, %s instances: answers/s %s× Knot, per CPU-second %s× Knot' "$store" "$large" \
-        "$(ratio "${FIG["$store|$large|qps"]:-}" "${FIG["knot|$large|qps"]:-}")" \
-        "$(ratio "${FIG["$store|$large|per_cpu"]:-}" "${FIG["knot|$large|per_cpu"]:-}")"
-done
+# Beside Knot only when it ran.
+if ((KNOT)); then
+    for store in $STORES; do
+        printf '\n- %s, %s instances: answers/s %s× Knot, per CPU-second %s× Knot' "$store" "$large" \
+            "$(ratio "${FIG["$store|$large|qps"]:-}" "${FIG["knot|$large|qps"]:-}")" \
+            "$(ratio "${FIG["$store|$large|per_cpu"]:-}" "${FIG["knot|$large|per_cpu"]:-}")"
+    done
+fi
 printf '\n'

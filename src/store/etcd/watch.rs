@@ -1,6 +1,7 @@
 //! The listing-and-watch loop: list the prefix at revision R, report it as
-//! one full listing (the first in parts, as it is read), watch from R + 1 and report each watch response as one
-//! batch; on any break, start over with a fresh listing.
+//! one full listing (the first in parts, as it is read), watch from R + 1
+//! and report each watch response as one batch; on any break, start over
+//! with a fresh listing.
 
 use std::time::{Duration, Instant};
 
