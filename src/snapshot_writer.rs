@@ -13,7 +13,7 @@ use crate::catalog::{Catalog, ChangeKind};
 use crate::dns::{Snapshot, SnapshotBuilder};
 use crate::heavy::without_stalling;
 use crate::metrics::Metrics;
-use crate::registry::{Changes, Registry, ResyncCause, SourceEvent, StatusBoard, Update};
+use crate::registry::{Change, Changes, Registry, ResyncCause, SourceEvent, StatusBoard, Update};
 
 /// Most updates folded into one snapshot, so a flood still publishes often.
 const MAX_BATCH: usize = 4096;
@@ -193,7 +193,10 @@ fn apply(
         }
         Update::Part(instances) => {
             mark_current(status, catalog, source);
-            (registry.add(source, instances), Vec::new())
+            // The source held nothing before its first listing: each
+            // instance is a put.
+            let puts = instances.into_iter().map(Change::Put).collect();
+            (registry.apply(source, puts).instances, Vec::new())
         }
         // Its parts were applied as they came; the caller marks it synced.
         Update::Listed { .. } => return,
@@ -262,7 +265,6 @@ fn mark_current(status: &StatusBoard, catalog: &Catalog, source: usize) {
 mod tests {
     use super::*;
     use crate::model::parse_native;
-    use crate::registry::Change;
 
     fn put(id: usize) -> SourceEvent {
         SourceEvent {

@@ -176,14 +176,6 @@ impl Registry {
         changes
     }
 
-    /// Adds part of a source's first listing: each instance as a put,
-    /// since the source held nothing before it ([`super::Update::Part`]).
-    pub fn add(&mut self, source: SourceId, instances: Vec<Instance>) -> Vec<InstanceChange> {
-        (instances.into_iter())
-            .filter_map(|instance| self.put(source, instance))
-            .collect()
-    }
-
     /// Applies `changes` from `source`, in order.
     pub fn apply(&mut self, source: SourceId, changes: Vec<Change>) -> Changes {
         let mut result = Changes::default();

@@ -13,7 +13,7 @@ use super::keys::{Entry, Layout, Skip};
 use super::leases::LeaseTtls;
 use super::listing::{self, ListError, Listed};
 use crate::backoff::Backoff;
-use crate::registry::{Change, LISTING_PART, ResyncCause, Sink, Update};
+use crate::registry::{Change, ListingReport, ResyncCause, Sink, Update};
 use crate::store::skips::SkipLog;
 
 /// A watch that ran this long was healthy: the next break retries at once
@@ -149,22 +149,14 @@ impl<'b> Watcher<'b> {
             let mut leased = Vec::new();
             let mut skipped = 0u64;
             let in_parts = !self.reported && keys.layout() == Layout::Native;
-            let (mut parted, mut sink_closed) = (0, false);
-            let (skips, leases, sink) = (&mut self.skips, &mut self.leases, &self.sink);
+            let mut report = ListingReport::new(&self.sink, in_parts);
+            let (skips, leases) = (&mut self.skips, &mut self.leases);
             let listed = listing::list(&kv, &prefix, |item| {
                 let skip = match item {
                     Listed::Kv(kv) => match keys.put(kv.key(), kv.value(), None) {
                         Ok(Entry::Instance(instance)) => {
                             instances.push(instance);
-                            if in_parts && instances.len() == LISTING_PART {
-                                parted += LISTING_PART;
-                                let part = std::mem::replace(
-                                    &mut instances,
-                                    Vec::with_capacity(LISTING_PART),
-                                );
-                                sink_closed |= !sink.send(Update::Part(part));
-                            }
-                            return;
+                            return report.offer(&mut instances);
                         }
                         Ok(Entry::Record(record)) => {
                             if kv.lease() != 0 {
@@ -188,8 +180,8 @@ impl<'b> Watcher<'b> {
                 skips.skipped(&skip.key, &skip.reason);
             })
             .await;
-            self.reported |= parted > 0;
-            if sink_closed {
+            self.reported |= report.sent_parts();
+            if !report.is_open() {
                 return Err(End::SinkClosed);
             }
             let revision = match listed {
@@ -210,20 +202,13 @@ impl<'b> Watcher<'b> {
                     records[index].lease_ttl = self.leases.ttl(lease);
                 }
             }
-            let count = parted + instances.len() + records.len();
-            // Skipped first: once the listing shows as synced, its skips
-            // are counted too.
-            let mut updates =
-                Vec::from_iter((skipped > 0).then_some(Update::Skipped { count: skipped }));
-            match keys.layout() {
-                Layout::Native if in_parts => {
-                    updates.extend([Update::Part(instances), Update::Listed { count }]);
-                }
-                Layout::Native => updates.push(Update::Reset(instances)),
-                Layout::SkyDns => updates.push(Update::ResetRecords(records)),
-            }
+            let count = report.count(&instances) + records.len();
+            let sent = match keys.layout() {
+                Layout::Native => report.finish(skipped, instances),
+                Layout::SkyDns => report.finish_records(skipped, records),
+            };
             self.reported = true;
-            if !updates.into_iter().all(|update| self.sink.send(update)) {
+            if !sent {
                 return Err(End::SinkClosed);
             }
             tracing::info!(

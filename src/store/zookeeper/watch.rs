@@ -21,7 +21,7 @@ use super::proof::{self, Failed, Reading, Window};
 use crate::backoff::Backoff;
 use crate::heavy::without_stalling;
 use crate::model::Instance;
-use crate::registry::{Change, LISTING_PART, ResyncCause, Sink, Update};
+use crate::registry::{Change, ListingReport, ResyncCause, Sink, Update};
 use crate::store::skips::SkipLog;
 
 /// A session that lasted this long was healthy: the next one is tried at
@@ -283,9 +283,10 @@ impl<'b> Watcher<'b> {
             self.skips.restart();
             self.audit.clear();
         });
-        let (skips, audit, sink) = (&mut self.skips, &mut self.audit, &self.sink);
+        let (skips, audit) = (&mut self.skips, &mut self.audit);
+        // Nerve's nodes are reduced over the whole listing: it goes whole.
         let in_parts = !self.reported && paths.layout() == Layout::Native;
-        let mut parted = 0;
+        let mut report = ListingReport::new(&self.sink, in_parts);
         let mut native = Vec::new();
         let mut nerve = Vec::new();
         let mut skipped = 0u64;
@@ -307,14 +308,11 @@ impl<'b> Watcher<'b> {
                     }
                 }
             }
-            if in_parts && native.len() >= LISTING_PART {
-                parted += native.len();
-                // A closed sink is noticed at the listing's end.
-                sink.send(Update::Part(std::mem::take(&mut native)));
-            }
+            // A closed sink is noticed at the listing's end.
+            report.offer(&mut native);
         })
         .await;
-        self.reported |= parted > 0;
+        self.reported |= report.sent_parts();
         listed?;
         let instances = without_stalling(|| {
             self.skips.listing_done();
@@ -323,18 +321,9 @@ impl<'b> Watcher<'b> {
                 Layout::Nerve => self.nerve.reset(nerve),
             }
         });
-        let count = parted + instances.len();
-        // Skipped first: once the listing shows as synced, its skips are
-        // counted too.
-        let mut updates =
-            Vec::from_iter((skipped > 0).then_some(Update::Skipped { count: skipped }));
-        if in_parts {
-            updates.extend([Update::Part(instances), Update::Listed { count }]);
-        } else {
-            updates.push(Update::Reset(instances));
-        }
+        let count = report.count(&instances);
         self.reported = true;
-        if !updates.into_iter().all(|update| self.sink.send(update)) {
+        if !report.finish(skipped, instances) {
             // The server is going away; the caller notices on its next send.
             return Ok(());
         }
