@@ -2,7 +2,8 @@
 //!
 //! A million instances make a million of these entries, so each is kept
 //! as small as the page needs: the registration it shares with the
-//! registry, the registry's index and when it was first seen, 32 bytes.
+//! registry, and the registry's index with when it was first seen in one
+//! word: 24 bytes.
 //! The key is not stored beside it: it is the registration's own instance
 //! id (or a SkyDNS entry's store key), which the entries are sorted by.
 //! An `imbl::OrdMap<String, Entry>` per service held a copy of the key (a
@@ -26,29 +27,52 @@ use crate::registry::SourceId;
 pub struct Entry {
     /// The registration.
     pub registration: Registration,
-    /// The registry it is answered from.
-    pub registry: SourceId,
-    /// When disco first saw it, in nanoseconds since the Unix epoch: half
-    /// the size of a `SystemTime`.
-    first_seen: u64,
+    /// The registry it is answered from, in the top `REGISTRY_BITS`, and
+    /// when disco first saw it, in milliseconds since the Unix epoch (what
+    /// the JSON API shows), in the rest. One word rather than two makes an
+    /// entry 24 bytes, and a service of ten instances one 256-byte block
+    /// rather than a 384-byte one: 12 MiB at a million instances.
+    seen: u64,
 }
+
+/// Bits of [`Entry::seen`] that hold the registry's index: 65,536
+/// registries ([`MAX_REGISTRIES`]), and 48 bits of milliseconds, 8,900
+/// years.
+const REGISTRY_BITS: u32 = 16;
+const MILLIS: u64 = u64::MAX >> REGISTRY_BITS;
+
+/// The most registries a catalog tells apart (the configuration refuses
+/// more).
+pub const MAX_REGISTRIES: usize = 1 << REGISTRY_BITS;
 
 impl Entry {
     /// An entry first seen at `first_seen`.
     pub fn new(registration: Registration, registry: SourceId, first_seen: SystemTime) -> Self {
         let since_epoch = first_seen.duration_since(SystemTime::UNIX_EPOCH);
-        // A clock before 1970 or past 2554 is no one's; the epoch will do.
-        let nanos = since_epoch.map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(0));
+        // A clock before 1970 or past the year 10,000 is no one's; the
+        // epoch will do.
+        let millis = since_epoch.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
+        let millis = if millis > MILLIS { 0 } else { millis };
+        debug_assert!(
+            registry < MAX_REGISTRIES,
+            "the configuration caps registries"
+        );
+        let registry = (registry as u64).min(MAX_REGISTRIES as u64 - 1);
         Entry {
             registration,
-            registry,
-            first_seen: nanos,
+            seen: registry << (64 - REGISTRY_BITS) | millis,
         }
     }
 
-    /// When disco first saw it (since this process started).
+    /// The registry it is answered from.
+    pub fn registry(&self) -> SourceId {
+        (self.seen >> (64 - REGISTRY_BITS)) as SourceId
+    }
+
+    /// When disco first saw it (since this process started), to the
+    /// millisecond.
     pub fn first_seen(&self) -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_nanos(self.first_seen)
+        SystemTime::UNIX_EPOCH + Duration::from_millis(self.seen & MILLIS)
     }
 
     /// Its tags (a SkyDNS entry has none).
@@ -304,20 +328,23 @@ mod tests {
             None,
         )
         .unwrap();
+        // Kept to the millisecond.
         let seen = SystemTime::UNIX_EPOCH + Duration::new(1_790_000_000, 123_456_789);
+        let seen_ms = SystemTime::UNIX_EPOCH + Duration::new(1_790_000_000, 123_000_000);
         let mut members = Members::default();
         assert!(
             members
                 .insert(Entry::new(native("web-2"), 0, seen))
                 .is_none()
         );
-        members.insert(Entry::new(native("web-1"), 1, seen));
+        members.insert(Entry::new(native("web-1"), MAX_REGISTRIES - 1, seen));
         members.insert(Entry::new(Registration::SkyDns(Arc::new(sky)), 0, seen));
         let replaced = members.insert(Entry::new(native("web-1"), 0, SystemTime::now()));
-        assert_eq!(replaced.map(|e| e.registry), Some(1));
+        assert_eq!(replaced.map(|e| e.registry()), Some(MAX_REGISTRIES - 1));
         let keys: Vec<&str> = members.values().map(Entry::key).collect();
         assert_eq!(keys, ["/skydns/internal/disco/web/x1", "web-1", "web-2"]);
-        assert_eq!(members.get("web-2").unwrap().first_seen(), seen);
+        let web_2 = members.get("web-2").unwrap();
+        assert_eq!((web_2.first_seen(), web_2.registry()), (seen_ms, 0));
         assert_eq!(
             members.get("/skydns/internal/disco/web/x1").unwrap().id(),
             "x1"
@@ -329,7 +356,7 @@ mod tests {
         assert!(members.remove("web-2").is_some());
         assert!(members.remove("web-2").is_none());
         assert_eq!(members.len(), 2);
-        assert_eq!(std::mem::size_of::<Entry>(), 32);
+        assert_eq!(std::mem::size_of::<Entry>(), 24);
     }
 
     #[test]
@@ -402,7 +429,7 @@ mod tests {
             assert!(one_by_one.insert(entry(n)).is_none());
             assert!(staged.insert(entry(n)).is_none());
         }
-        assert_eq!(staged.get("web-005").unwrap().registry, 1);
+        assert_eq!(staged.get("web-005").unwrap().registry(), 1);
         let published = staged.into_members();
         assert!(matches!(published.0, Repr::Many(_)));
         assert_eq!(ids(&published), ids(&one_by_one));

@@ -30,7 +30,7 @@ use imbl::OrdMap;
 use crate::model::{Instance, SkyEntry};
 use crate::registry::{InstanceChange, RecordChange, SourceId};
 
-pub use members::{Entry, Members, Staged};
+pub use members::{Entry, MAX_REGISTRIES, Members, Staged};
 pub use skydns::{changed_sky_fields, sky_place};
 pub use timeline::{ChangeEvent, ChangeKind, Live, Timeline};
 
@@ -150,7 +150,7 @@ impl Catalog {
                         source
                     }
                     None => {
-                        let source = instances.remove(id).map(|e| e.registry);
+                        let source = instances.remove(id).map(|e| e.registry());
                         if source.is_some() {
                             view.instances -= 1;
                         }

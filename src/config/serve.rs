@@ -13,6 +13,7 @@ use super::error::{ConfigError, invalid};
 use super::file::{FileSettings, pick, read_file, toml_text};
 use super::registry_url::{RegistryUrl, rejoin_registry_urls};
 use super::values::{log_filter, parse_net, parse_socket_addr, parse_ttl};
+use crate::catalog::MAX_REGISTRIES;
 use crate::cli::{EtcdArgs, LogFormat, ServeArgs, ZkArgs};
 use crate::dns::cookie::CookieSecret;
 use crate::dns::forward::Upstream;
@@ -133,6 +134,14 @@ impl ServeConfig {
             .iter()
             .map(|u| RegistryUrl::parse(u))
             .collect::<Result<_, _>>()?;
+        if registries.len() > MAX_REGISTRIES {
+            let given = format!("({} of them)", registries.len());
+            return Err(invalid(
+                "registry",
+                &given,
+                format!("at most {MAX_REGISTRIES}"),
+            ));
+        }
         let etcd = EtcdSettings::from_args(
             EtcdArgs {
                 etcd_ca: args.etcd.etcd_ca.or(file.etcd_ca),

@@ -90,7 +90,7 @@ impl Api {
                 .collect();
             tags.sort_unstable();
             tags.dedup();
-            let mut registries: Vec<usize> = instances.values().map(|e| e.registry).collect();
+            let mut registries: Vec<usize> = instances.values().map(|e| e.registry()).collect();
             registries.sort_unstable();
             registries.dedup();
             let registries: Vec<&str> = (registries.iter())
@@ -189,7 +189,7 @@ impl Api {
             "weight": i.weight,
             "ttl": i.ttl,
             "meta": meta,
-            "registry": self.catalog.registry_name(entry.registry),
+            "registry": self.catalog.registry_name(entry.registry()),
             "first_seen": humantime::format_rfc3339_millis(entry.first_seen()).to_string(),
             "dns": format!("{id}.{service}.{}.", self.domain),
             "skydns": null,
@@ -213,7 +213,7 @@ impl Api {
             "weight": sky.weight.filter(|&w| w != 0).unwrap_or(SKYDNS_WEIGHT),
             "ttl": sky.ttl.filter(|&t| t > 0),
             "meta": {},
-            "registry": self.catalog.registry_name(entry.registry),
+            "registry": self.catalog.registry_name(entry.registry()),
             "first_seen": humantime::format_rfc3339_millis(entry.first_seen()).to_string(),
             "dns": format!("{}.", sky.name),
             "skydns": {
@@ -233,7 +233,7 @@ impl Api {
         let mut counts = vec![0usize; self.catalog.registries().len()];
         for instances in view.services.values() {
             for entry in instances.values() {
-                if let Some(count) = counts.get_mut(entry.registry) {
+                if let Some(count) = counts.get_mut(entry.registry()) {
                     *count += 1;
                 }
             }

@@ -359,7 +359,7 @@ impl Ui {
         cell(body, "Ports", "", ports.trim());
         cell(body, "Tags", "", &tags);
         cell(body, "Metadata", "wide", &meta);
-        let registry = escape(self.catalog.registry_name(entry.registry));
+        let registry = escape(self.catalog.registry_name(entry.registry()));
         cell(body, "Registry", "wide", &registry);
         let first_seen = humantime::format_rfc3339_seconds(entry.first_seen()).to_string();
         cell(body, "First seen", "wide", &first_seen);
