@@ -15,7 +15,7 @@ use super::nodes::{InstanceNode, ReverseEntry, ServedDomain};
 use super::reverse::ReverseIndex;
 use super::service::{Moved, ServiceNode};
 use super::skydns::SkyIndex;
-use super::sorted_set::SortedSet;
+use super::sorted_set::AddressSet;
 use super::statics::StaticData;
 use super::{DynNode, Snapshot};
 use crate::dns::name::{NameKey, name_key};
@@ -235,7 +235,7 @@ impl SnapshotBuilder {
                 statics,
                 names: imbl::HashMap::new(),
                 reverse: ReverseIndex::new(),
-                addresses: SortedSet::new(),
+                addresses: AddressSet::new(),
                 skydns: SkyIndex::new(domain.clone(), default_ttl, apex_ns),
                 zone: ServedDomain {
                     name: domain.clone(),

@@ -32,7 +32,6 @@ mod statics;
 mod tests;
 mod versioned;
 
-use std::net::IpAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -52,7 +51,7 @@ use nodes::ServedDomain;
 use reverse::ReverseIndex;
 use service::ServiceNode;
 use skydns::{SkyIndex, SkyLookup};
-use sorted_set::SortedSet;
+use sorted_set::AddressSet;
 use statics::StaticData;
 
 /// What a name in the dynamic index is.
@@ -77,7 +76,7 @@ pub struct Snapshot {
     reverse: ReverseIndex,
     /// The same addresses, ordered: whether a network has any (the reverse
     /// names above an address exist, RFC 8020).
-    addresses: SortedSet<IpAddr>,
+    addresses: AddressSet,
     skydns: SkyIndex,
     zone: ServedDomain,
     instances: usize,
