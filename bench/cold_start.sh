@@ -6,11 +6,16 @@
 #
 # Usage: bench/cold_start.sh [ROUNDS]   (default 3)
 #   STORE=etcd|zk SIZE=1000000 DISCO_REF=path/to/other/disco PERF=1
+#   QUERY_SECONDS=8
 #
 # Per start: wall seconds, disco's CPU-seconds, the store's CPU-seconds
-# over the same time, resident memory 2 s after /ready. PERF=1 records each
-# start of the build under test with `perf record --call-graph dwarf` into
-# the scratch directory. disco runs as bench/scale.sh runs it: one worker
+# over the same time, resident memory once it settles (lib.sh's
+# `settled_rss`). PERF=1 records each start of the build under test with
+# `perf record --call-graph dwarf` into the scratch directory. With
+# QUERY_SECONDS, each started server then answers the query file once
+# (every name's first query), then dnsperf's usual mix for that long:
+# answers/s and answers per CPU-second, the builds side by side on the
+# same data. disco runs as bench/scale.sh runs it: one worker
 # on DISCO_CORES, the store on STORE_CORES (registration_lib.sh's split).
 # etcd keeps its data between invocations; ZooKeeper is loaded afresh.
 set -euo pipefail
@@ -63,6 +68,22 @@ if [[ ! -f $DIR/loaded ]]; then
     touch "$DIR/loaded"
 fi
 
+QUERY_SECONDS=${QUERY_SECONDS:-0}
+
+# Answers/s over QUERY_SECONDS of the query file, and answers per
+# CPU-second of the server's, once every name in the file was asked.
+answer_rate() { # pid port
+    local args=(-s 127.0.0.1 -p "$2" -d "$DIR/queries.txt" -c 20 -q 100 -t 2)
+    on_store_cores dnsperf "${args[@]}" -n 1 >/dev/null 2>&1 || true
+    local before after qps
+    before=$(cpu_ticks "$1")
+    qps=$(on_store_cores dnsperf "${args[@]}" -l "$QUERY_SECONDS" 2>&1 |
+        awk '/Queries per second/ {printf "%d", $4}')
+    after=$(cpu_ticks "$1")
+    awk -v q="$qps" -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v s="$QUERY_SECONDS" \
+        'BEGIN {printf "%d %d\n", q, (t > 0 ? q * s / (t / hz) : 0)}'
+}
+
 seconds_between() { awk -v a="$1" -v b="$2" -v hz="${3:-1}" 'BEGIN {printf "%.2f", (b - a) / hz}'; }
 
 cold_start() { # label binary perf_output
@@ -85,14 +106,23 @@ cold_start() { # label binary perf_output
     wall=$(seconds_between "$started" "$(date +%s.%N)")
     cpu=$(seconds_between 0 "$(cpu_ticks "$pid")" "$hz")
     store_cpu=$(seconds_between "$store_before" "$(cpu_ticks "$store_pid")" "$hz")
-    sleep 2
-    printf '| %s | %s | %s | %s | %s |\n' "$1" "$wall" "$cpu" "$store_cpu" $(($(rss_kib "$pid") / 1024))
+    local rss answers=()
+    rss=$(($(settled_rss "$pid") / 1024))
+    ((QUERY_SECONDS > 0)) && read -ra answers < <(answer_rate "$pid" "$dns")
+    printf '| %s | %s | %s | %s | %s |%s\n' "$1" "$wall" "$cpu" "$store_cpu" "$rss" \
+        "${answers[*]:+ ${answers[0]} | ${answers[1]} |}"
     kill -INT "$pid"
     wait "$pid" 2>/dev/null || true
 }
 
 printf '\n%s, %s instances, %s rounds\n\n' "$STORE" "$SIZE" "$ROUNDS"
-printf '| build | wall to /ready (s) | disco CPU-s | %s CPU-s | RSS (MiB) |\n|---|---|---|---|---|\n' "$STORE"
+if ((QUERY_SECONDS > 0)); then
+    ensure_packages dnsperf=dnsperf
+    printf '| build | wall to /ready (s) | disco CPU-s | %s CPU-s | RSS (MiB) | answers/s | per CPU-s |\n' "$STORE"
+    printf '|---|---|---|---|---|---|---|\n'
+else
+    printf '| build | wall to /ready (s) | disco CPU-s | %s CPU-s | RSS (MiB) |\n|---|---|---|---|---|\n' "$STORE"
+fi
 for round in $(seq "$ROUNDS"); do
     cold_start "disco" "$DISCO" "${PERF:+$DIR/perf$round.data}"
     [[ -n ${DISCO_REF:-} ]] && cold_start "reference" "$DISCO_REF" ""

@@ -159,6 +159,27 @@ cores() { seq -s, 0 $(($1 - 1)); }
 # Resident memory of a pid, in KiB.
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
+# Resident memory (KiB) once it has stopped moving: after a cold start
+# mimalloc hands freed pages back in steps (the listing's buffers, then an
+# idle thread's heap when the thread ends), over up to ten seconds. Sampled
+# every half second until it moved less than 1 MiB over the last four
+# seconds, for at most 30 s.
+settled_rss() { # pid
+    local samples=() now
+    for _ in $(seq 60); do
+        now=$(rss_kib "$1")
+        samples+=("$now")
+        if ((${#samples[@]} > 8)); then
+            local before=${samples[-9]}
+            if ((before - now < 1024 && now - before < 1024)); then
+                break
+            fi
+        fi
+        sleep 0.5
+    done
+    echo "$now"
+}
+
 # Starts a one-member etcd with its data in DIR/etcd (on ETCD_CORES if
 # set); sets ETCD_CLIENT to its client address and waits until it is
 # healthy.

@@ -82,11 +82,6 @@ instances_in_snapshot() {
 }
 
 # Resident memory once it stops moving (the allocator settles after a load).
-settled_rss() { # pid
-    sleep 2
-    rss_kib "$1"
-}
-
 declare -A FIG=()
 # Every figure is also printed as it is measured, so that a run cut short
 # still says what it measured.
