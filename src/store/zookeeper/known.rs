@@ -1,13 +1,14 @@
 //! The `mzxid` of every leaf the audit holds, packed. A
 //! `BTreeMap<Box<str>, i64>` of a million leaves took 90 MiB (the path's
 //! own block, about 48 bytes, and a B-tree's share of a 24-byte entry);
-//! this takes about 17.
+//! this takes under 15.
 //!
 //! The paths are kept sorted and front-coded: each keeps only the bytes
 //! that differ from the path before it, after one byte saying how many it
-//! shares (`services/web/web-7` after `services/web/web-6` is 1 + 1
-//! bytes), and every [`BLOCK`]th is kept whole, so that a search starts
-//! there. Beside them, each path's start (4 bytes) and `mzxid` (8). Changes
+//! shares and one saying how many follow (`services/web/web-7` after
+//! `services/web/web-6` is 1 + 1 + 1 bytes), and every [`BLOCK`]th is kept
+//! whole, so that a search starts there. Beside them, each block's start
+//! (4 bytes) and each path's `mzxid` (8). Changes
 //! since the packed paths were built go to a small ordered overlay, merged
 //! in by [`KnownLeaves::compact`] once the overlay holds more than an
 //! eighth as many. Pure, no I/O.
@@ -154,12 +155,39 @@ fn merged<'a>(
 /// Sorted, front-coded paths and their `mzxid`s.
 #[derive(Debug, Default)]
 struct Packed {
-    /// Path `i` is `bytes[starts[i]..starts[i + 1]]`: how many bytes it
-    /// shares with path `i - 1` (0 at a block's first), then the rest.
+    /// Each path in turn: how many bytes it shares with the path before
+    /// (0 at a block's first), how many bytes follow (LEB128), those bytes.
     bytes: Vec<u8>,
-    /// One more than there are paths (empty when there are none).
-    starts: Vec<u32>,
+    /// Where each block's first path starts in `bytes`.
+    block_starts: Vec<u32>,
     mzxids: Vec<i64>,
+}
+
+/// Appends `len` in LEB128: one byte below 128.
+fn push_len(bytes: &mut Vec<u8>, mut len: usize) {
+    loop {
+        let low = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            bytes.push(low);
+            return;
+        }
+        bytes.push(low | 0x80);
+    }
+}
+
+/// The LEB128 length at `at`, and where what it counts starts.
+fn read_len(bytes: &[u8], mut at: usize) -> (usize, usize) {
+    let (mut len, mut shift) = (0, 0);
+    loop {
+        let byte = bytes[at];
+        at += 1;
+        len |= usize::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return (len, at);
+        }
+        shift += 7;
+    }
 }
 
 impl Packed {
@@ -167,18 +195,22 @@ impl Packed {
         self.mzxids.len()
     }
 
-    /// Path `i` decoded onto `path`, which holds path `i - 1` (or anything
-    /// at a block's first).
-    fn decode_into(&self, i: usize, path: &mut Vec<u8>) {
-        let entry = &self.bytes[self.starts[i] as usize..self.starts[i + 1] as usize];
-        path.truncate(entry[0] as usize);
-        path.extend_from_slice(&entry[1..]);
+    /// The path starting at byte `at` decoded onto `path`, which holds the
+    /// path before it (or anything at a block's first); where the next
+    /// path starts.
+    fn decode_at(&self, at: usize, path: &mut Vec<u8>) -> usize {
+        let shared = usize::from(self.bytes[at]);
+        let (len, at) = read_len(&self.bytes, at + 1);
+        path.truncate(shared);
+        path.extend_from_slice(&self.bytes[at..at + len]);
+        at + len
     }
 
     /// The path that starts block `block`, whole.
     fn block_first(&self, block: usize) -> &[u8] {
-        let i = block * BLOCK;
-        &self.bytes[self.starts[i] as usize + 1..self.starts[i + 1] as usize]
+        let at = self.block_starts[block] as usize;
+        let (len, at) = read_len(&self.bytes, at + 1);
+        &self.bytes[at..at + len]
     }
 
     /// Where `path` is, or where it would go.
@@ -199,8 +231,9 @@ impl Packed {
         }
         let first = (block - 1) * BLOCK;
         let mut decoded = Vec::new();
+        let mut at = self.block_starts[block - 1] as usize;
         for i in first..(first + BLOCK).min(self.len()) {
-            self.decode_into(i, &mut decoded);
+            at = self.decode_at(at, &mut decoded);
             match decoded.as_slice().cmp(path.as_bytes()) {
                 Ordering::Less => {}
                 Ordering::Equal => return Ok(i),
@@ -227,8 +260,9 @@ impl Packed {
         let mut decoded = Vec::new();
         // Decoding starts at the block's first, which is whole.
         let start = from - from % BLOCK;
+        let mut at = (self.block_starts.get(start / BLOCK)).map_or(0, |&at| at as usize);
         (start..self.len()).filter_map(move |i| {
-            self.decode_into(i, &mut decoded);
+            at = self.decode_at(at, &mut decoded);
             (i >= from).then(|| {
                 let path = String::from_utf8(decoded.clone()).expect("packed from strings");
                 (path, self.mzxids[i])
@@ -333,14 +367,13 @@ impl Packing {
                 .take_while(|(a, b)| a == b)
                 .count()
         };
-        if packed.starts.is_empty() {
-            packed.starts.push(0);
+        if packed.len().is_multiple_of(BLOCK) {
+            let at = u32::try_from(packed.bytes.len()).expect("under 4 GiB of paths");
+            packed.block_starts.push(at);
         }
         packed.bytes.push(shared as u8);
+        push_len(&mut packed.bytes, path.len() - shared);
         packed.bytes.extend_from_slice(&path[shared..]);
-        packed
-            .starts
-            .push(u32::try_from(packed.bytes.len()).expect("under 4 GiB of paths"));
         packed.mzxids.push(mzxid);
         self.last.clear();
         self.last.extend_from_slice(path);
@@ -354,7 +387,7 @@ impl Packing {
     fn done(mut self) -> Packed {
         let packed = &mut self.packed;
         packed.bytes.shrink_to_fit();
-        packed.starts.shrink_to_fit();
+        packed.block_starts.shrink_to_fit();
         packed.mzxids.shrink_to_fit();
         self.packed
     }
@@ -457,7 +490,7 @@ mod tests {
     }
 
     #[test]
-    fn leaves_take_about_17_bytes_each_once_compacted() {
+    fn leaves_take_under_15_bytes_each_once_compacted() {
         let mut known = KnownLeaves::default();
         for s in 0..10_000 {
             for i in 0..10 {
@@ -469,8 +502,9 @@ mod tests {
         }
         known.compact();
         let packed = &known.packed;
-        let bytes =
-            packed.bytes.capacity() + 4 * packed.starts.capacity() + 8 * packed.mzxids.capacity();
-        assert!(bytes < 18 * 100_000, "{bytes} bytes for 100,000 leaves");
+        let bytes = packed.bytes.capacity()
+            + 4 * packed.block_starts.capacity()
+            + 8 * packed.mzxids.capacity();
+        assert!(bytes < 15 * 100_000, "{bytes} bytes for 100,000 leaves");
     }
 }
