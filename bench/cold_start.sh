@@ -6,17 +6,18 @@
 #
 # Usage: bench/cold_start.sh [ROUNDS]   (default 3)
 #   STORE=etcd|zk SIZE=1000000 DISCO_REF=path/to/other/disco PERF=1
-#   QUERY_SECONDS=8
+#   QUERY_SECONDS=8 QUERIES=path/to/dnsperf/file
 #
 # Per start: wall seconds, disco's CPU-seconds, the store's CPU-seconds
 # over the same time, resident memory once it settles (lib.sh's
 # `settled_rss`). PERF=1 records each start of the build under test with
 # `perf record --call-graph dwarf` into the scratch directory. With
 # QUERY_SECONDS, each started server then answers the query file once
-# (every name's first query), then dnsperf's usual mix for that long:
-# answers/s and answers per CPU-second, the builds side by side on the
-# same data. disco runs as bench/scale.sh runs it: one worker
-# on DISCO_CORES, the store on STORE_CORES (registration_lib.sh's split).
+# (every name's first query), then dnsperf's usual mix (or the file
+# QUERIES) for that long: answers/s and answers per CPU-second, the builds
+# side by side on the same data. disco runs as bench/scale.sh runs it: one
+# worker on DISCO_CORES, the store on STORE_CORES (registration_lib.sh's
+# split).
 # etcd keeps its data between invocations; ZooKeeper is loaded afresh.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -73,7 +74,7 @@ QUERY_SECONDS=${QUERY_SECONDS:-0}
 # Answers/s over QUERY_SECONDS of the query file, and answers per
 # CPU-second of the server's, once every name in the file was asked.
 answer_rate() { # pid port
-    local args=(-s 127.0.0.1 -p "$2" -d "$DIR/queries.txt" -c 20 -q 100 -t 2)
+    local args=(-s 127.0.0.1 -p "$2" -d "${QUERIES:-$DIR/queries.txt}" -c 20 -q 100 -t 2)
     on_store_cores dnsperf "${args[@]}" -n 1 >/dev/null 2>&1 || true
     local before after qps
     before=$(cpu_ticks "$1")
