@@ -397,6 +397,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn more_registries_than_the_catalog_tells_apart_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = |count: usize| ServeArgs {
+            zones_dir: Some(dir.path().to_owned()),
+            upstream: vec!["off".into()],
+            registry: (0..count)
+                .map(|n| format!("etcd://127.0.0.1:2379/r{n}"))
+                .collect(),
+            ..ServeArgs::default()
+        };
+        let config = ServeConfig::from_args(args(MAX_REGISTRIES)).unwrap();
+        assert_eq!(config.registries.len(), MAX_REGISTRIES);
+        let err = ServeConfig::from_args(args(MAX_REGISTRIES + 1)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid --registry \"(65537 of them)\": at most 65536"
+        );
+    }
+
+    #[test]
     fn resolv_conf_upstreams_skip_disco_itself() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("resolv.conf");
