@@ -64,7 +64,7 @@
 //! trade-off: most of a million instances' names are never asked, and
 //! encoding even the services' A and SRV and the instances' A when the
 //! snapshot is built would add about 1.1 GiB at a million instances, more
-//! than twice what disco holds for them (461 MiB from etcd; `BENCHMARKS.md`,
+//! than twice what disco holds for them (436 MiB from etcd; `BENCHMARKS.md`,
 //! "A million instances" and "Listings read while they are parsed").
 //! A first query is gathered and encoded on the thread that reads it, a few
 //! microseconds for a service of ten instances; other names wait for no
