@@ -336,6 +336,11 @@ mod tests {
             changes[0].new.as_ref().unwrap().address.to_string(),
             "10.0.0.1"
         );
+        assert_eq!(
+            changes[0].old.as_ref().unwrap().address.to_string(),
+            "10.0.0.2",
+            "what was answered before, from the higher source"
+        );
         assert_eq!(changes[0].source, 0);
         let changes = registry
             .apply(
