@@ -71,18 +71,20 @@ fi
 
 QUERY_SECONDS=${QUERY_SECONDS:-0}
 
+# lib.sh's `measure` runs dnsperf through this, on the store's cores.
+client() { # workers dnsperf-args...
+    shift
+    on_store_cores dnsperf "$@"
+}
+
 # Answers/s over QUERY_SECONDS of the query file, and answers per
-# CPU-second of the server's, once every name in the file was asked.
+# CPU-second of the server's (lib.sh's `measure`, as scale.sh takes them),
+# once every name in the file was asked.
 answer_rate() { # pid port
-    local args=(-s 127.0.0.1 -p "$2" -d "${QUERIES:-$DIR/queries.txt}" -c 20 -q 100 -t 2)
-    on_store_cores dnsperf "${args[@]}" -n 1 >/dev/null 2>&1 || true
-    local before after qps
-    before=$(cpu_ticks "$1")
-    qps=$(on_store_cores dnsperf "${args[@]}" -l "$QUERY_SECONDS" 2>&1 |
-        awk '/Queries per second/ {printf "%d", $4}')
-    after=$(cpu_ticks "$1")
-    awk -v q="$qps" -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v s="$QUERY_SECONDS" \
-        'BEGIN {printf "%d %d\n", q, (t > 0 ? q * s / (t / hz) : 0)}'
+    local queries=${QUERIES:-$DIR/queries.txt} qps cpu
+    client 1 -s 127.0.0.1 -p "$2" -d "$queries" -c 20 -q 100 -t 2 -n 1 >/dev/null 2>&1 || true
+    read -r qps _ cpu _ < <(measure "$1" "$2" "$queries" "$QUERY_SECONDS" 1)
+    echo "$qps" $(((cpu > 0) ? qps * 100 / cpu : 0))
 }
 
 seconds_between() { awk -v a="$1" -v b="$2" -v hz="${3:-1}" 'BEGIN {printf "%.2f", (b - a) / hz}'; }
