@@ -204,21 +204,44 @@ pub fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
 pub struct TestService {
     pub addr: SocketAddr,
     healthy: Arc<AtomicBool>,
+    /// Its own runtime on its own thread: a test that blocks its thread for
+    /// a moment (promtool, a process's output) must not stall the checks the
+    /// registrar runs against this service, or they time out and the
+    /// service is withdrawn under the test's feet.
+    runtime: Option<tokio::runtime::Runtime>,
     task: Option<JoinHandle<()>>,
 }
 
 impl TestService {
     /// An HTTP service on a free loopback port.
     pub async fn start() -> TestService {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let healthy = Arc::new(AtomicBool::new(true));
-        let task = tokio::spawn(serve(listener, healthy.clone()));
-        TestService {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("test-service")
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut service = TestService {
             addr,
-            healthy,
-            task: Some(task),
-        }
+            healthy: Arc::new(AtomicBool::new(true)),
+            runtime: Some(runtime),
+            task: None,
+        };
+        service.listen(listener);
+        service
+    }
+
+    /// Serves `listener` on the service's own runtime.
+    fn listen(&mut self, listener: std::net::TcpListener) {
+        listener.set_nonblocking(true).unwrap();
+        let runtime = self.runtime.as_ref().unwrap();
+        let listener = {
+            let _inside = runtime.enter();
+            TcpListener::from_std(listener).unwrap()
+        };
+        self.task = Some(runtime.spawn(serve(listener, self.healthy.clone())));
     }
 
     /// The port, as a flag value.
@@ -243,7 +266,7 @@ impl TestService {
         self.stop();
         let deadline = Instant::now() + CONVERGE;
         let listener = loop {
-            match TcpListener::bind(self.addr).await {
+            match std::net::TcpListener::bind(self.addr) {
                 Ok(listener) => break listener,
                 Err(e) => {
                     assert!(
@@ -255,7 +278,7 @@ impl TestService {
                 }
             }
         };
-        self.task = Some(tokio::spawn(serve(listener, self.healthy.clone())));
+        self.listen(listener);
     }
 
     /// Whether it answers 200 (else 503).
@@ -267,6 +290,11 @@ impl TestService {
 impl Drop for TestService {
     fn drop(&mut self) {
         self.stop();
+        // Not a plain drop: dropping a runtime blocks, which a test's own
+        // runtime forbids.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
