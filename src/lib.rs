@@ -30,7 +30,7 @@
 //!   (what disco holds and the change timeline, for the JSON API and the
 //!   web page; never read by the query path) what changed. The catalog
 //!   keeps per instance only the registration it shares with the registry,
-//!   where from and since when ([`catalog::Entry`], 32 bytes).
+//!   where from and since when ([`catalog::Entry`], 24 bytes).
 //! - [`cli`], then [`config`]: the raw flags as clap reads them, then their
 //!   validation into runtime structs (bad input exits 64 before any port is
 //!   bound). One way only: `config` reads `cli`, `cli` imports nothing of
