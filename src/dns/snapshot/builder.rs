@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use hickory_proto::rr::{Name, RecordType};
 
+use super::name_index::NameIndex;
 use super::nodes::{InstanceNode, ReverseEntry, ServedDomain};
 use super::reverse::ReverseIndex;
 use super::service::{Moved, ServiceNode};
@@ -233,7 +234,7 @@ impl SnapshotBuilder {
         SnapshotBuilder {
             current: Snapshot {
                 statics,
-                names: imbl::HashMap::new(),
+                names: NameIndex::default(),
                 reverse: ReverseIndex::new(),
                 addresses: AddressSet::new(),
                 skydns: SkyIndex::new(domain.clone(), default_ttl, apex_ns),
@@ -273,6 +274,7 @@ impl SnapshotBuilder {
         let mut moved = std::mem::take(&mut self.deferred_moves);
         self.rebuild_services(changes, &mut moved);
         self.update_reverse(moved);
+        self.current.names.settle();
     }
 
     /// Applies part of a listing as [`SnapshotBuilder::apply`] does, but

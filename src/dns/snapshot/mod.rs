@@ -21,6 +21,7 @@ mod builder;
 // differential fuzz target and the parity test compare disco with.
 #[cfg(feature = "fuzzing")]
 mod listing;
+mod name_index;
 mod nodes;
 mod reverse;
 mod service;
@@ -44,9 +45,10 @@ pub use listing::RrSet;
 pub use statics::Apex;
 
 use crate::dns::answer::{Sections, WireAnswer};
-use crate::dns::name::{NameKey, label_offsets, name_key};
+use crate::dns::name::{label_offsets, name_key};
 use crate::dns::records;
 use crate::model::Protocol;
+use name_index::NameIndex;
 use nodes::ServedDomain;
 use reverse::ReverseIndex;
 use service::ServiceNode;
@@ -71,7 +73,7 @@ pub(crate) enum DynNode {
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     statics: Arc<StaticData>,
-    names: imbl::HashMap<NameKey, DynNode>,
+    names: NameIndex,
     /// An entry per address, as many as instances: see `reverse`.
     reverse: ReverseIndex,
     /// The same addresses, ordered: whether a network has any (the reverse
