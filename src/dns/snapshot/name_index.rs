@@ -6,7 +6,7 @@
 //! alone (`imbl`) is cheap to update but several nodes deep, and at a
 //! million instances (200,000 names) each node is a load that misses the
 //! cache: its lookups were the query path's largest user-space cost, and
-//! flat tables in its place answered 9% more queries a second there
+//! flat tables in its place answered 6 to 9% more queries a second there
 //! (`bench/cold_start.sh`, `BENCHMARKS.md`). A flat table cannot be shared
 //! between snapshots that differ, so changes go to a persistent map beside
 //! it and are folded into a new table once they are more than an eighth of
