@@ -62,7 +62,7 @@ impl NameIndex {
     /// The shard of `key`: fixed, so that a key stays in its shard from
     /// one snapshot to the next.
     fn shard_of(key: &[u8]) -> usize {
-        (foldhash::fast::FixedState::default().hash_one(key) >> 58) as usize % SHARDS
+        (foldhash::fast::FixedState::default().hash_one(key) % SHARDS as u64) as usize
     }
 
     /// What `key` is, if it is in the index.
