@@ -6,7 +6,7 @@ mod zk;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use clap::{Parser, Subcommand};
 use etcd_client::{Client, PutOptions, Txn, TxnOp};
 use tokio::net::UdpSocket;
@@ -336,11 +336,25 @@ async fn latency(store: &Store, prefix: &str, servers: &[SocketAddr], service: &
     let mut samples = Vec::with_capacity(count);
     let mut buf = [0u8; 1500];
     let mut id = 0u16;
+    // Names of this run alone: a name an earlier run left registered
+    // already answers, and its sample would time one round trip, not the
+    // registration reaching the servers.
+    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() % 1_000_000_000;
+    let mut registered = Vec::with_capacity(count);
     for i in 0..count {
-        let instance = format!("lat-{i}");
+        let instance = format!("lat{run}-{i}");
         let name = format!("{instance}.{service}.disco.internal");
+        for &dns in servers {
+            id = id.wrapping_add(1);
+            socket.send_to(&query(id, &name), dns).await?;
+            if let Ok(Ok((len, _))) = tokio::time::timeout(Duration::from_millis(200), socket.recv_from(&mut buf)).await {
+                ensure!(!answered(&buf[..len], id), "{name} answers before it is registered");
+            }
+        }
         let value = format!(r#"{{"address":"10.250.{}.{}","port":80}}"#, i / 256, i % 256);
-        store.put(key(prefix, service, &instance), value).await?;
+        let key = key(prefix, service, &instance);
+        store.put(key.clone(), value).await?;
+        registered.push(key);
         let acknowledged = Instant::now();
         let deadline = acknowledged + Duration::from_secs(5);
         // Each server is polled until it answers; the sample is when the
@@ -357,6 +371,9 @@ async fn latency(store: &Store, prefix: &str, servers: &[SocketAddr], service: &
             }
         }
         samples.push(acknowledged.elapsed());
+    }
+    for key in registered {
+        store.delete(key).await?;
     }
     samples.sort();
     let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
