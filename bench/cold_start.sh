@@ -6,7 +6,7 @@
 #
 # Usage: bench/cold_start.sh [ROUNDS]   (default 3)
 #   STORE=etcd|zk SIZE=1000000 DISCO_REF=path/to/other/disco PERF=1
-#   QUERY_SECONDS=8 QUERIES=path/to/dnsperf/file
+#   QUERY_SECONDS=8 QUERIES=path/to/dnsperf/file CHURN_RATE=5000
 #
 # Per start: wall seconds, disco's CPU-seconds, the store's CPU-seconds
 # over the same time, resident memory once it settles (lib.sh's
@@ -15,7 +15,10 @@
 # QUERY_SECONDS, each started server then answers the query file once
 # (every name's first query), then dnsperf's usual mix (or the file
 # QUERIES) for that long: answers/s and answers per CPU-second, the builds
-# side by side on the same data. disco runs as bench/scale.sh runs it: one
+# side by side on the same data. With CHURN_RATE, each started server then
+# takes 14 s of that many registrations and withdrawals a second while
+# `disco-bench latency` times 300 registrations to their answer (p50, p99),
+# as scale.sh does. disco runs as bench/scale.sh runs it: one
 # worker on DISCO_CORES, the store on STORE_CORES (registration_lib.sh's
 # split).
 # etcd keeps its data between invocations; ZooKeeper is loaded afresh.
@@ -70,6 +73,7 @@ if [[ ! -f $DIR/loaded ]]; then
 fi
 
 QUERY_SECONDS=${QUERY_SECONDS:-0}
+CHURN_RATE=${CHURN_RATE:-0}
 
 # lib.sh's `measure` runs dnsperf through this, on the store's cores.
 client() { # workers dnsperf-args...
@@ -85,6 +89,19 @@ answer_rate() { # pid port
     client 1 -s 127.0.0.1 -p "$2" -d "$queries" -c 20 -q 100 -t 2 -n 1 >/dev/null 2>&1 || true
     read -r qps _ cpu _ < <(measure "$1" "$2" "$queries" "$QUERY_SECONDS" 1)
     echo "$qps" $(((cpu > 0) ? qps * 100 / cpu : 0))
+}
+
+# Registration to answer while CHURN_RATE changes a second go through the
+# store: p50 and p99 in ms of 300 registrations.
+churn_latency() { # port
+    local churn_pid latency
+    on_store_cores "$TOOLS" churn "${store_flag[@]}" --prefix "$PREFIX" --rate "$CHURN_RATE" --seconds 14 \
+        >"$DIR/churn.txt" 2>&1 &
+    churn_pid=$!
+    sleep 2
+    latency=$(on_store_cores "$TOOLS" latency "${store_flag[@]}" --prefix "$PREFIX" --dns "127.0.0.1:$1" --count 300 2>&1)
+    wait "$churn_pid"
+    sed -n 's/.*p50 \([0-9.]*\) ms.*p99 \([0-9.]*\) ms.*/\1 \2/p' <<<"$latency"
 }
 
 seconds_between() { awk -v a="$1" -v b="$2" -v hz="${3:-1}" 'BEGIN {printf "%.2f", (b - a) / hz}'; }
@@ -109,23 +126,25 @@ cold_start() { # label binary perf_output
     wall=$(seconds_between "$started" "$(date +%s.%N)")
     cpu=$(seconds_between 0 "$(cpu_ticks "$pid")" "$hz")
     store_cpu=$(seconds_between "$store_before" "$(cpu_ticks "$store_pid")" "$hz")
-    local rss answers=()
+    local rss answers=() registrations=()
     rss=$(($(settled_rss "$pid") / 1024))
     ((QUERY_SECONDS > 0)) && read -ra answers < <(answer_rate "$pid" "$dns")
-    printf '| %s | %s | %s | %s | %s |%s\n' "$1" "$wall" "$cpu" "$store_cpu" "$rss" \
-        "${answers[*]:+ ${answers[0]} | ${answers[1]} |}"
+    ((CHURN_RATE > 0)) && read -ra registrations < <(churn_latency "$dns")
+    printf '| %s | %s | %s | %s | %s |%s%s\n' "$1" "$wall" "$cpu" "$store_cpu" "$rss" \
+        "${answers[*]:+ ${answers[0]} | ${answers[1]} |}" \
+        "${registrations[*]:+ ${registrations[0]} | ${registrations[1]} |}"
     kill -INT "$pid"
     wait "$pid" 2>/dev/null || true
 }
 
 printf '\n%s, %s instances, %s rounds\n\n' "$STORE" "$SIZE" "$ROUNDS"
+header="| build | wall to /ready (s) | disco CPU-s | $STORE CPU-s | RSS (MiB) |"
 if ((QUERY_SECONDS > 0)); then
     ensure_packages dnsperf=dnsperf
-    printf '| build | wall to /ready (s) | disco CPU-s | %s CPU-s | RSS (MiB) | answers/s | per CPU-s |\n' "$STORE"
-    printf '|---|---|---|---|---|---|---|\n'
-else
-    printf '| build | wall to /ready (s) | disco CPU-s | %s CPU-s | RSS (MiB) |\n|---|---|---|---|---|\n' "$STORE"
+    header+=" answers/s | per CPU-s |"
 fi
+((CHURN_RATE > 0)) && header+=" registration to answer p50 ms | p99 ms |"
+printf '%s\n%s\n' "$header" "$(sed 's/[^|][^|]*|/---|/g' <<<"$header")"
 for round in $(seq "$ROUNDS"); do
     cold_start "disco" "$DISCO" "${PERF:+$DIR/perf$round.data}"
     [[ -n ${DISCO_REF:-} ]] && cold_start "reference" "$DISCO_REF" ""
