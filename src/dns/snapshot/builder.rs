@@ -338,15 +338,30 @@ impl SnapshotBuilder {
         moved: &mut Vec<Moved>,
     ) {
         let before = self.services.remove(service);
+        let after = ServiceNode::rebuild(before.as_deref(), service, changes, moved).map(Arc::new);
+        match (&before, &after) {
+            // The same names, now the rebuilt node's: set over the old,
+            // with no removal between (a removal from a name table is a
+            // change of its own, a tenth of a churned batch's time).
+            (Some(before), Some(after))
+                if before.rfc2782_protocols().eq(after.rfc2782_protocols()) =>
+            {
+                self.relink(after)
+            }
+            _ => {
+                if let Some(before) = &before {
+                    self.unlink(before);
+                }
+                if let Some(after) = &after {
+                    self.link(after);
+                }
+            }
+        }
         if let Some(before) = &before {
-            self.unlink(before);
             self.current.instances -= before.all.members().len();
         }
-        let after = ServiceNode::rebuild(before.as_deref(), service, changes, moved);
         if let Some(after) = after {
-            let after = Arc::new(after);
             self.current.instances += after.all.members().len();
-            self.link(&after);
             self.services.insert(service.clone(), after);
         }
     }
@@ -412,17 +427,30 @@ impl SnapshotBuilder {
 
     fn link(&mut self, service: &Arc<ServiceNode>) {
         let (names, empties) = self.occupied(service);
-        let own = self.own_key(service);
-        (self.current.names).insert(own, DynNode::Service(service.clone()));
-        for (key, node) in names {
-            self.current.names.insert(key, node);
-        }
+        self.set_names(service, names);
         for key in empties {
             *self.empty_refs.entry(key.clone()).or_default() += 1;
             // A service or RFC 2782 name there takes precedence.
             if !self.current.names.contains_key(&key) {
                 self.current.names.insert(key, DynNode::Empty);
             }
+        }
+    }
+
+    /// Points the names a service occupies at its rebuilt node, which
+    /// occupies the same names (its RFC 2782 names are those of the node
+    /// it replaces): the empty non-terminals around it stay as they are.
+    fn relink(&mut self, service: &Arc<ServiceNode>) {
+        let (names, _) = self.occupied(service);
+        self.set_names(service, names);
+    }
+
+    /// Sets the service's own name and `names` (its RFC 2782 names).
+    fn set_names(&mut self, service: &Arc<ServiceNode>, names: Vec<(NameKey, DynNode)>) {
+        let own = self.own_key(service);
+        (self.current.names).insert(own, DynNode::Service(service.clone()));
+        for (key, node) in names {
+            self.current.names.insert(key, node);
         }
     }
 
@@ -509,6 +537,40 @@ mod tests {
         // Withdrawing what was left out changes nothing.
         builder.apply(too_long.iter().map(|i| (Some(i.clone()), None)));
         assert_eq!(builder.snapshot().instances(), 1);
+    }
+
+    #[test]
+    fn a_rebuilt_service_s_rfc2782_names_follow_its_instances_protocols() {
+        let mut builder = builder();
+        let tcp = instance("web", "web-1", r#"{"address":"10.0.0.1","port":80}"#);
+        let moved = instance("web", "web-1", r#"{"address":"10.0.0.3","port":80}"#);
+        let udp = instance(
+            "web",
+            "web-2",
+            r#"{"address":"10.0.0.2","port":53,"protocol":"udp"}"#,
+        );
+        let srv = |builder: &SnapshotBuilder, name: &str| {
+            answer(&builder.snapshot(), name, RecordType::SRV)
+        };
+        builder.apply([(None, Some(tcp.clone()))]);
+        assert_eq!(srv(&builder, "_web._udp.disco.internal."), "NXDOMAIN");
+        let before = srv(&builder, "_web._tcp.disco.internal.");
+        // The same names, pointed at the rebuilt service.
+        builder.apply([(Some(tcp.clone()), Some(moved.clone()))]);
+        let after = srv(&builder, "_web._tcp.disco.internal.");
+        // The moved address is in the additional section now.
+        assert!(after != before && after != "NXDOMAIN", "{after}");
+        // A name more, then one fewer.
+        builder.apply([(None, Some(udp.clone()))]);
+        assert_ne!(srv(&builder, "_web._udp.disco.internal."), "NXDOMAIN");
+        assert_ne!(srv(&builder, "_udp.disco.internal."), "NXDOMAIN");
+        builder.apply([(Some(udp), None)]);
+        assert_eq!(srv(&builder, "_web._udp.disco.internal."), "NXDOMAIN");
+        assert_eq!(srv(&builder, "_udp.disco.internal."), "NXDOMAIN");
+        assert_eq!(srv(&builder, "_web._tcp.disco.internal."), after);
+        builder.apply([(Some(moved), None)]);
+        assert_eq!(srv(&builder, "_web._tcp.disco.internal."), "NXDOMAIN");
+        assert_eq!(srv(&builder, "_tcp.disco.internal."), "NXDOMAIN");
     }
 
     const NAMES: [&str; 9] = [
