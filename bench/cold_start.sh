@@ -7,6 +7,7 @@
 # Usage: bench/cold_start.sh [ROUNDS]   (default 3)
 #   STORE=etcd|zk SIZE=1000000 DISCO_REF=path/to/other/disco PERF=1
 #   QUERY_SECONDS=8 QUERIES=path/to/dnsperf/file CHURN_RATE=5000
+#   SIZE_REF=100000
 #
 # Per start: wall seconds, disco's CPU-seconds, the store's CPU-seconds
 # over the same time, resident memory once it settles (lib.sh's
@@ -18,7 +19,12 @@
 # side by side on the same data. With CHURN_RATE, each started server then
 # takes 14 s of that many registrations and withdrawals a second while
 # `disco-bench latency` times 300 registrations to their answer (p50, p99),
-# as scale.sh does. disco runs as bench/scale.sh runs it: one
+# as scale.sh does. With SIZE_REF, the store also holds that many
+# instances under a prefix of their own, and each round also starts the
+# build under test on them: the two sizes in turn on one store, and at the
+# end the medians of each and their ratio (issue 20's "a million at 0.95×
+# of 100,000", without scale.sh's minutes between the two sizes).
+# disco runs as bench/scale.sh runs it: one
 # worker on DISCO_CORES, the store on STORE_CORES (registration_lib.sh's
 # split).
 # etcd keeps its data between invocations; ZooKeeper is loaded afresh.
@@ -53,7 +59,7 @@ etcd)
     registry="etcd://$ETCD_CLIENT$PREFIX"
     ;;
 zk)
-    rm -rf "$DIR/zk" "$DIR/loaded"
+    rm -rf "$DIR/zk" "$DIR/loaded" "$DIR"/ref*/loaded
     ZK_CORES=$STORE_CORES start_zookeeper "$DIR"
     store_flag=(--zk "$ZK_CLIENT")
     registry="zk://$ZK_CLIENT$PREFIX"
@@ -71,6 +77,18 @@ if [[ ! -f $DIR/loaded ]]; then
         --file "$DIR/registrations.jsonl" 2>>"$DIR/load.log"
     touch "$DIR/loaded"
 fi
+SIZE_REF=${SIZE_REF:-}
+if [[ -n $SIZE_REF ]]; then
+    REF_DIR="$DIR/ref$SIZE_REF"
+    mkdir -p "$REF_DIR"
+    if [[ ! -f $REF_DIR/loaded ]]; then
+        log "loading $SIZE_REF instances into $STORE beside them (once)"
+        python3 "$REPO/bench/gen_records.py" $((SIZE_REF / 10)) 10 "$REF_DIR" 100000 realistic
+        on_store_cores "$TOOLS" load "${store_flag[@]}" --prefix "/scale$SIZE_REF" \
+            --file "$REF_DIR/registrations.jsonl" 2>>"$DIR/load.log"
+        touch "$REF_DIR/loaded"
+    fi
+fi
 
 QUERY_SECONDS=${QUERY_SECONDS:-0}
 CHURN_RATE=${CHURN_RATE:-0}
@@ -85,7 +103,7 @@ client() { # workers dnsperf-args...
 # CPU-second of the server's (lib.sh's `measure`, as scale.sh takes them),
 # once every name in the file was asked.
 answer_rate() { # pid port
-    local queries=${QUERIES:-$DIR/queries.txt} qps cpu
+    local queries=${QUERIES:-$query_file} qps cpu
     client 1 -s 127.0.0.1 -p "$2" -d "$queries" -c 20 -q 100 -t 2 -n 1 >/dev/null 2>&1 || true
     read -r qps _ cpu _ < <(measure "$1" "$2" "$queries" "$QUERY_SECONDS" 1)
     echo "$qps" $(((cpu > 0) ? qps * 100 / cpu : 0))
@@ -133,6 +151,7 @@ cold_start() { # label binary perf_output
     printf '| %s | %s | %s | %s | %s |%s%s\n' "$1" "$wall" "$cpu" "$store_cpu" "$rss" \
         "${answers[*]:+ ${answers[0]} | ${answers[1]} |}" \
         "${registrations[*]:+ ${registrations[0]} | ${registrations[1]} |}"
+    ((QUERY_SECONDS > 0)) && echo "$1|${answers[0]}|${answers[1]}" >>"$DIR/answers.txt"
     kill -INT "$pid"
     wait "$pid" 2>/dev/null || true
 }
@@ -145,7 +164,23 @@ if ((QUERY_SECONDS > 0)); then
 fi
 ((CHURN_RATE > 0)) && header+=" registration to answer p50 ms | p99 ms |"
 printf '%s\n%s\n' "$header" "$(sed 's/[^|][^|]*|/---|/g' <<<"$header")"
+query_file=$DIR/queries.txt
+: >"$DIR/answers.txt"
 for round in $(seq "$ROUNDS"); do
     cold_start "disco" "$DISCO" "${PERF:+$DIR/perf$round.data}"
     [[ -n ${DISCO_REF:-} ]] && cold_start "reference" "$DISCO_REF" ""
+    if [[ -n $SIZE_REF ]]; then
+        registry=${registry%"$PREFIX"}/scale$SIZE_REF PREFIX=/scale$SIZE_REF query_file=$REF_DIR/queries.txt \
+            cold_start "disco, $SIZE_REF" "$DISCO" ""
+    fi
 done
+if [[ -n $SIZE_REF ]] && ((QUERY_SECONDS > 0)); then
+    # The median of column C of the rows labelled L.
+    median_of() { # label column
+        awk -F'|' -v l="$1" -v c="$2" '$1 == l {print $c}' "$DIR/answers.txt" | sort -g |
+            awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+    }
+    awk -v a="$(median_of disco 2)" -v b="$(median_of "disco, $SIZE_REF" 2)" \
+        -v c="$(median_of disco 3)" -v d="$(median_of "disco, $SIZE_REF" 3)" -v n="$SIZE" -v r="$SIZE_REF" \
+        'BEGIN { printf "\nmedians: %d instances %d answers/s, %d per CPU-s; %d instances %d answers/s, %d per CPU-s; ratio %.2f, per CPU-s %.2f\n", n, a, c, r, b, d, a / b, c / d }'
+fi
