@@ -70,25 +70,22 @@ zk)
     ;;
 esac
 store_pid=${STARTED_PIDS[0]}
-if [[ ! -f $DIR/loaded ]]; then
-    log "loading $SIZE instances into $STORE (once)"
-    python3 "$REPO/bench/gen_records.py" $((SIZE / 10)) 10 "$DIR" 100000 realistic
-    on_store_cores "$TOOLS" load "${store_flag[@]}" --prefix "$PREFIX" \
-        --file "$DIR/registrations.jsonl" 2>>"$DIR/load.log"
-    touch "$DIR/loaded"
-fi
+
+# SIZE instances (and their query file) into DIR, under /scaleSIZE in the
+# store, unless DIR says they are there.
+load_once() { # size dir
+    [[ -f $2/loaded ]] && return
+    log "loading $1 instances into $STORE (once)"
+    mkdir -p "$2"
+    python3 "$REPO/bench/gen_records.py" $(($1 / 10)) 10 "$2" 100000 realistic
+    on_store_cores "$TOOLS" load "${store_flag[@]}" --prefix "/scale$1" \
+        --file "$2/registrations.jsonl" 2>>"$DIR/load.log"
+    touch "$2/loaded"
+}
+load_once "$SIZE" "$DIR"
 SIZE_REF=${SIZE_REF:-}
-if [[ -n $SIZE_REF ]]; then
-    REF_DIR="$DIR/ref$SIZE_REF"
-    mkdir -p "$REF_DIR"
-    if [[ ! -f $REF_DIR/loaded ]]; then
-        log "loading $SIZE_REF instances into $STORE beside them (once)"
-        python3 "$REPO/bench/gen_records.py" $((SIZE_REF / 10)) 10 "$REF_DIR" 100000 realistic
-        on_store_cores "$TOOLS" load "${store_flag[@]}" --prefix "/scale$SIZE_REF" \
-            --file "$REF_DIR/registrations.jsonl" 2>>"$DIR/load.log"
-        touch "$REF_DIR/loaded"
-    fi
-fi
+REF_DIR="$DIR/ref$SIZE_REF"
+[[ -n $SIZE_REF ]] && load_once "$SIZE_REF" "$REF_DIR"
 
 QUERY_SECONDS=${QUERY_SECONDS:-0}
 CHURN_RATE=${CHURN_RATE:-0}

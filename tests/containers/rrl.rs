@@ -142,7 +142,10 @@ struct Report {
     bad_cookie: usize,
     dropped: usize,
     sent: usize,
+    /// How long the sending took.
     seconds: f64,
+    /// From the first query sent to the last answer read.
+    answering: f64,
 }
 
 fn report(flood: Child) -> Report {
@@ -199,8 +202,11 @@ fn a_spoofed_flood_shrinks_to_the_rate_while_another_network_is_answered_and_a_c
         "the 40 queries took {asking:?}, longer than the flood"
     );
     assert_eq!(answered, 40, "the other network's answers are untouched");
-    // One second's burst, then the rate, while the flood lasted.
-    let allowed = (f64::from(RATE) * (1.0 + flooded.seconds + 0.5)) as usize;
+    // One second's burst, then the rate, while disco read the flood: on
+    // a loaded machine it is still reading after the last query left (600
+    // full answers to a 4.0 s flood in one CI run, read over 5 s).
+    let window = flooded.seconds.max(flooded.answering);
+    let allowed = (f64::from(RATE) * (1.0 + window + 0.5)) as usize;
     assert!(
         flooded.full <= allowed && flooded.full >= RATE as usize,
         "{} full answers to the flood, {allowed} allowed: {flooded:?}",

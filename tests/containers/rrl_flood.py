@@ -9,7 +9,10 @@ SECONDS, each from a forged address of VICTIM_NET (a /24 given as its first
 three octets) through a raw socket; with "cookie", first learns a server
 cookie for one forged address and sends every query from it, with the
 cookie. Reads the answers until each query is accounted for: answered, or
-dropped as disco's /metrics (SERVER:9153) counts. Prints one JSON object.
+dropped as disco's /metrics (SERVER:9153) counts. Prints one JSON object:
+the answers of each kind, and `seconds` the sending took and `answering`
+from the first query sent to the last answer read (disco may still be
+reading the flood after the last one left, on a loaded machine).
 """
 
 import json
@@ -89,9 +92,11 @@ def main():
 
     got = {"full": 0, "truncated": 0, "bad_cookie": 0}
     deadline = time.monotonic() + 30
+    last_answer = started
     while True:
         try:
             reply, _ = receiver.recvfrom(4096)
+            last_answer = time.monotonic()
         except socket.timeout:
             lost = dropped(server) - dropped_before
             if sum(got.values()) + lost >= count or time.monotonic() > deadline:
@@ -104,7 +109,12 @@ def main():
             got["truncated"] += 1
         else:
             got["full"] += 1
-    got.update(sent=count, seconds=round(sending, 3), dropped=dropped(server) - dropped_before)
+    got.update(
+        sent=count,
+        seconds=round(sending, 3),
+        answering=round(last_answer - started, 3),
+        dropped=dropped(server) - dropped_before,
+    )
     print(json.dumps(got))
 
 
