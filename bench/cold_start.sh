@@ -172,12 +172,12 @@ for round in $(seq "$ROUNDS"); do
     fi
 done
 if [[ -n $SIZE_REF ]] && ((QUERY_SECONDS > 0)); then
-    # The median of column C of the rows labelled L.
-    median_of() { # label column
-        awk -F'|' -v l="$1" -v c="$2" '$1 == l {print $c}' "$DIR/answers.txt" | sort -g |
-            awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+    # Column C of the rows labelled L, for registration_lib.sh's `median`.
+    column_of() { # label column
+        awk -F'|' -v l="$1" -v c="$2" '$1 == l {print $c}' "$DIR/answers.txt"
     }
-    awk -v a="$(median_of disco 2)" -v b="$(median_of "disco, $SIZE_REF" 2)" \
-        -v c="$(median_of disco 3)" -v d="$(median_of "disco, $SIZE_REF" 3)" -v n="$SIZE" -v r="$SIZE_REF" \
+    awk -v a="$(median "$(column_of disco 2)")" -v b="$(median "$(column_of "disco, $SIZE_REF" 2)")" \
+        -v c="$(median "$(column_of disco 3)")" -v d="$(median "$(column_of "disco, $SIZE_REF" 3)")" \
+        -v n="$SIZE" -v r="$SIZE_REF" \
         'BEGIN { printf "\nmedians: %d instances %d answers/s, %d per CPU-s; %d instances %d answers/s, %d per CPU-s; ratio %.2f, per CPU-s %.2f\n", n, a, c, r, b, d, a / b, c / d }'
 fi
